@@ -1,0 +1,109 @@
+// infer-activation: for every weight row, follow the layer's output forward to the first nonlinearity.
+// Reads: role, layer. Writes: activation, activation_param, activation_path.
+//
+//   Conv -> Add(bias) -> BatchNormalization -> Relu        activation relu, path Add,BatchNormalization,Relu
+//   Gemm -> (graph output)                                 activation linear
+//   MatMul -> Add -> MatMul                                activation linear (the next layer came first)
+//
+// The walk is breadth-first through pass-through ops (activations.cc lists them) and stops on each
+// branch at the first activation, the next layer or any other op. The first activation found wins;
+// a branch that reaches no activation counts as linear only when no branch finds one. Recurrent
+// weights take the gate activations of their op (the `activations` attribute, or the spec defaults).
+#include "passes/infer_activation.h"
+
+#include <cctype>
+#include <deque>
+#include <unordered_set>
+
+#include "passes/activations.h"
+
+namespace reinit {
+
+namespace {
+
+// Longest chain of pass-through ops followed before giving up (a guard against pathological graphs).
+constexpr size_t kMaxPathLength = 64;
+
+struct Found {
+  Activation activation;
+  std::vector<std::string> path;
+};
+
+Found FollowToActivation(const onnx::NodeProto& layer, const GraphIndex& index, int64_t opset) {
+  struct Item {
+    std::string value;
+    std::vector<std::string> path;
+  };
+  std::deque<Item> queue;
+  std::unordered_set<std::string> seen;
+  if (layer.output_size() > 0) queue.push_back({layer.output(0), {}});
+  std::optional<std::vector<std::string>> first_end;
+  while (!queue.empty()) {
+    Item item = std::move(queue.front());
+    queue.pop_front();
+    if (!seen.insert(item.value).second || item.path.size() > kMaxPathLength) continue;
+    if (index.IsGraphOutput(item.value) && !first_end) {
+      first_end = item.path;
+      first_end->push_back("(graph output)");
+    }
+    for (const Use& use : index.Consumers(item.value)) {
+      std::vector<std::string> path = item.path;
+      path.push_back(use.node->op_type());
+      if (use.index == 0 || use.node->op_type() == "Add") {
+        if (auto act = ClassifyActivation(*use.node, index, opset, kPReluInitSlope)) {
+          return {*act, path};
+        }
+        if (IsPassThrough(*use.node) && use.node->output_size() > 0) {
+          queue.push_back({use.node->output(0), std::move(path)});
+          continue;
+        }
+      }
+      if (!first_end) first_end = path;  // the next layer, or an op that ends the search
+    }
+  }
+  return {Activation{"linear", ActivationFamily::kLinear}, first_end.value_or(std::vector<std::string>{})};
+}
+
+// The gate activations of LSTM/GRU/RNN: the `activations` attribute, else the ONNX defaults.
+std::string RecurrentActivations(const onnx::NodeProto& node) {
+  std::string names;
+  for (const auto& attr : node.attribute()) {
+    if (attr.name() != "activations") continue;
+    for (const auto& s : attr.strings()) {
+      std::string lower;
+      for (char c : s) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      names += (names.empty() ? "" : ",") + lower;
+    }
+  }
+  if (!names.empty()) return names;
+  if (node.op_type() == "LSTM") return "sigmoid,tanh,tanh";
+  if (node.op_type() == "GRU") return "sigmoid,tanh";
+  return "tanh";
+}
+
+}  // namespace
+
+Status InferActivationPass::Run(PassContext& ctx) {
+  auto& counters = ctx.counters["infer-activation"];
+  const int64_t opset = DefaultOpset(*ctx.model);
+  for (ParamRow& row : *ctx.table) {
+    if (row.layer == nullptr || !row.has_fans) continue;
+    if (row.role == Role::kRecurrentInput || row.role == Role::kRecurrentHidden) {
+      row.activation = RecurrentActivations(*row.layer);
+      row.activation_family = ActivationFamily::kSigmoidTanh;
+      row.activation_path = {row.layer->op_type()};
+      ++counters["recurrent"];
+      continue;
+    }
+    if (row.role != Role::kWeight) continue;
+    Found found = FollowToActivation(*row.layer, *ctx.index, opset);
+    row.activation = found.activation.kind;
+    row.activation_family = found.activation.family;
+    row.activation_param = found.activation.slope;
+    row.activation_path = std::move(found.path);
+    ++counters[found.activation.kind == "linear" ? "linear" : "activation found"];
+  }
+  return Status::Ok();
+}
+
+}  // namespace reinit

@@ -1,0 +1,123 @@
+// infer-fans: fan_in and fan_out of every row whose role has a fan rule in the op table, read from the
+// tensor's shape in the layout of the consumer that gave the role. Reads: shape, layer, layer_input.
+// Writes: has_fans, fan_in, fan_out, receptive_field, groups, gate_blocks, directions, and role_reason
+// when the shape does not fit the layout (such a row is kept by select-init).
+//
+//   Conv W [M, C/g, k1, k2]        fan_in = C/g*k1*k2   fan_out = M/g*k1*k2
+//   ConvTranspose W [C, M/g, k..]  fan_in = C/g*prod(k) fan_out = M/g*prod(k)   (first two axes swap)
+//   Gemm B [K, N] / [N, K] transB  fan_in = K           fan_out = N
+//   MatMul X@W, W [.., K, N]       fan_in = K           fan_out = N             (batched: per matrix)
+//   LSTM W [dirs, 4H, I]           fan_in = I           fan_out = H             (per gate block)
+//   LSTM R [dirs, 4H, H]           fan_in = H           fan_out = H
+#include "passes/infer_fans.h"
+
+#include "passes/op_table.h"
+
+namespace reinit {
+
+namespace {
+
+std::string ShapeText(const std::vector<int64_t>& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? "," : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+// Fills the fans of `row` by `rule`; returns an empty string, or why the shape does not fit.
+std::string ComputeFans(const OpInputRule& rule, const onnx::NodeProto& layer, ParamRow& row) {
+  const auto& s = row.shape;
+  const size_t rank = s.size();
+  switch (rule.fan) {
+    case FanRule::kNone:
+      return "";
+    case FanRule::kConv:
+    case FanRule::kConvTranspose: {
+      if (rank < 3) return "a convolution weight needs rank >= 3";
+      const int64_t g = IntAttr(layer, "group", 1);
+      // Axis 0 is M for Conv and C for ConvTranspose: the grouped axis in both layouts.
+      if (g < 1 || s[0] % g != 0) return "axis 0 is not divisible by group " + std::to_string(g);
+      int64_t rf = 1;
+      for (size_t i = 2; i < rank; ++i) rf *= s[i];
+      row.receptive_field = rf;
+      row.groups = g;
+      if (rule.fan == FanRule::kConv) {
+        row.fan_in = s[1] * rf;
+        row.fan_out = s[0] / g * rf;
+      } else {
+        row.fan_in = s[0] / g * rf;
+        row.fan_out = s[1] * rf;
+      }
+      break;
+    }
+    case FanRule::kGemmB:
+    case FanRule::kGemmA: {
+      if (rank != 2) return "a Gemm operand needs rank 2";
+      const bool transposed = IntAttr(layer, rule.fan == FanRule::kGemmB ? "transB" : "transA", 0) != 0;
+      // B: [K, N] (K inputs, N outputs); A used as weight: [M, K] (K inputs, M outputs).
+      const bool k_first = (rule.fan == FanRule::kGemmB) != transposed;
+      row.fan_in = k_first ? s[0] : s[1];
+      row.fan_out = k_first ? s[1] : s[0];
+      break;
+    }
+    case FanRule::kMatMulRight:
+    case FanRule::kMatMulLeft: {
+      if (rank == 0) return "a MatMul operand needs rank >= 1";
+      if (rank == 1) {
+        row.fan_in = s[0];
+        row.fan_out = 1;
+        break;
+      }
+      const int64_t rows = s[rank - 2], cols = s[rank - 1];
+      row.fan_in = rule.fan == FanRule::kMatMulRight ? rows : cols;
+      row.fan_out = rule.fan == FanRule::kMatMulRight ? cols : rows;
+      break;
+    }
+    case FanRule::kRecurrentW:
+    case FanRule::kRecurrentR: {
+      if (rank != 3) return "a recurrent weight needs rank 3 [dirs, gates*H, .]";
+      if (s[1] % rule.gates != 0) return "axis 1 is not " + std::to_string(rule.gates) + " gate blocks";
+      const int64_t hidden = s[1] / rule.gates;
+      const int64_t declared = IntAttr(layer, "hidden_size", hidden);
+      if (declared != hidden) return "hidden_size " + std::to_string(declared) + " does not match the shape";
+      if (rule.fan == FanRule::kRecurrentR && s[2] != hidden) return "R must be [dirs, gates*H, H]";
+      row.gate_blocks = rule.gates;
+      row.directions = s[0];
+      row.fan_in = s[2];
+      row.fan_out = hidden;
+      break;
+    }
+    case FanRule::kEmbedding:
+      if (rank != 2) return "an embedding needs rank 2";
+      row.fan_in = s[0];
+      row.fan_out = s[1];
+      break;
+  }
+  if (row.fan_in <= 0 || row.fan_out <= 0) return "a fan is zero";
+  row.has_fans = true;
+  return "";
+}
+
+}  // namespace
+
+Status InferFansPass::Run(PassContext& ctx) {
+  auto& counters = ctx.counters["infer-fans"];
+  for (ParamRow& row : *ctx.table) {
+    if (row.layer == nullptr) continue;
+    const OpInputRule* rule = FindOpInputRule(row.layer->op_type(), row.layer_input);
+    if (rule == nullptr) continue;  // a trailing bias Add: no fans
+    if (rule->role == Role::kRecurrentBias) {
+      row.gate_blocks = rule->gates;
+      row.directions = row.shape.empty() ? 1 : row.shape[0];
+    }
+    const std::string problem = ComputeFans(*rule, *row.layer, row);
+    if (!problem.empty()) {
+      row.role_reason += "; shape " + ShapeText(row.shape) + " does not fit: " + problem;
+      ++counters["shape mismatches"];
+    } else if (row.has_fans) {
+      ++counters["rows with fans"];
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace reinit

@@ -1,0 +1,163 @@
+#include "passes/model_io.h"
+
+#include <fcntl.h>
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl.h>
+#include <openssl/evp.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <vector>
+
+#include "onnx/checker.h"
+#include "onnx/shape_inference/implementation.h"
+
+namespace reinit {
+
+namespace {
+
+std::string ErrnoText() { return std::strerror(errno); }
+
+// Closes the descriptor on every path out of a function.
+struct Fd {
+  int fd = -1;
+  ~Fd() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+std::string DirectoryOf(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+}  // namespace
+
+Status LoadModel(const std::string& path, onnx::ModelProto* model) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return {ExitCode::kBadModel, path + ": cannot open: " + ErrnoText()};
+  if (!S_ISREG(st.st_mode)) return {ExitCode::kBadModel, path + ": not a regular file"};
+  if (st.st_size == 0) return {ExitCode::kBadModel, path + ": empty file, not an ONNX model"};
+  Fd in{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
+  if (in.fd < 0) return {ExitCode::kBadModel, path + ": cannot open: " + ErrnoText()};
+  google::protobuf::io::FileInputStream raw(in.fd);
+  google::protobuf::io::CodedInputStream coded(&raw);
+  coded.SetTotalBytesLimit(INT_MAX);  // protobuf's own ceiling for one message
+  if (!model->ParseFromCodedStream(&coded) || !coded.ConsumedEntireMessage()) {
+    return {ExitCode::kBadModel, path + ": not a valid ONNX model (protobuf parse failed)"};
+  }
+  if (!model->has_graph()) return {ExitCode::kBadModel, path + ": the model has no graph"};
+  return Status::Ok();
+}
+
+Status CheckModel(const onnx::ModelProto& model, const std::string& label) {
+  try {
+    onnx::checker::check_model(model);
+    onnx::ModelProto copy = model;
+    onnx::ShapeInferenceOptions options(/*check_type=*/true, /*error_mode=*/1, /*data_prop=*/false);
+    onnx::shape_inference::InferShapes(copy, onnx::OpSchemaRegistry::Instance(), options);
+  } catch (const std::exception& e) {
+    std::string what = e.what();
+    for (char& c : what) {
+      if (c == '\n') c = ' ';
+    }
+    return {ExitCode::kBadModel, label + ": fails the ONNX checker: " + what};
+  }
+  return Status::Ok();
+}
+
+Status WriteFileAtomic(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp-" + std::to_string(::getpid());
+  Fd out{::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)};
+  if (out.fd < 0) return {ExitCode::kWriteFailed, path + ": cannot create: " + ErrnoText()};
+  size_t done = 0;
+  while (done < text.size()) {
+    const ssize_t n = ::write(out.fd, text.data() + done, text.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      const std::string err = ErrnoText();
+      ::unlink(tmp.c_str());
+      return {ExitCode::kWriteFailed, path + ": write failed: " + err};
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (::fsync(out.fd) != 0 || ::close(out.fd) != 0) {
+    out.fd = -1;
+    const std::string err = ErrnoText();
+    ::unlink(tmp.c_str());
+    return {ExitCode::kWriteFailed, path + ": flush failed: " + err};
+  }
+  out.fd = -1;
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    const std::string err = ErrnoText();
+    ::unlink(tmp.c_str());
+    return {ExitCode::kWriteFailed, path + ": rename failed: " + err};
+  }
+  // Make the rename itself durable.
+  Fd dir{::open(DirectoryOf(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
+  if (dir.fd >= 0) ::fsync(dir.fd);
+  return Status::Ok();
+}
+
+Status SerializeModel(const onnx::ModelProto& model, const std::string& path, std::string* bytes) {
+  if (!model.SerializeToString(bytes)) {
+    return {ExitCode::kWriteFailed, path + ": the model could not be serialized (over protobuf's 2 GB limit?)"};
+  }
+  return Status::Ok();
+}
+
+namespace {
+// SHA-256 through OpenSSL's EVP interface, fed in pieces.
+class Sha256Digest {
+ public:
+  Sha256Digest() : ctx_(EVP_MD_CTX_new()) { EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr); }
+  ~Sha256Digest() { EVP_MD_CTX_free(ctx_); }
+  void Update(const char* data, size_t n) { EVP_DigestUpdate(ctx_, data, n); }
+  std::string Hex() {
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    EVP_DigestFinal_ex(ctx_, digest, &len);
+    static const char* kHex = "0123456789abcdef";
+    std::string hex;
+    for (unsigned int i = 0; i < len; ++i) {
+      hex += kHex[digest[i] >> 4];
+      hex += kHex[digest[i] & 15];
+    }
+    return hex;
+  }
+
+ private:
+  EVP_MD_CTX* ctx_;
+};
+}  // namespace
+
+std::string Sha256(const std::string& bytes) {
+  Sha256Digest digest;
+  digest.Update(bytes.data(), bytes.size());
+  return digest.Hex();
+}
+
+std::string Sha256OfFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return "";
+  Sha256Digest digest;
+  std::vector<char> buf(1 << 20);
+  while (in.read(buf.data(), static_cast<std::streamsize>(buf.size())) || in.gcount() > 0) {
+    digest.Update(buf.data(), static_cast<size_t>(in.gcount()));
+  }
+  return digest.Hex();
+}
+
+bool SameFile(const std::string& a, const std::string& b) {
+  struct stat sa {}, sb {};
+  return ::stat(a.c_str(), &sa) == 0 && ::stat(b.c_str(), &sb) == 0 && sa.st_dev == sb.st_dev &&
+         sa.st_ino == sb.st_ino;
+}
+
+}  // namespace reinit

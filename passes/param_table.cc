@@ -1,0 +1,54 @@
+#include "passes/param_table.h"
+
+namespace reinit {
+
+const char* RoleName(Role role) {
+  switch (role) {
+    case Role::kUnknown: return "unknown";
+    case Role::kWeight: return "weight";
+    case Role::kBias: return "bias";
+    case Role::kRecurrentInput: return "recurrent_input_weight";
+    case Role::kRecurrentHidden: return "recurrent_hidden_weight";
+    case Role::kRecurrentBias: return "recurrent_bias";
+    case Role::kEmbedding: return "embedding";
+    case Role::kNormScale: return "norm_scale";
+    case Role::kNormBias: return "norm_bias";
+    case Role::kNormMean: return "norm_running_mean";
+    case Role::kNormVar: return "norm_running_var";
+    case Role::kPReluSlope: return "prelu_slope";
+  }
+  return "?";
+}
+
+const char* SchemeName(Scheme scheme) {
+  switch (scheme) {
+    case Scheme::kNone: return "none";
+    case Scheme::kXavier: return "xavier";
+    case Scheme::kHe: return "he";
+    case Scheme::kLeCun: return "lecun";
+    case Scheme::kOrthogonal: return "orthogonal";
+    case Scheme::kNormal: return "normal";
+    case Scheme::kConstant: return "constant";
+  }
+  return "?";
+}
+
+const char* FamilyName(ActivationFamily family) {
+  switch (family) {
+    case ActivationFamily::kLinear: return "linear";
+    case ActivationFamily::kSigmoidTanh: return "sigmoid/tanh";
+    case ActivationFamily::kRelu: return "relu";
+    case ActivationFamily::kSelu: return "selu";
+  }
+  return "?";
+}
+
+const char* DistributionName(Distribution d) { return d == Distribution::kUniform ? "uniform" : "normal"; }
+
+std::optional<Distribution> ParseDistribution(const std::string& text) {
+  if (text == "uniform") return Distribution::kUniform;
+  if (text == "normal") return Distribution::kNormal;
+  return std::nullopt;
+}
+
+}  // namespace reinit

@@ -1,0 +1,107 @@
+// The parameter table: one row per tensor of the model (initializer or, later, Constant node value).
+// Every pass reads rows and fills in more of them; nothing else is shared between passes.
+//
+//   find-params       name, dtype, shape, source, consumers, role, layer (the node that gives the role)
+//   infer-fans        fan_in, fan_out, receptive_field, groups, gate_blocks, directions
+//   infer-activation  activation, activation_param, activation_path
+//   select-init       scheme, distribution, gain, std, bound, constant, action, reason
+//   regenerate        tensor data rewritten, stats
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace onnx {
+class TensorProto;
+class NodeProto;
+}  // namespace onnx
+
+namespace reinit {
+
+// What a tensor is to the network. Decided from how it is consumed (op type + input index).
+enum class Role {
+  kUnknown,          // consumed in a way no table entry covers: kept
+  kWeight,           // Conv / ConvTranspose / Gemm / MatMul weight
+  kBias,             // a layer's additive bias (input of the layer or an Add right after it)
+  kRecurrentInput,   // LSTM/GRU/RNN W: input-to-hidden weights
+  kRecurrentHidden,  // LSTM/GRU/RNN R: hidden-to-hidden weights
+  kRecurrentBias,    // LSTM/GRU/RNN B
+  kEmbedding,        // Gather data operand: an embedding table
+  kNormScale,        // Batch/Layer/InstanceNormalization scale
+  kNormBias,         // Batch/Layer/InstanceNormalization B
+  kNormMean,         // BatchNormalization running mean
+  kNormVar,          // BatchNormalization running variance
+  kPReluSlope,       // PRelu slope
+};
+const char* RoleName(Role role);
+
+enum class Scheme { kNone, kXavier, kHe, kLeCun, kOrthogonal, kNormal, kConstant };
+const char* SchemeName(Scheme scheme);
+
+enum class Distribution { kUniform, kNormal };
+const char* DistributionName(Distribution d);
+std::optional<Distribution> ParseDistribution(const std::string& text);
+
+enum class Action { kKeep, kReinitialize };
+
+// The note's grouping: sigmoid/tanh -> Xavier, ReLU family -> He, SELU -> LeCun, none -> linear.
+enum class ActivationFamily { kLinear, kSigmoidTanh, kRelu, kSelu };
+const char* FamilyName(ActivationFamily family);
+
+// One use of a tensor: which node reads it, and at which input slot.
+struct Consumer {
+  std::string node;  // node name, or "#<index>" when the exporter left it empty
+  std::string op_type;
+  int input_index = 0;
+};
+
+struct TensorStats {
+  double mean = 0, std = 0, min = 0, max = 0;
+};
+
+struct ParamRow {
+  // find-params
+  std::string name;
+  int32_t dtype = 0;  // onnx::TensorProto_DataType
+  std::vector<int64_t> shape;
+  std::string source;  // "initializer", ...
+  onnx::TensorProto* tensor = nullptr;
+  std::vector<Consumer> consumers;
+  Role role = Role::kUnknown;
+  const onnx::NodeProto* layer = nullptr;  // the consumer the role was read from
+  int layer_input = -1;
+  std::string role_reason;  // why the role (or why no role)
+
+  // infer-fans
+  bool has_fans = false;
+  int64_t fan_in = 0, fan_out = 0;
+  int64_t receptive_field = 1;  // product of kernel dims (1 for dense layers)
+  int64_t groups = 1;
+  int64_t gate_blocks = 1;      // recurrent: gates per direction (LSTM 4, GRU 3, RNN 1)
+  int64_t directions = 1;       // recurrent: 1 or 2
+
+  // infer-activation
+  std::string activation;        // "relu", "tanh", ..., "linear"
+  ActivationFamily activation_family = ActivationFamily::kLinear;
+  double activation_param = 0;   // negative slope for leaky relu / prelu
+  std::vector<std::string> activation_path;  // op types walked from the layer to the activation
+
+  // select-init
+  Scheme scheme = Scheme::kNone;
+  Distribution distribution = Distribution::kUniform;
+  double gain = 1.0;
+  double std = 0;                 // target standard deviation of the generated values
+  std::optional<double> bound;    // uniform limit, when the distribution is uniform
+  double constant = 0;            // value for Scheme::kConstant
+  Action action = Action::kKeep;
+  std::string reason;             // the rule that fired, in words
+
+  // regenerate
+  std::optional<TensorStats> stats;
+};
+
+using ParamTable = std::vector<ParamRow>;
+
+}  // namespace reinit

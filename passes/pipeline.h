@@ -1,0 +1,62 @@
+// The pass pipeline. A pipeline is a list of pass names, run in order over one ParamTable; every pass
+// is registered once, in passes/pipeline.cc, and appears under the same name in --list-passes,
+// --passes, --dump-after and --stats.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "onnx/onnx_pb.h"
+#include "passes/graph_index.h"
+#include "passes/param_table.h"
+#include "passes/status.h"
+
+namespace reinit {
+
+// What the user chose about the initialization itself (the rest of the row comes from the model).
+struct Policy {
+  std::string name = "note";  // the rules of the weight-initialization note, gain 1
+  uint64_t seed = 0;
+  Distribution distribution = Distribution::kUniform;
+};
+
+struct PassContext {
+  onnx::ModelProto* model = nullptr;
+  const GraphIndex* index = nullptr;
+  ParamTable* table = nullptr;
+  Policy policy;
+  // Per-pass counters for --stats: counters[pass][counter] = value.
+  std::map<std::string, std::map<std::string, int64_t>> counters;
+};
+
+class Pass {
+ public:
+  virtual ~Pass() = default;
+  virtual Status Run(PassContext& ctx) = 0;
+};
+
+struct PassInfo {
+  std::string name;
+  std::string summary;
+  std::function<std::unique_ptr<Pass>()> create;
+};
+
+// Every pass, in pipeline order.
+const std::vector<PassInfo>& PassRegistry();
+
+// The pipelines of the two commands: plan stops before regenerate, rewrite runs them all.
+std::vector<std::string> PlanPipeline();
+std::vector<std::string> RewritePipeline();
+
+// Parses "a,b,c". Every name must be a registered pass and the list must be a prefix of
+// `full` (each pass reads what the ones before it wrote). Errors are usage errors naming the pass.
+Status ParsePipeline(const std::string& text, const std::vector<std::string>& full, std::vector<std::string>* names);
+
+// Runs `names` in order; `after_pass` (if set) sees the table after each pass.
+Status RunPipeline(const std::vector<std::string>& names, PassContext& ctx,
+                   const std::function<void(const std::string&, const ParamTable&)>& after_pass = nullptr);
+
+}  // namespace reinit

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs every build, test and model-making dependency from Debian's packages.
+# Idempotent: packages already present are skipped, so a second run is quick and changes nothing.
+set -euo pipefail
+
+PACKAGES=(
+  build-essential cmake ninja-build pkg-config
+  libonnx-dev libprotobuf-dev protobuf-compiler   # ONNX C++ library and the protobuf it is built on
+  libeigen3-dev                                   # QR for orthogonal init, fp16/bf16 conversion
+  libcli11-dev                                    # command-line parsing
+  nlohmann-json3-dev                              # the JSON report
+  libssl-dev                                      # SHA-256 of input and output files
+  libgtest-dev libbenchmark-dev                   # tests and micro benchmarks
+  python3 python3-onnx python3-numpy python3-jsonschema  # report-schema check, model scripts
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "bootstrap: all ${#PACKAGES[@]} packages present"
+  exit 0
+fi
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+echo "bootstrap: installing ${missing[*]}"
+$SUDO apt-get update -q
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
