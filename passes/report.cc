@@ -9,7 +9,8 @@
 
 namespace reinit {
 
-using nlohmann::json;
+// ordered_json keeps keys in the order written here, which is the order the README documents.
+using json = nlohmann::ordered_json;
 
 namespace {
 

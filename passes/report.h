@@ -19,7 +19,7 @@ struct RunInfo {
   Policy policy;
 };
 
-nlohmann::json BuildReport(const ParamTable& table, const RunInfo& run);
+nlohmann::ordered_json BuildReport(const ParamTable& table, const RunInfo& run);
 
 // One line per tensor: tensor, op, shape, fan_in, fan_out, activation, scheme, std/bound, action.
 std::string FormatTable(const ParamTable& table);

@@ -52,8 +52,9 @@ int ParseCommandLine(int argc, const char* const* argv, Options* o, std::ostream
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    const int code = app.exit(e, out, err);
-    return code == 0 ? 0 : static_cast<int>(ExitCode::kUsage);
+    if (e.get_exit_code() == 0) return app.exit(e, out, err);  // --help
+    err << kToolName << ": error: " << e.what() << " (see --help)\n";
+    return static_cast<int>(ExitCode::kUsage);
   }
   o->distribution = *ParseDistribution(distribution);
   if (list_passes) {

@@ -1,0 +1,53 @@
+#include "passes/pipeline.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "tests/test_util.h"
+
+namespace reinit {
+namespace {
+
+TEST(Pipeline, RegistryListsEachPassOnceInOrder) {
+  std::set<std::string> names;
+  for (const auto& p : PassRegistry()) EXPECT_TRUE(names.insert(p.name).second) << p.name;
+  EXPECT_EQ(RewritePipeline(), (std::vector<std::string>{"find-params", "infer-fans", "infer-activation",
+                                                         "select-init", "regenerate"}));
+  EXPECT_EQ(PlanPipeline().back(), "select-init");
+}
+
+TEST(Pipeline, ParsesAPrefix) {
+  std::vector<std::string> names;
+  ASSERT_TRUE(ParsePipeline("find-params,infer-fans", RewritePipeline(), &names).ok());
+  EXPECT_EQ(names, (std::vector<std::string>{"find-params", "infer-fans"}));
+}
+
+TEST(Pipeline, RejectsUnknownAndOutOfOrderPasses) {
+  std::vector<std::string> names;
+  Status s = ParsePipeline("find-params,infer-fan", RewritePipeline(), &names);
+  EXPECT_EQ(s.code(), ExitCode::kUsage);
+  EXPECT_EQ(s.message(), "unknown pass 'infer-fan' (see --list-passes)");
+  s = ParsePipeline("find-params,select-init", RewritePipeline(), &names);
+  EXPECT_EQ(s.code(), ExitCode::kUsage);
+  EXPECT_NE(s.message().find("pass 'select-init' cannot run at position 2"), std::string::npos) << s.message();
+  s = ParsePipeline("regenerate", PlanPipeline(), &names);
+  EXPECT_EQ(s.code(), ExitCode::kUsage);
+}
+
+TEST(Pipeline, APrefixFillsOnlyItsColumns) {
+  auto m = test::ParseModel(R"(<ir_version: 8, opset_import: ["" : 14]>
+    g (float[2,4] X) => (float[2,3] Y) { H = MatMul(X, W)  Y = Relu(H) })");
+  test::AddInitializer(m, "W", {4, 3});
+  auto run = test::RunPasses(std::move(m), {"find-params", "infer-fans"});
+  const ParamRow& w = run->Row("W");
+  EXPECT_EQ(w.role, Role::kWeight);
+  EXPECT_EQ(w.fan_in, 4);
+  EXPECT_TRUE(w.activation.empty());
+  EXPECT_EQ(w.scheme, Scheme::kNone);
+  EXPECT_EQ(run->ctx.counters["find-params"]["classified"], 1);
+  EXPECT_EQ(run->ctx.counters["infer-fans"]["rows with fans"], 1);
+}
+
+}  // namespace
+}  // namespace reinit

@@ -1,0 +1,87 @@
+#include "passes/rng.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <vector>
+
+namespace reinit {
+namespace {
+
+// Random123's kat_vectors, the three philox4x32 10-round lines: counter, key -> output.
+TEST(Philox, MatchesRandom123KnownAnswers) {
+  EXPECT_EQ(Philox4x32_10({0, 0, 0, 0}, {0, 0}), (PhiloxCounter{0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8}));
+  EXPECT_EQ(Philox4x32_10({0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff}, {0xffffffff, 0xffffffff}),
+            (PhiloxCounter{0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd}));
+  EXPECT_EQ(Philox4x32_10({0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344}, {0xa4093822, 0x299f31d0}),
+            (PhiloxCounter{0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1}));
+}
+
+TEST(TensorRng, ElementDependsOnlyOnSeedNameAndIndex) {
+  const TensorRng a(42, "layer.weight");
+  std::vector<double> whole(1000), part(100);
+  a.Normal(0, whole.size(), 1.0, whole.data());
+  // Any chunk, started anywhere (also mid-block), reproduces the same elements.
+  a.Normal(517, part.size(), 1.0, part.data());
+  for (size_t i = 0; i < part.size(); ++i) ASSERT_EQ(part[i], whole[517 + i]) << i;
+  // A second generator with the same key gives the same stream.
+  const TensorRng b(42, "layer.weight");
+  EXPECT_EQ(b.Bits(999), a.Bits(999));
+}
+
+TEST(TensorRng, SeedAndNameChangeTheStream) {
+  const TensorRng base(1, "w"), other_seed(2, "w"), other_name(1, "w2");
+  int same_seed = 0, same_name = 0;
+  for (uint64_t i = 0; i < 256; ++i) {
+    same_seed += base.Bits(i) == other_seed.Bits(i);
+    same_name += base.Bits(i) == other_name.Bits(i);
+  }
+  // Equal 32-bit words by chance: expected 256 / 2^32, so any match means the key is not used.
+  EXPECT_EQ(same_seed, 0);
+  EXPECT_EQ(same_name, 0);
+}
+
+// Sample mean and variance of n draws; tolerances are 6 standard errors, derived from n.
+struct Moments {
+  double mean = 0, var = 0;
+};
+Moments Measure(const std::vector<double>& v) {
+  Moments m;
+  for (double x : v) m.mean += x;
+  m.mean /= v.size();
+  for (double x : v) m.var += (x - m.mean) * (x - m.mean);
+  m.var /= v.size();
+  return m;
+}
+
+TEST(TensorRng, UniformHasTheRightMoments) {
+  const size_t n = 200000;
+  const double b = 0.2;
+  std::vector<double> v(n);
+  TensorRng(7, "u").Uniform(0, n, -b, b, v.data());
+  for (double x : v) ASSERT_TRUE(x > -b && x < b);
+  const Moments m = Measure(v);
+  const double var = b * b / 3;                            // variance of U(-b, b)
+  const double var_of_var = (b * b * b * b / 5 - var * var) / n;  // (mu4 - sigma^4) / n
+  EXPECT_NEAR(m.mean, 0.0, 6 * std::sqrt(var / n));
+  EXPECT_NEAR(m.var, var, 6 * std::sqrt(var_of_var));
+}
+
+TEST(TensorRng, NormalHasTheRightMoments) {
+  const size_t n = 200000;
+  const double s = 0.5;
+  std::vector<double> v(n);
+  TensorRng(7, "n").Normal(0, n, s, v.data());
+  const Moments m = Measure(v);
+  const double var = s * s;
+  EXPECT_NEAR(m.mean, 0.0, 6 * std::sqrt(var / n));
+  EXPECT_NEAR(m.var, var, 6 * std::sqrt(2 * var * var / n));  // Var(s^2) = 2 sigma^4 / n
+  // Tail mass beyond 2 sigma: 4.55% for a normal; binomial standard error from n.
+  double tail = 0;
+  for (double x : v) tail += std::fabs(x) > 2 * s;
+  tail /= n;
+  EXPECT_NEAR(tail, 0.0455, 6 * std::sqrt(0.0455 * (1 - 0.0455) / n));
+}
+
+}  // namespace
+}  // namespace reinit

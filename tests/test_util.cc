@@ -1,0 +1,98 @@
+#include "tests/test_util.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <filesystem>
+#include <stdexcept>
+
+#include "onnx/defs/parser.h"
+#include "passes/model_io.h"
+#include "passes/tensor_data.h"
+
+namespace reinit::test {
+
+onnx::ModelProto ParseModel(const std::string& text) {
+  onnx::ModelProto model;
+  auto status = onnx::OnnxParser::Parse(model, text.c_str());
+  if (!status.IsOK()) throw std::runtime_error("bad test model: " + status.ErrorMessage());
+  return model;
+}
+
+onnx::TensorProto* AddInitializer(onnx::ModelProto& model, const std::string& name, const std::vector<int64_t>& dims,
+                                  int32_t dtype, Storage storage) {
+  onnx::TensorProto* t = model.mutable_graph()->add_initializer();
+  t->set_name(name);
+  t->set_data_type(dtype);
+  int64_t n = 1;
+  for (int64_t d : dims) {
+    t->add_dims(d);
+    n *= d;
+  }
+  // Give the tensor its storage field, then fill it through the library's own writer.
+  const size_t width = dtype == onnx::TensorProto::DOUBLE ? 8 : dtype == onnx::TensorProto::FLOAT ? 4 : 2;
+  if (storage == Storage::kRaw) {
+    t->set_raw_data(std::string(static_cast<size_t>(n) * width, '\0'));
+  } else {
+    for (int64_t i = 0; i < n; ++i) {
+      if (dtype == onnx::TensorProto::FLOAT) t->add_float_data(0);
+      else if (dtype == onnx::TensorProto::DOUBLE) t->add_double_data(0);
+      else t->add_int32_data(0);
+    }
+  }
+  std::vector<double> values(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) values[i] = 0.5 + 0.001 * static_cast<double>(i);
+  Status status = WriteValues(values, t);
+  if (!status.ok()) throw std::runtime_error(status.message());
+  return t;
+}
+
+std::string TypeStorageName(int32_t dtype, Storage storage) {
+  return DTypeName(dtype) + (storage == Storage::kRaw ? "_raw" : "_typed");
+}
+
+const ParamRow& Run::Row(const std::string& name) const {
+  for (const auto& row : table) {
+    if (row.name == name) return row;
+  }
+  throw std::runtime_error("no row for tensor " + name);
+}
+
+std::unique_ptr<Run> RunPasses(onnx::ModelProto model, const std::vector<std::string>& passes, Policy policy) {
+  auto run = std::make_unique<Run>();
+  run->model = std::move(model);
+  run->index = std::make_unique<GraphIndex>(run->model.mutable_graph());
+  run->ctx.model = &run->model;
+  run->ctx.index = run->index.get();
+  run->ctx.table = &run->table;
+  run->ctx.policy = policy;
+  run->status = RunPipeline(passes, run->ctx);
+  EXPECT_TRUE(run->status.ok()) << run->status.message();
+  return run;
+}
+
+std::unique_ptr<Run> Plan(onnx::ModelProto model, Policy policy) {
+  return RunPasses(std::move(model), PlanPipeline(), policy);
+}
+
+std::unique_ptr<Run> Rewrite(onnx::ModelProto model, Policy policy) {
+  return RunPasses(std::move(model), RewritePipeline(), policy);
+}
+
+std::vector<double> Values(const onnx::TensorProto& tensor) {
+  std::vector<double> values;
+  Status status = ReadValues(tensor, &values);
+  EXPECT_TRUE(status.ok()) << status.message();
+  return values;
+}
+
+std::string ModelPath(const std::string& name) { return std::string(REINIT_SOURCE_DIR) + "/models/" + name; }
+
+std::string TempDir(const std::string& test_name) {
+  auto dir = std::filesystem::temp_directory_path() / ("onnx-reinit-test-" + test_name + "-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir.string();
+}
+
+}  // namespace reinit::test

@@ -1,0 +1,53 @@
+// Helpers for tests: models written inline in ONNX text syntax, initializers added with known values,
+// and a way to run a prefix of the pipeline and look at the table.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "onnx/onnx_pb.h"
+#include "passes/graph_index.h"
+#include "passes/param_table.h"
+#include "passes/pipeline.h"
+
+namespace reinit::test {
+
+// Parses a model in ONNX text syntax; fails the test (throws) on a syntax error.
+onnx::ModelProto ParseModel(const std::string& text);
+
+enum class Storage { kRaw, kTyped };
+
+// Adds an initializer whose element i holds 0.5 + 0.001*i (a pattern no initializer scheme produces).
+onnx::TensorProto* AddInitializer(onnx::ModelProto& model, const std::string& name, const std::vector<int64_t>& dims,
+                                  int32_t dtype = onnx::TensorProto::FLOAT, Storage storage = Storage::kRaw);
+
+// "float16_raw", "bfloat16_typed", ...: readable names for tests parameterized by type and storage.
+std::string TypeStorageName(int32_t dtype, Storage storage);
+
+// A model and the table after running some passes over it. Owns everything the context points at.
+struct Run {
+  onnx::ModelProto model;
+  std::unique_ptr<GraphIndex> index;
+  ParamTable table;
+  PassContext ctx;
+  Status status;
+
+  const ParamRow& Row(const std::string& name) const;
+};
+
+std::unique_ptr<Run> RunPasses(onnx::ModelProto model, const std::vector<std::string>& passes, Policy policy = {});
+// Shorthand: the plan pipeline (everything but regenerate) / the whole pipeline.
+std::unique_ptr<Run> Plan(onnx::ModelProto model, Policy policy = {});
+std::unique_ptr<Run> Rewrite(onnx::ModelProto model, Policy policy = {});
+
+// Values of a tensor as doubles (fails the test on a read error).
+std::vector<double> Values(const onnx::TensorProto& tensor);
+
+// Path of a file in the source tree's models/ directory.
+std::string ModelPath(const std::string& name);
+
+// A fresh empty directory for one test's outputs.
+std::string TempDir(const std::string& test_name);
+
+}  // namespace reinit::test

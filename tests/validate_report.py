@@ -1,0 +1,58 @@
+#!/usr/bin/python3
+"""Runs the tool on every model in MODELS_DIR (plan and rewrite) and validates each JSON report against
+the documented schema, then checks what the schema cannot say: counts add up, the summary matches the
+entries, kept tensors have no stats and re-initialized ones do (rewrite).
+
+usage: validate_report.py TOOL SCHEMA MODELS_DIR
+"""
+import glob
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import jsonschema
+
+
+def main():
+    tool, schema_path, models = sys.argv[1:4]
+    with open(schema_path) as f:
+        schema = json.load(f)
+    jsonschema.Draft7Validator.check_schema(schema)
+    validator = jsonschema.Draft7Validator(schema)
+    failures = 0
+    checked = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        for model in sorted(glob.glob(os.path.join(models, "*.onnx"))):
+            for command in ("plan", "rewrite"):
+                report_path = os.path.join(tmp, "report.json")
+                args = [tool, command, model, "--report", report_path]
+                if command == "rewrite":
+                    args += ["-o", os.path.join(tmp, "out.onnx")]
+                subprocess.run(args, check=True, stdout=subprocess.DEVNULL)
+                with open(report_path) as f:
+                    report = json.load(f)
+                problems = [e.message for e in validator.iter_errors(report)]
+                entries = report["tensors"]
+                summary = report["summary"]
+                if summary["tensors"] != len(entries):
+                    problems.append("summary.tensors != number of entries")
+                if summary["reinitialized"] + summary["kept"] != len(entries):
+                    problems.append("reinitialized + kept != tensors")
+                if sum(summary["by_role"].values()) != len(entries):
+                    problems.append("by_role does not count every entry")
+                for e in entries:
+                    wrote = e["stats"] is not None
+                    if wrote != (command == "rewrite" and e["action"] == "reinitialized"):
+                        problems.append(e["name"] + ": stats present=%s for %s/%s" % (wrote, command, e["action"]))
+                for p in problems:
+                    print("%s (%s): %s" % (os.path.basename(model), command, p))
+                failures += len(problems) > 0
+                checked += 1
+    print("%d passed, %d failed" % (checked - failures, failures))
+    return 1 if failures or checked == 0 else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
