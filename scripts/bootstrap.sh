@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs every build, test and model-making dependency from Debian's packages.
+# Installs every build and test dependency from Debian's packages (with --models, also python3-torch
+# for re-exporting the bundled models).
 # Idempotent: packages already present are skipped, so a second run is quick and changes nothing.
 set -euo pipefail
 
@@ -13,6 +14,11 @@ PACKAGES=(
   libgtest-dev libbenchmark-dev                   # tests and micro benchmarks
   python3 python3-onnx python3-numpy python3-jsonschema  # report-schema check, model scripts
 )
+
+# --models: also what models/make_models.py needs to re-export the bundled models.
+if [ "${1:-}" = "--models" ]; then
+  PACKAGES+=(python3-torch)
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do
