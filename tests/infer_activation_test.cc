@@ -104,6 +104,18 @@ TEST(InferActivation, WalksThroughBiasNormReshapePoolAndResidual) {
                                                          "Transpose", "Flatten", "Tanh"}));
 }
 
+TEST(InferActivation, LayerOutputAsTheSecondOperandOfAnAdd) {
+  auto run = Activations(Layer("S = Add(X2, H)\n Y = Relu(S)"));
+  EXPECT_EQ(run->Row("W").activation, "relu");
+  EXPECT_EQ(run->Row("W").activation_path, (std::vector<std::string>{"Add", "Relu"}));
+}
+
+TEST(InferActivation, ReshapeOfTheLayerOutputAsShapeInputIsNotFollowed) {
+  // The layer output feeds Reshape's shape input (slot 1), not its data: that Reshape does not carry it.
+  auto run = Activations(Layer("C = Cast <to = 7> (H)\n R = Reshape(X, C)\n Y = Relu(R)"));
+  EXPECT_EQ(run->Row("W").activation, "linear");
+}
+
 TEST(InferActivation, NextLayerBeforeAnyNonlinearityMeansLinear) {
   auto m = Layer("V = MatMul(H, W2)\n Y = Relu(V)");
   test::AddInitializer(m, "W2", {3, 3});
