@@ -1,7 +1,10 @@
 #include "passes/activations.h"
 
 #include <cfloat>
+#include <algorithm>
 #include <cmath>
+#include <unordered_map>
+#include <unordered_set>
 
 #include "passes/tensor_data.h"
 
@@ -86,6 +89,120 @@ std::optional<Activation> ClassifyActivation(const onnx::NodeProto& node, const 
   if (op == "Clip") return ClassifyClip(node, index, opset);
   for (const auto& entry : kActivations) {
     if (op == entry.op_type) return Activation{entry.kind, entry.family};
+  }
+  return std::nullopt;
+}
+
+std::optional<Activation> FusedActivation(const onnx::NodeProto& layer, int64_t opset) {
+  if (layer.domain() != "com.microsoft") return std::nullopt;
+  const std::string name = StringAttr(layer, "activation", "");
+  if (name.empty()) return std::nullopt;
+  // Rebuild the activation as a node of its own and classify that.
+  onnx::NodeProto node;
+  node.set_op_type(name);
+  std::vector<float> params;
+  for (const auto& attr : layer.attribute()) {
+    if (attr.name() == "activation_params") params.assign(attr.floats().begin(), attr.floats().end());
+  }
+  const float alpha = FloatAttr(layer, "activation_alpha", params.empty() ? 0.01f : params[0]);
+  auto* a = node.add_attribute();
+  a->set_name("alpha");
+  a->set_type(onnx::AttributeProto::FLOAT);
+  a->set_f(alpha);
+  if (name == "Clip" && params.size() == 2) {
+    for (auto [key, value] : {std::pair<const char*, float>{"min", params[0]}, {"max", params[1]}}) {
+      auto* bound = node.add_attribute();
+      bound->set_name(key);
+      bound->set_type(onnx::AttributeProto::FLOAT);
+      bound->set_f(value);
+    }
+    opset = 10;  // bounds as attributes
+  }
+  onnx::GraphProto empty;
+  const GraphIndex no_graph(&empty);
+  return ClassifyActivation(node, no_graph, opset, kPReluInitSlope);
+}
+
+namespace {
+
+bool OneOf(const std::string& op, std::initializer_list<const char*> ops) {
+  for (const char* o : ops) {
+    if (op == o) return true;
+  }
+  return false;
+}
+
+// Ops a decomposed gated activation is built from, and the gates among them.
+bool IsGateBuildingBlock(const std::string& op) {
+  return OneOf(op, {"Sigmoid", "HardSigmoid", "Tanh", "Softplus", "Erf", "Clip", "Relu", "Div", "Mul", "Add", "Sub",
+                    "Pow"});
+}
+bool IsGate(const std::string& op) { return OneOf(op, {"Sigmoid", "HardSigmoid", "Tanh", "Erf", "Clip", "Relu"}); }
+
+// What is known of a value computed from x: x times a constant, or through which gates.
+struct Derived {
+  bool scaled_x = false;
+  std::vector<std::string> gates;
+};
+
+std::string GatedKind(const std::vector<std::string>& gates) {
+  auto has = [&](const char* g) { return std::find(gates.begin(), gates.end(), g) != gates.end(); };
+  if (has("Erf")) return "gelu";
+  if (has("Tanh") && has("Softplus")) return "mish";
+  if (has("Tanh")) return "gelu_tanh";
+  if (has("Sigmoid")) return "silu";
+  return "hardswish";  // HardSigmoid, or Clip/Relu of x + 3
+}
+
+constexpr size_t kMaxGatedNodes = 16;
+
+}  // namespace
+
+std::optional<GatedMatch> MatchGatedActivation(const std::string& x, const GraphIndex& index) {
+  std::unordered_map<std::string, Derived> derived = {{x, Derived{true, {}}}};
+  std::unordered_set<const onnx::NodeProto*> done;
+  std::vector<std::string> worklist = {x};
+  std::vector<std::string> ops;
+  while (!worklist.empty() && done.size() < kMaxGatedNodes) {
+    const std::string value = worklist.back();
+    worklist.pop_back();
+    for (const Use& use : index.Consumers(value)) {
+      const onnx::NodeProto& node = *use.node;
+      if (done.count(&node) || !IsOnnxDomain(node) || !IsGateBuildingBlock(node.op_type()) || node.output_size() == 0) {
+        continue;
+      }
+      // Ready when every input is x-derived or a constant; x-derived inputs are collected.
+      std::vector<const Derived*> from_x;
+      bool ready = true;
+      for (int i = 0; i < node.input_size(); ++i) {
+        if (node.input(i).empty()) continue;
+        auto it = derived.find(node.input(i));
+        if (it != derived.end()) from_x.push_back(&it->second);
+        else if (index.ConstantValue(node.input(i)) == nullptr) ready = false;
+      }
+      if (!ready) continue;
+      done.insert(&node);
+      ops.push_back(node.op_type());
+      const std::string& op = node.op_type();
+      // The gate: x (scaled) times something computed from x through a gate.
+      if (op == "Mul" && from_x.size() == 2) {
+        for (int side = 0; side < 2; ++side) {
+          const Derived& lin = *from_x[side];
+          const Derived& gated = *from_x[1 - side];
+          if (lin.scaled_x && lin.gates.empty() && !gated.gates.empty()) {
+            return GatedMatch{Activation{GatedKind(gated.gates), ActivationFamily::kRelu}, ops};
+          }
+        }
+      }
+      Derived out;
+      // x*c, c*x and x/c stay "x scaled"; c/x does not.
+      out.scaled_x = from_x.size() == 1 && from_x[0]->scaled_x &&
+                     (op == "Mul" || (op == "Div" && derived.count(node.input(0)) > 0));
+      for (const Derived* d : from_x) out.gates.insert(out.gates.end(), d->gates.begin(), d->gates.end());
+      if (IsGate(op) || op == "Softplus") out.gates.push_back(op);
+      derived[node.output(0)] = out;
+      worklist.push_back(node.output(0));
+    }
   }
   return std::nullopt;
 }

@@ -4,6 +4,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "onnx/onnx_pb.h"
 #include "passes/graph_index.h"
@@ -22,6 +23,24 @@ struct Activation {
 // `prelu_slope` is the slope PRelu nodes are taken to have (the value select-init gives their slope).
 std::optional<Activation> ClassifyActivation(const onnx::NodeProto& node, const GraphIndex& index,
                                              int64_t opset, double prelu_slope);
+
+// The activation fused into a layer by an attribute (ONNX Runtime's com.microsoft FusedConv/FusedGemm:
+// `activation` = "Relu", "LeakyRelu", ..., with its alpha in `activation_alpha` or `activation_params`).
+std::optional<Activation> FusedActivation(const onnx::NodeProto& layer, int64_t opset);
+
+// A self-gated activation x * f(x) applied to `value`, as exporters decompose them:
+//   GELU   x * 0.5 * (1 + Erf(x / sqrt 2))                 gelu
+//   GELU   0.5 * x * (1 + Tanh(sqrt(2/pi) (x + 0.044715 x^3)))   gelu_tanh
+//   SiLU   x * Sigmoid(x)                                   silu
+//   HardSwish  x * HardSigmoid(x), x * Clip(x + 3, 0, 6) / 6   hardswish
+//   Mish   x * Tanh(Softplus(x))                            mish
+// Found as a Mul whose one operand is x (or x times a constant) and whose other is computed from x
+// alone through a gate (Erf, Tanh, Sigmoid, HardSigmoid, Clip, Relu) by a few elementwise ops.
+struct GatedMatch {
+  Activation activation;
+  std::vector<std::string> ops;  // the op types matched, in the order they were visited
+};
+std::optional<GatedMatch> MatchGatedActivation(const std::string& value, const GraphIndex& index);
 
 // True for ops that pass a layer's output on unchanged in scale or shape only (bias Add, residual Add,
 // BatchNormalization, Identity, Reshape, Transpose, Flatten, Squeeze, Unsqueeze, Dropout, pooling, ...):

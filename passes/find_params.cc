@@ -1,14 +1,26 @@
-// find-params: one row per initializer of the main graph, with its dtype, shape and consumers, and a
-// role read from how it is consumed. Reads: the model. Writes: name, dtype, shape, source, tensor,
-// consumers, role, layer, layer_input, role_reason.
+// find-params: one row per tensor that could be a parameter — every initializer of every graph
+// (main and If/Loop/Scan bodies) and every Constant node's `value` — with its dtype, shape, consumers and
+// a role read from how it is consumed. Reads: the model. Writes: name, dtype, shape, source, graph,
+// tensor, consumers, uses, role, layer, layer_input, consumed_shape, through, conflicts, quantized,
+// role_reason.
 //
-// A role comes from the op table (op type + input index), never from a tensor's name or size:
-//   Conv(X, W, B)         W -> weight, B -> bias
-//   MatMul(X, W) -> Add(., b)   W -> weight; b -> bias when the Add follows a layer with a parameter
-//                         and b holds one value per output feature (shape [N], [1,N], [1,M,1,1], ...)
-// A float tensor no rule covers keeps role "unknown" and is left untouched.
+// A role comes from a use, never from a tensor's name or size. The use may sit behind layout ops
+// (Identity, Cast, Transpose, Reshape, Squeeze, Unsqueeze, Flatten, Expand, QuantizeLinear,
+// DequantizeLinear); the shape is carried through them so fans are read in the layout the layer sees:
+//   W -> Transpose -> MatMul(X, .)      weight; fans from the transposed shape
+//   W(int8) -> DequantizeLinear -> Conv weight, quantized: reported, kept
+//   Conv(X, W, B)                       W -> weight, B -> bias               (the op table)
+//   MatMul(X, W) -> Add(., b)           b -> bias (one value per output feature)
+//   (x - mean(x)) / sqrt(..) -> Mul(., s) -> Add(., b)    s, b -> norm scale and bias
+//   Gather(E, ids) or Conv(patches) .. -> Add(., P)        P -> positional embedding
+//   Concat(Expand(C), patches)          C -> class token
+// When several uses give roles, an embedding use decides (a tied LM head is an embedding first);
+// otherwise the first use in graph order does, and the others are listed as conflicts.
 #include "passes/find_params.h"
 
+#include <algorithm>
+#include <cstring>
+#include <functional>
 #include <optional>
 
 #include "passes/op_table.h"
@@ -18,98 +30,419 @@ namespace reinit {
 
 namespace {
 
-bool IsDefaultDomain(const onnx::NodeProto& node) { return node.domain().empty() || node.domain() == "ai.onnx"; }
+using Shape = std::vector<int64_t>;
+constexpr int kMaxChain = 16;  // layout ops followed from a tensor to its layer
+constexpr int kMaxTrace = 12;  // ops walked back from an Add/Concat operand to an embedding
 
-// The number of output features of a layer node whose weight is an initializer, if it can be read.
+int64_t Count(const Shape& s) {
+  int64_t n = 1;
+  for (int64_t d : s) n *= d;
+  return n;
+}
+
+int NonUnitDims(const Shape& s) {
+  int n = 0;
+  for (int64_t d : s) n += d != 1;
+  return n;
+}
+
+std::optional<std::vector<int64_t>> ConstInts(const GraphIndex& index, const onnx::NodeProto& node, int input) {
+  if (node.input_size() <= input || node.input(input).empty()) return std::nullopt;
+  const onnx::TensorProto* t = index.ConstantValue(node.input(input));
+  if (t == nullptr || t->data_type() != onnx::TensorProto::INT64) return std::nullopt;
+  if (t->has_raw_data()) {
+    std::vector<int64_t> v(t->raw_data().size() / 8);
+    std::memcpy(v.data(), t->raw_data().data(), v.size() * 8);
+    return v;
+  }
+  return std::vector<int64_t>(t->int64_data().begin(), t->int64_data().end());
+}
+
+// Axes from the attribute (older opsets) or the second input (Squeeze/Unsqueeze 13+).
+std::optional<std::vector<int64_t>> Axes(const GraphIndex& index, const onnx::NodeProto& node) {
+  if (HasAttr(node, "axes")) return IntsAttr(node, "axes");
+  return ConstInts(index, node, 1);
+}
+
+// How each layout op maps its data input's shape to its output's; false when it cannot be known.
+using ShapeFn = std::function<bool(const onnx::NodeProto&, const GraphIndex&, Shape&)>;
+
+bool SameShape(const onnx::NodeProto&, const GraphIndex&, Shape&) { return true; }
+
+bool TransposeShape(const onnx::NodeProto& node, const GraphIndex&, Shape& s) {
+  std::vector<int64_t> perm = IntsAttr(node, "perm");
+  if (perm.empty()) {
+    for (int64_t i = static_cast<int64_t>(s.size()) - 1; i >= 0; --i) perm.push_back(i);
+  }
+  if (perm.size() != s.size()) return false;
+  Shape out;
+  for (int64_t p : perm) {
+    if (p < 0 || p >= static_cast<int64_t>(s.size())) return false;
+    out.push_back(s[p]);
+  }
+  s = out;
+  return true;
+}
+
+bool ReshapeShape(const onnx::NodeProto& node, const GraphIndex& index, Shape& s) {
+  auto target = ConstInts(index, node, 1);
+  if (!target) return false;
+  const bool allowzero = IntAttr(node, "allowzero", 0) != 0;
+  Shape out;
+  int infer = -1;
+  for (size_t i = 0; i < target->size(); ++i) {
+    int64_t d = (*target)[i];
+    if (d == 0 && !allowzero) {
+      if (i >= s.size()) return false;
+      d = s[i];
+    }
+    if (d == -1) {
+      if (infer >= 0) return false;
+      infer = static_cast<int>(i);
+      d = 1;
+    }
+    if (d < 0) return false;
+    out.push_back(d);
+  }
+  if (infer >= 0) {
+    const int64_t known = Count(out);
+    if (known == 0 || Count(s) % known != 0) return false;
+    out[infer] = Count(s) / known;
+  }
+  if (Count(out) != Count(s)) return false;
+  s = out;
+  return true;
+}
+
+bool UnsqueezeShape(const onnx::NodeProto& node, const GraphIndex& index, Shape& s) {
+  auto axes = Axes(index, node);
+  if (!axes) return false;
+  const int64_t rank = static_cast<int64_t>(s.size() + axes->size());
+  std::vector<bool> is_new(rank, false);
+  for (int64_t a : *axes) {
+    if (a < 0) a += rank;
+    if (a < 0 || a >= rank) return false;
+    is_new[a] = true;
+  }
+  Shape out;
+  size_t from = 0;
+  for (int64_t i = 0; i < rank; ++i) out.push_back(is_new[i] ? 1 : (from < s.size() ? s[from++] : 1));
+  s = out;
+  return true;
+}
+
+bool SqueezeShape(const onnx::NodeProto& node, const GraphIndex& index, Shape& s) {
+  auto axes = Axes(index, node);
+  const bool has_axes_input = node.input_size() > 1 && !node.input(1).empty();
+  if (!axes && has_axes_input) return false;
+  Shape out;
+  for (int64_t i = 0; i < static_cast<int64_t>(s.size()); ++i) {
+    bool drop = false;
+    if (!axes) {
+      drop = s[i] == 1;
+    } else {
+      for (int64_t a : *axes) drop = drop || a == i || a + static_cast<int64_t>(s.size()) == i;
+    }
+    if (!drop) out.push_back(s[i]);
+  }
+  s = out;
+  return true;
+}
+
+bool FlattenShape(const onnx::NodeProto& node, const GraphIndex&, Shape& s) {
+  int64_t axis = IntAttr(node, "axis", 1);
+  if (axis < 0) axis += static_cast<int64_t>(s.size());
+  if (axis < 0 || axis > static_cast<int64_t>(s.size())) return false;
+  s = {Count(Shape(s.begin(), s.begin() + axis)), Count(Shape(s.begin() + axis, s.end()))};
+  return true;
+}
+
+bool ExpandShape(const onnx::NodeProto& node, const GraphIndex& index, Shape& s) {
+  auto target = ConstInts(index, node, 1);
+  if (!target) return false;
+  const size_t rank = std::max(s.size(), target->size());
+  Shape out(rank);
+  for (size_t i = 0; i < rank; ++i) {
+    const int64_t a = i + s.size() >= rank ? s[i + s.size() - rank] : 1;
+    const int64_t b = i + target->size() >= rank ? (*target)[i + target->size() - rank] : 1;
+    if (a != b && a != 1 && b != 1) return false;
+    out[i] = a == 1 ? b : a;
+  }
+  s = out;
+  return true;
+}
+
+struct LayoutOp {
+  const char* op_type;
+  ShapeFn shape;
+};
+
+// Ops a parameter may pass through on its way to its layer (data input 0 only).
+const LayoutOp kLayoutOps[] = {
+    {"Identity", SameShape},       {"Cast", SameShape},          {"QuantizeLinear", SameShape},
+    {"DequantizeLinear", SameShape}, {"Transpose", TransposeShape}, {"Reshape", ReshapeShape},
+    {"Unsqueeze", UnsqueezeShape}, {"Squeeze", SqueezeShape},     {"Flatten", FlattenShape},
+    {"Expand", ExpandShape},
+};
+
+const LayoutOp* FindLayoutOp(const onnx::NodeProto& node) {
+  if (!IsOnnxDomain(node)) return nullptr;
+  for (const auto& op : kLayoutOps) {
+    if (node.op_type() == op.op_type) return &op;
+  }
+  return nullptr;
+}
+
+// The number of output features of a layer node whose weight is a constant, if it can be read.
 std::optional<int64_t> OutputFeatures(const onnx::NodeProto& layer, const GraphIndex& index) {
   auto weight = [&](int input) -> const onnx::TensorProto* {
-    return layer.input_size() > input ? index.Initializer(layer.input(input)) : nullptr;
+    return layer.input_size() > input ? index.ConstantValue(layer.input(input)) : nullptr;
   };
+  const bool has_bias = layer.input_size() > 2 && !layer.input(2).empty();
   const std::string& op = layer.op_type();
   if (op == "Conv" || op == "ConvTranspose") {
     const onnx::TensorProto* w = weight(1);
-    if (w == nullptr || w->dims_size() < 2 || (layer.input_size() > 2 && !layer.input(2).empty())) return std::nullopt;
+    if (w == nullptr || w->dims_size() < 2 || has_bias) return std::nullopt;
     return op == "Conv" ? w->dims(0) : w->dims(1) * IntAttr(layer, "group", 1);
   }
   if (op == "Gemm") {
     const onnx::TensorProto* w = weight(1);
-    if (w == nullptr || w->dims_size() != 2 || (layer.input_size() > 2 && !layer.input(2).empty())) return std::nullopt;
+    if (w == nullptr || w->dims_size() != 2 || has_bias) return std::nullopt;
     return IntAttr(layer, "transB", 0) != 0 ? w->dims(0) : w->dims(1);
   }
-  if (op == "MatMul") {
+  if (op == "MatMul" || op == "FusedMatMul") {
     const onnx::TensorProto* w = weight(1);
     if (w == nullptr || w->dims_size() < 2) return std::nullopt;
-    return w->dims(w->dims_size() - 1);
+    return w->dims(w->dims_size() - (IntAttr(layer, "transB", 0) != 0 ? 2 : 1));
   }
   return std::nullopt;
 }
 
-// A bias added by a separate Add: one value per output feature of the layer that produces the Add's
-// other operand, laid out so it broadcasts along the feature axis only.
-bool IsTrailingBias(const onnx::TensorProto& t, const onnx::NodeProto& add, int input, const GraphIndex& index) {
-  if (add.op_type() != "Add" || !IsDefaultDomain(add) || add.input_size() != 2) return false;
-  const onnx::NodeProto* layer = index.Producer(add.input(1 - input));
-  if (layer == nullptr || !IsDefaultDomain(*layer) || !TakesTrailingBias(layer->op_type())) return false;
-  const std::optional<int64_t> features = OutputFeatures(*layer, index);
-  if (!features) return false;
-  int non_unit = 0;
-  int64_t count = 1;
-  for (int64_t d : t.dims()) {
-    count *= d;
-    non_unit += d != 1;
+// The operand of a binary node that is not at `input`.
+const std::string& Other(const onnx::NodeProto& node, int input) { return node.input(1 - input); }
+
+// A per-feature vector: at most one non-unit dimension.
+bool PerFeature(const Shape& s) { return NonUnitDims(s) <= 1; }
+
+// (x - mean(x)) / sqrt(var + eps), x * rsqrt(mean(x^2) + eps), ...: the output of a normalization's
+// division or multiplication, one of whose operands comes from a ReduceMean within a few ops.
+bool IsNormalized(const std::string& value, const GraphIndex& index) {
+  const onnx::NodeProto* p = index.Producer(value);
+  if (p == nullptr || !IsOnnxDomain(*p) || (p->op_type() != "Div" && p->op_type() != "Mul")) return false;
+  std::function<bool(const std::string&, int)> from_mean = [&](const std::string& v, int depth) {
+    const onnx::NodeProto* q = index.Producer(v);
+    if (q == nullptr || depth > 4 || !IsOnnxDomain(*q)) return false;
+    if (q->op_type() == "ReduceMean") return true;
+    static const char* kSteps[] = {"Sub", "Sqrt", "Add", "Reciprocal", "Pow", "Div"};
+    if (std::find_if(std::begin(kSteps), std::end(kSteps), [&](const char* s) { return q->op_type() == s; }) ==
+        std::end(kSteps)) {
+      return false;
+    }
+    for (const auto& in : q->input()) {
+      if (!in.empty() && index.ConstantValue(in) == nullptr && from_mean(in, depth + 1)) return true;
+    }
+    return false;
+  };
+  for (const auto& in : p->input()) {
+    if (from_mean(in, 0)) return true;
   }
-  return count == *features && non_unit <= 1;
+  return false;
+}
+
+// Walks back from `value` through reshaping and elementwise ops to a token embedding (Gather on a
+// constant table) or a patch embedding (Conv).
+bool FromEmbedding(const std::string& value, const GraphIndex& index, int depth = 0) {
+  const onnx::NodeProto* p = index.Producer(value);
+  if (p == nullptr || depth > kMaxTrace || !IsOnnxDomain(*p)) return false;
+  if (p->op_type() == "Gather") return index.ConstantValue(p->input(0)) != nullptr;
+  if (p->op_type() == "Conv") return true;
+  static const char* kThrough[] = {"Reshape", "Transpose", "Flatten", "Identity", "Cast", "Squeeze",
+                                   "Unsqueeze", "Mul", "Div", "Add", "Concat", "Expand"};
+  if (std::find_if(std::begin(kThrough), std::end(kThrough), [&](const char* s) { return p->op_type() == s; }) ==
+      std::end(kThrough)) {
+    return false;
+  }
+  for (const auto& in : p->input()) {
+    if (!in.empty() && index.ConstantValue(in) == nullptr && FromEmbedding(in, index, depth + 1)) return true;
+  }
+  return false;
+}
+
+// What one use makes of a tensor (seen with `shape`), besides the op table. Each rule is one pattern.
+struct UseContext {
+  const onnx::NodeProto& node;
+  int input;
+  const Shape& shape;
+  const GraphIndex& index;
+};
+using PatternRule = std::optional<Role> (*)(const UseContext&);
+
+std::optional<Role> TrailingBias(const UseContext& u) {
+  if (u.node.op_type() != "Add" || u.node.input_size() != 2) return std::nullopt;
+  const onnx::NodeProto* layer = u.index.Producer(Other(u.node, u.input));
+  if (layer == nullptr || !TakesTrailingBias(layer->op_type())) return std::nullopt;
+  const std::optional<int64_t> features = OutputFeatures(*layer, u.index);
+  if (!features || Count(u.shape) != *features || !PerFeature(u.shape)) return std::nullopt;
+  return Role::kBias;
+}
+
+std::optional<Role> DecomposedNormScale(const UseContext& u) {
+  if (u.node.op_type() != "Mul" || u.node.input_size() != 2 || !PerFeature(u.shape)) return std::nullopt;
+  if (!IsNormalized(Other(u.node, u.input), u.index)) return std::nullopt;
+  return Role::kNormScale;
+}
+
+std::optional<Role> DecomposedNormBias(const UseContext& u) {
+  if (u.node.op_type() != "Add" || u.node.input_size() != 2 || !PerFeature(u.shape)) return std::nullopt;
+  const onnx::NodeProto* mul = u.index.Producer(Other(u.node, u.input));
+  if (mul == nullptr || mul->op_type() != "Mul" || mul->input_size() != 2) return std::nullopt;
+  for (int i = 0; i < 2; ++i) {
+    if (u.index.ConstantValue(mul->input(i)) != nullptr && IsNormalized(mul->input(1 - i), u.index)) {
+      return Role::kNormBias;
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<Role> PositionalEmbedding(const UseContext& u) {
+  if (u.node.op_type() != "Add" || u.node.input_size() != 2 || NonUnitDims(u.shape) < 2) return std::nullopt;
+  if (!FromEmbedding(Other(u.node, u.input), u.index)) return std::nullopt;
+  return Role::kPositionalEmbedding;
+}
+
+std::optional<Role> ClassToken(const UseContext& u) {
+  if (u.node.op_type() != "Concat" || u.shape.size() < 2 || NonUnitDims(u.shape) > 1) return std::nullopt;
+  for (int i = 0; i < u.node.input_size(); ++i) {
+    if (i != u.input && FromEmbedding(u.node.input(i), u.index)) return Role::kClassToken;
+  }
+  return std::nullopt;
+}
+
+constexpr PatternRule kPatternRules[] = {TrailingBias, DecomposedNormScale, DecomposedNormBias, PositionalEmbedding,
+                                         ClassToken};
+
+class UseFinder {
+ public:
+  UseFinder(const GraphIndex& index, bool integer) : index_(index), integer_(integer) {}
+
+  // Every use of `value` (seen with `shape`) that gives a role, following layout ops.
+  void Follow(const std::string& value, const Shape& shape, bool shape_known, const onnx::NodeProto* entry,
+              int entry_input, std::vector<std::string> through, std::vector<LayerUse>* uses) {
+    if (through.size() > kMaxChain) return;
+    for (const Use& use : index_.Consumers(value)) {
+      const onnx::NodeProto* first = entry != nullptr ? entry : use.node;
+      const int first_input = entry != nullptr ? entry_input : use.index;
+      if (const LayoutOp* op = FindLayoutOp(*use.node); op != nullptr && use.index == 0) {
+        // An integer tensor is a parameter only as the quantized side of a DequantizeLinear.
+        if (integer_ && through.empty() && use.node->op_type() != "DequantizeLinear") continue;
+        if (use.node->op_type() == "Cast" && !IsFloatType(static_cast<int32_t>(IntAttr(*use.node, "to", 0)))) continue;
+        Shape next = shape;
+        const bool known = shape_known && op->shape(*use.node, index_, next);
+        std::vector<std::string> chain = through;
+        chain.push_back(use.node->op_type());
+        if (use.node->output_size() > 0) Follow(use.node->output(0), next, known, first, first_input, chain, uses);
+        continue;
+      }
+      LayerUse found{nullptr, first, first_input, use.node, use.index, Role::kUnknown, through, shape, shape_known};
+      if (const OpInputRule* rule = FindOpInputRule(*use.node, use.index)) {
+        if (integer_ && !rule->quantized && (through.empty() || through[0] != "DequantizeLinear")) continue;
+        found.rule = rule;
+        found.role = rule->role;
+        // Gather of a matrix is an embedding lookup; Gather of a vector or scalar is indexing.
+        if (found.role == Role::kEmbedding && shape.size() != 2) continue;
+      } else if (!integer_ && IsOnnxDomain(*use.node)) {
+        const UseContext context{*use.node, use.index, shape, index_};
+        for (PatternRule rule : kPatternRules) {
+          if (auto role = rule(context)) {
+            found.role = *role;
+            break;
+          }
+        }
+      }
+      if (found.role != Role::kUnknown) uses->push_back(std::move(found));
+    }
+  }
+
+ private:
+  const GraphIndex& index_;
+  bool integer_;
+};
+
+std::string Where(const LayerUse& u, const GraphIndex& index) {
+  return u.layer->op_type() + " '" + index.NodeLabel(*u.layer) + "' input " + std::to_string(u.layer_input);
+}
+
+ParamRow MakeRow(const std::string& name, onnx::TensorProto* tensor, const std::string& source,
+                 const GraphInfo& graph, const GraphIndex& index) {
+  ParamRow row;
+  row.name = name;
+  row.dtype = tensor->data_type();
+  row.shape.assign(tensor->dims().begin(), tensor->dims().end());
+  row.source = source;
+  row.graph = graph.path;
+  row.tensor = tensor;
+  for (const Use& use : index.Consumers(name)) {
+    row.consumers.push_back({index.NodeLabel(*use.node), use.node->op_type(), use.index});
+  }
+  return row;
+}
+
+void Classify(ParamRow& row, const GraphIndex& index) {
+  const bool is_float = IsFloatType(row.dtype);
+  UseFinder(index, !is_float).Follow(row.name, row.shape, true, nullptr, 0, {}, &row.uses);
+  if (row.uses.empty()) {
+    row.role_reason = !is_float ? "not a float tensor (" + DTypeName(row.dtype) + ")"
+                      : row.consumers.empty() ? "no node consumes it"
+                                              : "no rule for how it is consumed";
+    return;
+  }
+  // An embedding use decides (tied embedding / LM head); otherwise the first use in graph order.
+  std::stable_partition(row.uses.begin(), row.uses.end(),
+                        [](const LayerUse& u) { return u.role == Role::kEmbedding; });
+  const LayerUse& primary = row.uses[0];
+  row.role = primary.role;
+  row.layer = primary.layer;
+  row.layer_input = primary.layer_input;
+  row.consumed_shape = primary.shape;
+  row.through = primary.through;
+  row.quantized = !is_float;
+  row.role_reason = std::string(RoleName(row.role)) + " of " + Where(primary, index);
+  if (!primary.through.empty()) {
+    std::string chain;
+    for (const auto& op : primary.through) chain += (chain.empty() ? "" : ", ") + op;
+    row.role_reason += " through " + chain;
+  }
+  for (size_t i = 1; i < row.uses.size(); ++i) {
+    if (row.uses[i].role != row.role) {
+      row.conflicts.push_back(std::string("also used as ") + RoleName(row.uses[i].role) + " by " +
+                              Where(row.uses[i], index));
+    }
+  }
 }
 
 }  // namespace
 
 Status FindParamsPass::Run(PassContext& ctx) {
   const GraphIndex& index = *ctx.index;
+  if (!index.complete()) {
+    return {ExitCode::kUnsupported, "subgraphs are nested deeper than " + std::to_string(kMaxGraphDepth) + " levels"};
+  }
   auto& counters = ctx.counters["find-params"];
-  for (auto& tensor : *index.mutable_graph()->mutable_initializer()) {
-    ParamRow row;
-    row.name = tensor.name();
-    row.dtype = tensor.data_type();
-    row.shape.assign(tensor.dims().begin(), tensor.dims().end());
-    row.source = "initializer";
-    row.tensor = &tensor;
-    for (const Use& use : index.Consumers(tensor.name())) {
-      row.consumers.push_back({index.NodeLabel(*use.node), use.node->op_type(), use.index});
-    }
+  auto add = [&](ParamRow row) -> Status {
     int64_t count = 0;
-    REINIT_RETURN_IF_ERROR(ElementCount(tensor, &count));
-
-    if (!IsFloatType(tensor.data_type())) {
-      row.role_reason = "not a float tensor (" + DTypeName(tensor.data_type()) + ")";
-    } else if (row.consumers.empty()) {
-      row.role_reason = "no node of the main graph consumes it";
-    } else {
-      for (const Use& use : index.Consumers(tensor.name())) {
-        Role role = Role::kUnknown;
-        const OpInputRule* rule = IsDefaultDomain(*use.node) ? FindOpInputRule(use.node->op_type(), use.index) : nullptr;
-        if (rule != nullptr) {
-          role = rule->role;
-          // Gather of a matrix is an embedding lookup; Gather of a vector or scalar is indexing.
-          if (role == Role::kEmbedding && tensor.dims_size() != 2) role = Role::kUnknown;
-        } else if (IsTrailingBias(tensor, *use.node, use.index, index)) {
-          role = Role::kBias;
-        }
-        if (role == Role::kUnknown) continue;
-        const std::string where = use.node->op_type() + " '" + index.NodeLabel(*use.node) + "' input " +
-                                  std::to_string(use.index);
-        if (row.role == Role::kUnknown) {
-          row.role = role;
-          row.layer = use.node;
-          row.layer_input = use.index;
-          row.role_reason = RoleName(role) + std::string(" of ") + where;
-        } else if (role != row.role) {
-          row.role_reason += "; also used as " + std::string(RoleName(role)) + " by " + where + " (first use decides)";
-        }
-      }
-      if (row.role == Role::kUnknown) row.role_reason = "no rule for how it is consumed";
-    }
+    REINIT_RETURN_IF_ERROR(ElementCount(*row.tensor, &count));
+    Classify(row, index);
     ++counters[row.role == Role::kUnknown ? "unclassified" : "classified"];
+    if (row.uses.size() > 1) ++counters["shared"];
     ctx.table->push_back(std::move(row));
+    return Status::Ok();
+  };
+  for (const InitializerRef& init : index.initializers()) {
+    REINIT_RETURN_IF_ERROR(add(MakeRow(init.tensor->name(), init.tensor, "initializer", *init.graph, index)));
+  }
+  for (const ConstantTensor& c : index.constants()) {
+    if (c.node->output_size() == 0 || c.node->output(0).empty()) continue;
+    REINIT_RETURN_IF_ERROR(add(MakeRow(c.node->output(0), c.tensor, "constant_node", *c.graph, index)));
   }
   counters["tensors"] = static_cast<int64_t>(ctx.table->size());
   return Status::Ok();

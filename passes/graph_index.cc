@@ -2,19 +2,69 @@
 
 namespace reinit {
 
-GraphIndex::GraphIndex(onnx::GraphProto* graph) : graph_(graph) {
-  for (auto& init : *graph->mutable_initializer()) initializers_[init.name()] = &init;
-  for (int n = 0; n < graph->node_size(); ++n) {
-    const onnx::NodeProto& node = graph->node(n);
-    positions_[&node] = n;
-    for (int i = 0; i < node.input_size(); ++i) {
-      if (!node.input(i).empty()) consumers_[node.input(i)].push_back({&node, i});
-    }
-    for (const auto& out : node.output()) {
-      if (!out.empty()) producers_[out] = &node;
+namespace {
+
+// Upper bound on the number of graphs, so graphs_ never reallocates while it is filled. Counted first.
+size_t CountGraphs(const onnx::GraphProto& g, int depth) {
+  size_t n = 1;
+  if (depth >= kMaxGraphDepth) return n;
+  for (const auto& node : g.node()) {
+    for (const auto& attr : node.attribute()) {
+      if (attr.has_g()) n += CountGraphs(attr.g(), depth + 1);
+      for (const auto& sub : attr.graphs()) n += CountGraphs(sub, depth + 1);
     }
   }
-  for (const auto& out : graph->output()) outputs_.insert(out.name());
+  return n;
+}
+
+}  // namespace
+
+GraphIndex::GraphIndex(onnx::GraphProto* graph) {
+  graphs_.reserve(CountGraphs(*graph, 0));
+  Visit(graph, nullptr, "", "main", 0);
+}
+
+void GraphIndex::Visit(onnx::GraphProto* graph, const onnx::NodeProto* parent, const std::string& attribute,
+                       const std::string& path, int depth) {
+  const size_t gi = graphs_.size();
+  graphs_.push_back({graph, parent, attribute, path, depth});
+  const GraphInfo* info = &graphs_[gi];
+  for (auto& init : *graph->mutable_initializer()) {
+    initializers_[init.name()] = &init;
+    initializer_list_.push_back({&init, info});
+  }
+  if (parent == nullptr) {
+    for (const auto& out : graph->output()) outputs_.insert(out.name());
+  } else {
+    // Body outputs become outputs of the owning node: If keeps positions, Loop drops the condition.
+    const int shift = parent->op_type() == "Loop" ? 1 : 0;
+    for (int i = shift; i < graph->output_size(); ++i) {
+      if (i - shift < parent->output_size()) outer_values_[graph->output(i).name()] = parent->output(i - shift);
+    }
+  }
+  for (int n = 0; n < graph->node_size(); ++n) {
+    onnx::NodeProto* node = graph->mutable_node(n);
+    positions_[node] = {n, gi};
+    for (int i = 0; i < node->input_size(); ++i) {
+      if (!node->input(i).empty()) consumers_[node->input(i)].push_back({node, i});
+    }
+    for (const auto& out : node->output()) {
+      if (!out.empty()) producers_[out] = node;
+    }
+    for (auto& attr : *node->mutable_attribute()) {
+      if (node->op_type() == "Constant" && attr.name() == "value" && attr.has_t()) {
+        constants_.push_back({node, attr.mutable_t(), info});
+      }
+      if (!attr.has_g() && attr.graphs_size() == 0) continue;
+      if (depth + 1 > kMaxGraphDepth) {
+        complete_ = false;
+        continue;
+      }
+      const std::string sub_path = path + "/" + NodeLabel(*node) + "." + attr.name();
+      if (attr.has_g()) Visit(attr.mutable_g(), node, attr.name(), sub_path, depth + 1);
+      for (auto& sub : *attr.mutable_graphs()) Visit(&sub, node, attr.name(), sub_path, depth + 1);
+    }
+  }
 }
 
 const std::vector<Use>& GraphIndex::Consumers(const std::string& value) const {
@@ -45,10 +95,32 @@ const onnx::TensorProto* GraphIndex::ConstantValue(const std::string& value) con
   return nullptr;
 }
 
+std::optional<std::string> GraphIndex::OuterValue(const std::string& value) const {
+  auto it = outer_values_.find(value);
+  if (it == outer_values_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::vector<std::string> GraphIndex::BodyInputs(const onnx::NodeProto& node, int index) const {
+  std::vector<std::string> names;
+  if (node.op_type() != "Loop" && node.op_type() != "Scan") return names;
+  for (const auto& info : graphs_) {
+    if (info.parent == &node && index < info.graph->input_size()) names.push_back(info.graph->input(index).name());
+  }
+  return names;
+}
+
+const GraphInfo& GraphIndex::GraphOf(const onnx::NodeProto& node) const {
+  auto it = positions_.find(&node);
+  return graphs_[it == positions_.end() ? 0 : it->second.second];
+}
+
 std::string GraphIndex::NodeLabel(const onnx::NodeProto& node) const {
   if (!node.name().empty()) return node.name();
   auto it = positions_.find(&node);
-  return "#" + std::to_string(it == positions_.end() ? -1 : it->second);
+  if (it == positions_.end()) return "#?";
+  const std::string label = "#" + std::to_string(it->second.first);
+  return it->second.second == 0 ? label : graphs_[it->second.second].path + "/" + label;
 }
 
 static const onnx::AttributeProto* FindAttr(const onnx::NodeProto& node, const std::string& name) {
@@ -57,6 +129,8 @@ static const onnx::AttributeProto* FindAttr(const onnx::NodeProto& node, const s
   }
   return nullptr;
 }
+
+bool HasAttr(const onnx::NodeProto& node, const std::string& name) { return FindAttr(node, name) != nullptr; }
 
 int64_t IntAttr(const onnx::NodeProto& node, const std::string& name, int64_t fallback) {
   const auto* attr = FindAttr(node, name);
@@ -71,6 +145,12 @@ float FloatAttr(const onnx::NodeProto& node, const std::string& name, float fall
 std::string StringAttr(const onnx::NodeProto& node, const std::string& name, const std::string& fallback) {
   const auto* attr = FindAttr(node, name);
   return attr != nullptr && attr->type() == onnx::AttributeProto::STRING ? attr->s() : fallback;
+}
+
+std::vector<int64_t> IntsAttr(const onnx::NodeProto& node, const std::string& name) {
+  const auto* attr = FindAttr(node, name);
+  if (attr == nullptr) return {};
+  return {attr->ints().begin(), attr->ints().end()};
 }
 
 int64_t DefaultOpset(const onnx::ModelProto& model) {

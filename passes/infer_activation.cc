@@ -1,14 +1,18 @@
 // infer-activation: for every weight row, follow the layer's output forward to the first nonlinearity.
-// Reads: role, layer. Writes: activation, activation_param, activation_path.
+// Reads: role, uses. Writes: activation, activation_family, activation_param, activation_path, and a
+// conflict when another use of a shared weight sees a different activation.
 //
-//   Conv -> Add(bias) -> BatchNormalization -> Relu        activation relu, path Add,BatchNormalization,Relu
-//   Gemm -> (graph output)                                 activation linear
-//   MatMul -> Add -> MatMul                                activation linear (the next layer came first)
+//   Conv -> Add(bias) -> BatchNormalization -> Relu        relu, path Add,BatchNormalization,Relu
+//   MatMul -> Add -> Div -> Erf -> Add -> Mul(x, .)        gelu (decomposed: x * f(x))
+//   MatMul -> Sigmoid, Mul(x, Sigmoid(x))                  silu
+//   Gemm -> (graph output)                                 linear
+//   MatMul -> Add -> MatMul                                linear (the next layer came first)
+//   com.microsoft FusedConv <activation = "Relu">          relu (from the attribute)
 //
-// The walk is breadth-first through pass-through ops (activations.cc lists them) and stops on each
-// branch at the first activation, the next layer or any other op. The first activation found wins;
-// a branch that reaches no activation counts as linear only when no branch finds one. Recurrent
-// weights take the gate activations of their op (the `activations` attribute, or the spec defaults).
+// The walk is breadth first through pass-through ops (activations.cc lists them), into Loop/Scan
+// bodies through their inputs, out of bodies through their outputs, and stops on each branch at the
+// first activation, the next layer or any other op. The first activation found wins; the layer is
+// linear only when no branch finds one. Recurrent weights take the gate activations of their op.
 #include "passes/infer_activation.h"
 
 #include <cctype>
@@ -21,7 +25,7 @@ namespace reinit {
 
 namespace {
 
-// Longest chain of pass-through ops followed before giving up (a guard against pathological graphs).
+// Longest chain of ops followed before giving up (a guard against pathological graphs).
 constexpr size_t kMaxPathLength = 64;
 
 struct Found {
@@ -30,6 +34,7 @@ struct Found {
 };
 
 Found FollowToActivation(const onnx::NodeProto& layer, const GraphIndex& index, int64_t opset) {
+  if (auto fused = FusedActivation(layer, opset)) return {*fused, {layer.op_type() + ".activation"}};
   struct Item {
     std::string value;
     std::vector<std::string> path;
@@ -46,13 +51,25 @@ Found FollowToActivation(const onnx::NodeProto& layer, const GraphIndex& index, 
       first_end = item.path;
       first_end->push_back("(graph output)");
     }
+    if (auto outer = index.OuterValue(item.value)) {
+      std::vector<std::string> path = item.path;
+      path.push_back("(body output)");
+      queue.push_back({*outer, std::move(path)});
+    }
+    if (auto gated = MatchGatedActivation(item.value, index)) {
+      std::vector<std::string> path = item.path;
+      path.insert(path.end(), gated->ops.begin(), gated->ops.end());
+      return {gated->activation, path};
+    }
     for (const Use& use : index.Consumers(item.value)) {
       std::vector<std::string> path = item.path;
       path.push_back(use.node->op_type());
+      if (auto body_inputs = index.BodyInputs(*use.node, use.index); !body_inputs.empty()) {
+        for (const auto& input : body_inputs) queue.push_back({input, path});
+        continue;
+      }
       if (use.index == 0 || use.node->op_type() == "Add") {
-        if (auto act = ClassifyActivation(*use.node, index, opset, kPReluInitSlope)) {
-          return {*act, path};
-        }
+        if (auto act = ClassifyActivation(*use.node, index, opset, kPReluInitSlope)) return {*act, path};
         if (IsPassThrough(*use.node) && use.node->output_size() > 0) {
           queue.push_back({use.node->output(0), std::move(path)});
           continue;
@@ -102,6 +119,17 @@ Status InferActivationPass::Run(PassContext& ctx) {
     row.activation_param = found.activation.slope;
     row.activation_path = std::move(found.path);
     ++counters[found.activation.kind == "linear" ? "linear" : "activation found"];
+    // A shared weight whose other layers see another activation family: the first use decides.
+    for (size_t u = 1; u < row.uses.size(); ++u) {
+      if (row.uses[u].role != Role::kWeight) continue;
+      Found other = FollowToActivation(*row.uses[u].layer, *ctx.index, opset);
+      if (other.activation.family != found.activation.family) {
+        row.conflicts.push_back("also used by " + row.uses[u].layer->op_type() + " '" +
+                                ctx.index->NodeLabel(*row.uses[u].layer) + "' followed by " + other.activation.kind +
+                                " (first use decides)");
+        ++counters["activation conflicts"];
+      }
+    }
   }
   return Status::Ok();
 }

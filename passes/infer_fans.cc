@@ -1,5 +1,5 @@
 // infer-fans: fan_in and fan_out of every row whose role has a fan rule in the op table, read from the
-// tensor's shape in the layout of the consumer that gave the role. Reads: shape, layer, layer_input.
+// tensor's shape as its layer sees it (after any Transpose/Reshape on the way). Reads: uses.
 // Writes: has_fans, fan_in, fan_out, receptive_field, groups, gate_blocks, directions, and role_reason
 // when the shape does not fit the layout (such a row is kept by select-init).
 //
@@ -23,9 +23,15 @@ std::string ShapeText(const std::vector<int64_t>& shape) {
   return s + "]";
 }
 
-// Fills the fans of `row` by `rule`; returns an empty string, or why the shape does not fit.
-std::string ComputeFans(const OpInputRule& rule, const onnx::NodeProto& layer, ParamRow& row) {
-  const auto& s = row.shape;
+struct Fans {
+  int64_t fan_in = 0, fan_out = 0, receptive_field = 1, groups = 1, gate_blocks = 1, directions = 1;
+  bool has_fans = false;
+};
+
+// The fans of a tensor of shape `s` used by `layer` under `rule`; returns an empty string, or why
+// the shape does not fit the layout.
+std::string ComputeFans(const OpInputRule& rule, const onnx::NodeProto& layer, const std::vector<int64_t>& s,
+                        Fans& row) {
   const size_t rank = s.size();
   switch (rule.fan) {
     case FanRule::kNone:
@@ -67,7 +73,9 @@ std::string ComputeFans(const OpInputRule& rule, const onnx::NodeProto& layer, P
         row.fan_out = 1;
         break;
       }
-      const int64_t rows = s[rank - 2], cols = s[rank - 1];
+      // FusedMatMul may carry transB; plain MatMul has no such attribute (0).
+      const bool transposed = rule.fan == FanRule::kMatMulRight && IntAttr(layer, "transB", 0) != 0;
+      const int64_t rows = s[rank - (transposed ? 1 : 2)], cols = s[rank - (transposed ? 2 : 1)];
       row.fan_in = rule.fan == FanRule::kMatMulRight ? rows : cols;
       row.fan_out = rule.fan == FanRule::kMatMulRight ? cols : rows;
       break;
@@ -102,19 +110,37 @@ std::string ComputeFans(const OpInputRule& rule, const onnx::NodeProto& layer, P
 Status InferFansPass::Run(PassContext& ctx) {
   auto& counters = ctx.counters["infer-fans"];
   for (ParamRow& row : *ctx.table) {
-    if (row.layer == nullptr) continue;
-    const OpInputRule* rule = FindOpInputRule(row.layer->op_type(), row.layer_input);
-    if (rule == nullptr) continue;  // a trailing bias Add: no fans
-    if (rule->role == Role::kRecurrentBias) {
-      row.gate_blocks = rule->gates;
-      row.directions = row.shape.empty() ? 1 : row.shape[0];
-    }
-    const std::string problem = ComputeFans(*rule, *row.layer, row);
-    if (!problem.empty()) {
-      row.role_reason += "; shape " + ShapeText(row.shape) + " does not fit: " + problem;
-      ++counters["shape mismatches"];
-    } else if (row.has_fans) {
-      ++counters["rows with fans"];
+    for (size_t u = 0; u < row.uses.size(); ++u) {
+      const LayerUse& use = row.uses[u];
+      if (use.rule == nullptr) continue;  // a pattern role (bias Add, norm Mul, ...): no fans
+      Fans fans;
+      if (use.rule->role == Role::kRecurrentBias) {
+        fans.gate_blocks = use.rule->gates;
+        fans.directions = use.shape.empty() ? 1 : use.shape[0];
+      }
+      std::string problem = use.shape_known ? ComputeFans(*use.rule, *use.layer, use.shape, fans)
+                                            : "its shape after " + use.through.back() + " is not a constant";
+      if (u == 0) {
+        if (!problem.empty()) {
+          row.role_reason += "; shape " + ShapeText(use.shape) + " does not fit: " + problem;
+          ++counters["shape mismatches"];
+          break;
+        }
+        row.fan_in = fans.fan_in;
+        row.fan_out = fans.fan_out;
+        row.receptive_field = fans.receptive_field;
+        row.groups = fans.groups;
+        row.gate_blocks = fans.gate_blocks;
+        row.directions = fans.directions;
+        row.has_fans = fans.has_fans;
+        if (row.has_fans) ++counters["rows with fans"];
+      } else if (problem.empty() && fans.has_fans && row.has_fans &&
+                 (fans.fan_in != row.fan_in || fans.fan_out != row.fan_out)) {
+        row.conflicts.push_back("also used by " + use.layer->op_type() + " input " + std::to_string(use.layer_input) +
+                                " with fan_in " + std::to_string(fans.fan_in) + ", fan_out " +
+                                std::to_string(fans.fan_out) + " (first use decides)");
+        ++counters["fan conflicts"];
+      }
     }
   }
   return Status::Ok();

@@ -9,6 +9,10 @@
 
 #include "passes/param_table.h"
 
+namespace onnx {
+class NodeProto;
+}
+
 namespace reinit {
 
 enum class FanRule {
@@ -17,7 +21,7 @@ enum class FanRule {
   kConvTranspose,  // [C, M/g, k...]: fan_in = C/g*prod(k), fan_out = M/g*prod(k)
   kGemmB,          // [K, N], or [N, K] when transB = 1
   kGemmA,          // an initializer as Gemm's A: [M, K], or [K, M] when transA = 1
-  kMatMulRight,    // X @ W, W [.., K, N]
+  kMatMulRight,    // X @ W, W [.., K, N] ([.., N, K] with transB, com.microsoft FusedMatMul)
   kMatMulLeft,     // W @ X, W [.., M, K]
   kRecurrentW,     // [dirs, G*H, I]: per gate block fan_in = I, fan_out = H
   kRecurrentR,     // [dirs, G*H, H]: per gate block fan_in = fan_out = H
@@ -25,15 +29,17 @@ enum class FanRule {
 };
 
 struct OpInputRule {
+  const char* domain;  // "" for the default ONNX domain
   const char* op_type;
   int input;
   Role role;
   FanRule fan;
   int gates;  // recurrent ops: gate blocks per direction; 1 elsewhere
+  bool quantized = false;  // an integer operand of a quantized op: found, reported, always kept
 };
 
-// The rule for input `input` of an `op_type` node of the default domain, or nullptr.
-const OpInputRule* FindOpInputRule(const std::string& op_type, int input);
+// The rule for input `input` of `node` (its domain and op type), or nullptr.
+const OpInputRule* FindOpInputRule(const onnx::NodeProto& node, int input);
 
 // Ops whose output a separate bias `Add` may follow (the exporter did not fuse the bias).
 bool TakesTrailingBias(const std::string& op_type);

@@ -16,6 +16,8 @@ const char* RoleName(Role role) {
     case Role::kNormMean: return "norm_running_mean";
     case Role::kNormVar: return "norm_running_var";
     case Role::kPReluSlope: return "prelu_slope";
+    case Role::kPositionalEmbedding: return "positional_embedding";
+    case Role::kClassToken: return "class_token";
   }
   return "?";
 }

@@ -34,6 +34,8 @@ enum class Role {
   kNormMean,         // BatchNormalization running mean
   kNormVar,          // BatchNormalization running variance
   kPReluSlope,       // PRelu slope
+  kPositionalEmbedding,  // a learned position table added to token or patch embeddings
+  kClassToken,       // a learned token concatenated in front of the patch embeddings (ViT)
 };
 const char* RoleName(Role role);
 
@@ -57,6 +59,22 @@ struct Consumer {
   int input_index = 0;
 };
 
+// One use of a tensor that gives it a role: the layer node and input slot that consume it, reached
+// through zero or more layout ops (Identity, Cast, Transpose, Reshape, ..., DequantizeLinear).
+struct OpInputRule;
+
+struct LayerUse {
+  const OpInputRule* rule = nullptr;       // the op-table entry, or null for a pattern (bias Add, ...)
+  const onnx::NodeProto* entry = nullptr;  // the node that reads the tensor itself
+  int entry_input = 0;
+  const onnx::NodeProto* layer = nullptr;  // the node whose input gives the role
+  int layer_input = 0;
+  Role role = Role::kUnknown;
+  std::vector<std::string> through;        // op types between the tensor and the layer
+  std::vector<int64_t> shape;              // the tensor's shape as the layer sees it
+  bool shape_known = true;
+};
+
 struct TensorStats {
   double mean = 0, std = 0, min = 0, max = 0;
 };
@@ -66,12 +84,18 @@ struct ParamRow {
   std::string name;
   int32_t dtype = 0;  // onnx::TensorProto_DataType
   std::vector<int64_t> shape;
-  std::string source;  // "initializer", ...
+  std::string source;  // "initializer" or "constant_node"
+  std::string graph;   // "main", or the path of the subgraph that holds it
   onnx::TensorProto* tensor = nullptr;
   std::vector<Consumer> consumers;
   Role role = Role::kUnknown;
-  const onnx::NodeProto* layer = nullptr;  // the consumer the role was read from
+  std::vector<LayerUse> uses;  // every use that gives a role; uses[0] decides
+  const onnx::NodeProto* layer = nullptr;  // uses[0].layer, or null
   int layer_input = -1;
+  std::vector<int64_t> consumed_shape;     // uses[0].shape: the layout fans are read in
+  std::vector<std::string> through;        // uses[0].through
+  std::vector<std::string> conflicts;      // uses that disagree with uses[0] (role, fans, activation)
+  bool quantized = false;                  // an integer weight behind DequantizeLinear or in a quantized op
   std::string role_reason;  // why the role (or why no role)
 
   // infer-fans

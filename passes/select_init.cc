@@ -7,7 +7,8 @@
 //   weight  + no nonlinearity (linear, softmax head)                                  -> Xavier
 //   recurrent W -> Xavier per gate block; recurrent R -> orthogonal per gate block
 //   bias -> 0; norm scale -> 1, bias -> 0, running mean -> 0, running var -> 1
-//   embedding -> N(0, 1); PReLU slope -> 0.25; anything else -> kept, bit for bit
+//   embedding -> N(0, 1); positional embedding -> N(0, 0.02^2); class token -> 0; PReLU slope -> 0.25
+//   quantized (integer) weights, unknown roles, shapes that do not fit -> kept, bit for bit
 #include "passes/select_init.h"
 
 #include <algorithm>
@@ -52,6 +53,8 @@ constexpr RoleRule kRoleRules[] = {
   {Role::kNormVar,         Scheme::kConstant,   1.0,  "running variance -> 1"},
   {Role::kPReluSlope,      Scheme::kConstant,   kPReluInitSlope, "PReLU slope -> 0.25 (torch.nn.PReLU default)"},
   {Role::kEmbedding,       Scheme::kNormal,     1.0,  "embedding -> N(0, 1) (torch.nn.Embedding default)"},
+  {Role::kPositionalEmbedding, Scheme::kNormal, 0.02, "positional embedding -> N(0, 0.02^2) (torchvision ViT, BERT)"},
+  {Role::kClassToken,      Scheme::kConstant,   0.0,  "class token -> 0 (torchvision ViT)"},
   {Role::kRecurrentHidden, Scheme::kOrthogonal, 1.0,  "recurrent R -> orthogonal per gate block and direction (note, technique 5)"},
   {Role::kRecurrentInput,  Scheme::kXavier,     0.0,  "recurrent W -> Xavier per gate block (gates are sigmoid/tanh)"},
 };
@@ -110,6 +113,8 @@ Status SelectInitPass::Run(PassContext& ctx) {
     row.bound.reset();
     if (row.role == Role::kUnknown) {
       row.reason = "kept: unknown role (" + row.role_reason + ")";
+    } else if (row.quantized) {
+      row.reason = "kept: quantized weights are kept (" + DTypeName(row.dtype) + " " + row.role_reason + ")";
     } else if (NeedsFans(row.role) && !row.has_fans) {
       row.reason = "kept: " + row.role_reason;
     } else if (row.role == Role::kWeight) {
@@ -140,6 +145,7 @@ Status SelectInitPass::Run(PassContext& ctx) {
       }
       row.action = Action::kReinitialize;
     }
+    for (const auto& conflict : row.conflicts) row.reason += "; conflict: " + conflict;
     ++counters[row.action == Action::kReinitialize ? "to reinitialize" : "kept"];
   }
   return Status::Ok();

@@ -148,7 +148,7 @@ TEST(FindParams, UnusedTensorHasNoRole) {
   test::AddInitializer(m, "orphan", {3});
   auto run = FindParams(std::move(m));
   EXPECT_EQ(run->Row("orphan").role, Role::kUnknown);
-  EXPECT_EQ(run->Row("orphan").role_reason, "no node of the main graph consumes it");
+  EXPECT_EQ(run->Row("orphan").role_reason, "no node consumes it");
 }
 
 TEST(FindParams, GemmWeightsAndBias) {

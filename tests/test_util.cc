@@ -86,6 +86,42 @@ std::vector<double> Values(const onnx::TensorProto& tensor) {
   return values;
 }
 
+std::map<std::string, onnx::TensorProto*> TensorsByName(onnx::ModelProto& model) {
+  std::map<std::string, onnx::TensorProto*> tensors;
+  GraphIndex index(model.mutable_graph());
+  for (const auto& init : index.initializers()) tensors[init.tensor->name()] = init.tensor;
+  for (const auto& c : index.constants()) tensors[c.node->output(0)] = c.tensor;
+  return tensors;
+}
+
+std::string CompareRewrite(const onnx::ModelProto& before, const onnx::ModelProto& after,
+                           const std::vector<std::pair<std::string, bool>>& rows_reinitialized) {
+  onnx::ModelProto in = before, restored = after;
+  auto in_tensors = TensorsByName(in);
+  auto out_tensors = TensorsByName(restored);
+  if (rows_reinitialized.size() != in_tensors.size()) {
+    return std::to_string(rows_reinitialized.size()) + " report rows for " + std::to_string(in_tensors.size()) +
+           " tensors";
+  }
+  for (const auto& [name, reinitialized] : rows_reinitialized) {
+    if (!in_tensors.count(name) || !out_tensors.count(name)) return "report row " + name + " is not a tensor";
+    if (!reinitialized) {
+      if (in_tensors[name]->SerializeAsString() != out_tensors[name]->SerializeAsString()) {
+        return "kept tensor " + name + " changed";
+      }
+    } else {
+      *out_tensors[name] = *in_tensors[name];
+    }
+  }
+  // Drop the one metadata entry the rewrite adds; then nothing else may differ.
+  auto* props = restored.mutable_metadata_props();
+  for (int i = props->size() - 1; i >= 0; --i) {
+    if (props->Get(i).key() == "onnx_reinit") props->DeleteSubrange(i, 1);
+  }
+  if (restored.SerializeAsString() != in.SerializeAsString()) return "the model differs beyond its parameters";
+  return "";
+}
+
 std::string ModelPath(const std::string& name) { return std::string(REINIT_SOURCE_DIR) + "/models/" + name; }
 
 std::string TempDir(const std::string& test_name) {

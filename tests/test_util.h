@@ -2,6 +2,7 @@
 // and a way to run a prefix of the pipeline and look at the table.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -43,6 +44,16 @@ std::unique_ptr<Run> Rewrite(onnx::ModelProto model, Policy policy = {});
 
 // Values of a tensor as doubles (fails the test on a read error).
 std::vector<double> Values(const onnx::TensorProto& tensor);
+
+// Every tensor that can be a row of the table, by row name: initializers of all graphs and the values
+// of Constant nodes (named by the Constant's output).
+std::map<std::string, onnx::TensorProto*> TensorsByName(onnx::ModelProto& model);
+
+// Checks the rewrite contract between a model and its rewrite, given the report: every row of the
+// report is a tensor of the model and vice versa; putting the re-initialized tensors' old values back
+// gives the input model exactly, but for the one metadata entry. Returns "" or what is wrong.
+std::string CompareRewrite(const onnx::ModelProto& before, const onnx::ModelProto& after,
+                           const std::vector<std::pair<std::string, bool>>& rows_reinitialized);
 
 // Path of a file in the source tree's models/ directory.
 std::string ModelPath(const std::string& name);
