@@ -134,7 +134,7 @@ Status InferFansPass::Run(PassContext& ctx) {
         row.directions = fans.directions;
         row.has_fans = fans.has_fans;
         if (row.has_fans) ++counters["rows with fans"];
-      } else if (problem.empty() && fans.has_fans && row.has_fans &&
+      } else if (problem.empty() && fans.has_fans && row.has_fans && use.role == row.role &&
                  (fans.fan_in != row.fan_in || fans.fan_out != row.fan_out)) {
         row.conflicts.push_back("also used by " + use.layer->op_type() + " input " + std::to_string(use.layer_input) +
                                 " with fan_in " + std::to_string(fans.fan_in) + ", fan_out " +
