@@ -209,23 +209,34 @@ INSTANTIATE_TEST_SUITE_P(
         Failure{"frobnicate", 2, "frobnicate"}),
     [](const auto& info) { return "case" + std::to_string(info.index); });
 
-TEST_F(Cli, ExternalDataIsReportedAsUnsupported) {
-  onnx::ModelProto m;
-  ASSERT_TRUE(LoadModel(model_, &m).ok());
-  auto* t = m.mutable_graph()->mutable_initializer(0);
-  t->clear_raw_data();
-  t->set_data_location(onnx::TensorProto::EXTERNAL);
-  auto* loc = t->add_external_data();
-  loc->set_key("location");
-  loc->set_value("weights.bin");
+TEST_F(Cli, UntieSharedGivesEachLayerItsOwnCopy) {
+  auto m = test::ParseModel(R"(<ir_version: 8, opset_import: ["" : 14]>
+    g (float[2,8] X) => (float[2,8] A, float[2,8] B) {
+      H1 = MatMul(X, W)
+      A = Relu(H1)
+      H2 = MatMul(X, W)
+      B = Tanh(H2)
+    })");
+  test::AddInitializer(m, "W", {8, 8});
   std::string bytes;
-  ASSERT_TRUE(SerializeModel(m, "ext.onnx", &bytes).ok());
-  ASSERT_TRUE(WriteFileAtomic(dir_ + "/ext.onnx", bytes).ok());
-  Result r = Tool("rewrite " + dir_ + "/ext.onnx -o " + dir_ + "/o.onnx");
-  EXPECT_EQ(r.code, 4) << r.err;
-  EXPECT_NE(r.err.find("tensor 'features.0.weight': data in an external file is not supported"), std::string::npos)
-      << r.err;
-  EXPECT_FALSE(fs::exists(dir_ + "/o.onnx"));
+  ASSERT_TRUE(SerializeModel(m, "tied.onnx", &bytes).ok());
+  ASSERT_TRUE(WriteFileAtomic(dir_ + "/tied.onnx", bytes).ok());
+  Result r = Tool("rewrite " + dir_ + "/tied.onnx -o " + dir_ + "/o.onnx --untie-shared --stats --report " + dir_ +
+                  "/r.json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.err.find("untie-shared: copies = 1"), std::string::npos) << r.err;
+  auto report = nlohmann::json::parse(Slurp(dir_ + "/r.json"));
+  ASSERT_EQ(report["tensors"].size(), 2u);
+  EXPECT_EQ(report["tensors"][0]["name"], "W");
+  EXPECT_EQ(report["tensors"][0]["scheme"], "he");
+  EXPECT_TRUE(report["tensors"][0]["conflicts"].empty());
+  EXPECT_EQ(report["tensors"][1]["name"], "W.untied.1");
+  EXPECT_EQ(report["tensors"][1]["scheme"], "xavier");
+  onnx::ModelProto out;
+  ASSERT_TRUE(LoadModel(dir_ + "/o.onnx", &out).ok());
+  EXPECT_EQ(out.graph().node(2).input(1), "W.untied.1");
+  Status s = CheckModel(out, "untied");
+  EXPECT_TRUE(s.ok()) << s.message();
 }
 
 }  // namespace

@@ -20,6 +20,8 @@ void AddCommonOptions(CLI::App* cmd, Options* o, std::string* distribution) {
   cmd->add_option("--passes", o->passes, "run only this prefix of the pipeline, e.g. find-params,infer-fans");
   cmd->add_option("--dump-after", o->dump_after, "print the parameter table to stderr after this pass");
   cmd->add_flag("--stats", o->stats, "print per-pass counters to stderr");
+  cmd->add_flag("--untie-shared", o->untie_shared,
+                "give each layer that shares a parameter its own copy (named <name>.untied.<k>)");
 }
 
 }  // namespace

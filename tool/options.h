@@ -20,6 +20,7 @@ struct Options {
   std::string passes;      // --passes a,b,c; empty: the command's whole pipeline
   std::string dump_after;  // --dump-after PASS
   bool stats = false;
+  bool untie_shared = false;  // --untie-shared: each layer gets its own copy of a shared parameter
 };
 
 // Runs a parsed command; results go to `out`, diagnostics (errors, dumps, stats) to `err`.

@@ -4,6 +4,7 @@
 
 #include "passes/model_io.h"
 #include "passes/report.h"
+#include "passes/untie_shared.h"
 #include "passes/version.h"
 
 namespace reinit {
@@ -22,6 +23,15 @@ Status RunSession(const Options& options, const std::vector<std::string>& full, 
     if (!runs) return {ExitCode::kUsage, "--dump-after " + options.dump_after + ": that pass is not in the pipeline"};
   }
   REINIT_RETURN_IF_ERROR(LoadModel(options.input, &s->model));
+  REINIT_RETURN_IF_ERROR(LoadExternalData(options.input, &s->model, &s->external));
+  if (options.untie_shared) {
+    std::vector<std::pair<std::string, std::string>> copies;
+    REINIT_RETURN_IF_ERROR(UntieShared(&s->model, &copies));
+    for (const auto& [original, copy] : copies) {
+      if (s->external.keys.count(original)) s->external.keys.insert(copy);
+    }
+    s->ctx.counters["untie-shared"]["copies"] = static_cast<int64_t>(copies.size());
+  }
   s->index = std::make_unique<GraphIndex>(s->model.mutable_graph());
   s->ctx.model = &s->model;
   s->ctx.index = s->index.get();
@@ -31,7 +41,11 @@ Status RunSession(const Options& options, const std::vector<std::string>& full, 
   Status status = RunPipeline(s->passes, s->ctx, [&](const std::string& pass, const ParamTable& table) {
     if (pass == options.dump_after) err << "// parameter table after " << pass << "\n" << FormatTable(table);
   });
-  if (status.ok() && options.stats) err << FormatCounters(s->ctx.counters, s->passes);
+  if (status.ok() && options.stats) {
+    std::vector<std::string> order = {"untie-shared"};
+    order.insert(order.end(), s->passes.begin(), s->passes.end());
+    err << FormatCounters(s->ctx.counters, order);
+  }
   return status;
 }
 

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "onnx/onnx_pb.h"
+#include "passes/external_data.h"
 #include "passes/graph_index.h"
 #include "passes/pipeline.h"
 #include "tool/options.h"
@@ -16,6 +17,7 @@ namespace reinit {
 
 struct Session {
   onnx::ModelProto model;
+  ExternalTensors external;  // tensors that were in side files: they go to the output's data file
   std::unique_ptr<GraphIndex> index;
   ParamTable table;
   PassContext ctx;

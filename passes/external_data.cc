@@ -1,0 +1,143 @@
+#include "passes/external_data.h"
+
+#include <sys/stat.h>
+
+#include <climits>
+#include <cstdlib>
+#include <fstream>
+
+namespace reinit {
+
+namespace {
+
+constexpr int64_t kAlignment = 4096;  // offsets in the output data file: page aligned, mmap-friendly
+
+void VisitGraph(onnx::GraphProto* graph, const std::function<void(onnx::TensorProto&, const std::string&)>& fn) {
+  for (auto& init : *graph->mutable_initializer()) fn(init, init.name());
+  for (auto& node : *graph->mutable_node()) {
+    const std::string owner = node.output_size() > 0 ? node.output(0) : node.name();
+    for (auto& attr : *node.mutable_attribute()) {
+      if (attr.has_t()) fn(*attr.mutable_t(), owner + ":" + attr.name());
+      for (int i = 0; i < attr.tensors_size(); ++i) {
+        fn(*attr.mutable_tensors(i), owner + ":" + attr.name() + "." + std::to_string(i));
+      }
+      if (attr.has_g()) VisitGraph(attr.mutable_g(), fn);
+      for (auto& sub : *attr.mutable_graphs()) VisitGraph(&sub, fn);
+    }
+  }
+}
+
+std::string DirectoryOf(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+std::string BaseName(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+std::string Canonical(const std::string& path) {
+  char buf[PATH_MAX];
+  return ::realpath(path.c_str(), buf) != nullptr ? std::string(buf) : std::string();
+}
+
+bool ParseInt(const std::string& text, int64_t* value) {
+  if (text.empty()) return false;
+  char* end = nullptr;
+  errno = 0;
+  const long long v = std::strtoll(text.c_str(), &end, 10);
+  if (errno != 0 || *end != '\0' || v < 0) return false;
+  *value = v;
+  return true;
+}
+
+// Reads one external tensor's bytes into raw_data.
+Status ReadOne(const std::string& model_dir, onnx::TensorProto& t, ExternalTensors* external) {
+  const std::string where = "tensor '" + t.name() + "'";
+  std::string location;
+  int64_t offset = 0, length = -1;
+  for (const auto& entry : t.external_data()) {
+    if (entry.key() == "location") {
+      location = entry.value();
+    } else if (entry.key() == "offset" && !ParseInt(entry.value(), &offset)) {
+      return {ExitCode::kBadModel, where + ": external data offset '" + entry.value() + "' is not a non-negative integer"};
+    } else if (entry.key() == "length" && !ParseInt(entry.value(), &length)) {
+      return {ExitCode::kBadModel, where + ": external data length '" + entry.value() + "' is not a non-negative integer"};
+    }
+  }
+  if (location.empty()) return {ExitCode::kBadModel, where + ": external data has no location"};
+  if (location.find('\0') != std::string::npos || location[0] == '/' || location == ".." ||
+      location.rfind("../", 0) == 0 || location.find("/../") != std::string::npos ||
+      (location.size() >= 3 && location.compare(location.size() - 3, 3, "/..") == 0)) {
+    return {ExitCode::kBadModel, where + ": external data location '" + location + "' must be a relative path inside the model's directory"};
+  }
+  const std::string dir = Canonical(model_dir);
+  const std::string file = Canonical(model_dir + "/" + location);
+  if (file.empty()) return {ExitCode::kBadModel, where + ": external data file '" + location + "' cannot be opened"};
+  if (file.compare(0, dir.size() + 1, dir + "/") != 0) {
+    return {ExitCode::kBadModel, where + ": external data file '" + location + "' resolves outside the model's directory"};
+  }
+  struct stat st {};
+  if (::stat(file.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
+    return {ExitCode::kBadModel, where + ": external data file '" + location + "' is not a regular file"};
+  }
+  if (length < 0) length = st.st_size - offset;
+  if (offset > st.st_size || length < 0 || length > st.st_size - offset) {
+    return {ExitCode::kBadModel, where + ": external data [" + std::to_string(offset) + ", +" + std::to_string(length) +
+                                     ") lies past the end of '" + location + "' (" + std::to_string(st.st_size) + " bytes)"};
+  }
+  std::ifstream in(file, std::ios::binary);
+  std::string bytes(static_cast<size_t>(length), '\0');
+  if (!in.seekg(offset) || !in.read(bytes.data(), length)) {
+    return {ExitCode::kBadModel, where + ": cannot read external data from '" + location + "'"};
+  }
+  t.clear_external_data();
+  t.set_data_location(onnx::TensorProto::DEFAULT);
+  t.set_raw_data(std::move(bytes));
+  external->files.insert(file);
+  return Status::Ok();
+}
+
+}  // namespace
+
+void ForEachTensor(onnx::ModelProto* model, const std::function<void(onnx::TensorProto&, const std::string&)>& fn) {
+  VisitGraph(model->mutable_graph(), fn);
+}
+
+Status LoadExternalData(const std::string& model_path, onnx::ModelProto* model, ExternalTensors* external) {
+  const std::string dir = DirectoryOf(model_path);
+  Status status;
+  ForEachTensor(model, [&](onnx::TensorProto& t, const std::string& key) {
+    if (!status.ok() || t.data_location() != onnx::TensorProto::EXTERNAL) return;
+    status = ReadOne(dir, t, external);
+    if (status.ok()) external->keys.insert(key);
+  });
+  return status;
+}
+
+std::string DataFileFor(const std::string& model_path) { return model_path + ".data"; }
+
+void Externalize(const std::string& model_path, const ExternalTensors& external, onnx::ModelProto* model,
+                 std::string* data) {
+  const std::string location = BaseName(DataFileFor(model_path));
+  data->clear();
+  ForEachTensor(model, [&](onnx::TensorProto& t, const std::string& key) {
+    if (!external.keys.count(key) || !t.has_raw_data()) return;
+    const int64_t offset = (static_cast<int64_t>(data->size()) + kAlignment - 1) / kAlignment * kAlignment;
+    data->resize(static_cast<size_t>(offset), '\0');
+    data->append(t.raw_data());
+    t.clear_raw_data();
+    t.set_data_location(onnx::TensorProto::EXTERNAL);
+    for (auto [k, v] : {std::pair<const char*, std::string>{"location", location},
+                        {"offset", std::to_string(offset)},
+                        {"length", std::to_string(data->size() - offset)}}) {
+      auto* entry = t.add_external_data();
+      entry->set_key(k);
+      entry->set_value(v);
+    }
+  });
+}
+
+}  // namespace reinit

@@ -1,0 +1,38 @@
+// Tensors whose bytes live in side files (data_location = EXTERNAL, ONNX's external-data format).
+// Loading reads every such tensor into raw_data, so the passes see ordinary tensors; saving moves the
+// same tensors into one new data file next to the output model. The input's data files are only read.
+#pragma once
+
+#include <functional>
+#include <set>
+#include <string>
+
+#include "onnx/onnx_pb.h"
+#include "passes/status.h"
+
+namespace reinit {
+
+struct ExternalTensors {
+  std::set<std::string> keys;   // TensorKey of each tensor that was external in the input
+  std::set<std::string> files;  // canonical paths of the data files that were read
+};
+
+// Visits every tensor of the model: initializers of every graph and tensor-valued attributes of every
+// node (Constant values and others), at any depth. `key` names the tensor stably: an initializer's
+// name, or "<node output>:<attribute>[.<i>]" for an attribute.
+void ForEachTensor(onnx::ModelProto* model, const std::function<void(onnx::TensorProto&, const std::string& key)>& fn);
+
+// Reads the external data of `model` (loaded from `model_path`) into raw_data. A location must be a
+// relative path inside the model's directory (after resolving symlinks), name a regular file, and
+// offset/length must lie within it; otherwise kBadModel naming the tensor and the problem.
+Status LoadExternalData(const std::string& model_path, onnx::ModelProto* model, ExternalTensors* external);
+
+// The data file a rewritten model at `model_path` gets: "<model file name>.data" beside it.
+std::string DataFileFor(const std::string& model_path);
+
+// Moves the raw_data of every tensor in `external` into `*data` (each at a 4 KiB-aligned offset) and
+// points the tensor at `DataFileFor(model_path)`. Nothing is written to disk here.
+void Externalize(const std::string& model_path, const ExternalTensors& external, onnx::ModelProto* model,
+                 std::string* data);
+
+}  // namespace reinit

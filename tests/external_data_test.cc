@@ -1,0 +1,145 @@
+// Models whose tensors live in external data files: read, rewritten, and written to a new data file
+// beside the output; the input's data file is only read. Bad locations are refused.
+#include "passes/external_data.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "passes/model_io.h"
+#include "tests/test_util.h"
+#include "tool/options.h"
+
+namespace reinit {
+namespace {
+
+namespace fs = std::filesystem;
+
+class ExternalData : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = test::TempDir(std::string("ext-") + ::testing::UnitTest::GetInstance()->current_test_info()->name());
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  // cnn_bn with every initializer moved, back to back (no alignment), into `data_name`.
+  void WriteExternalModel(const std::string& data_name) {
+    ASSERT_TRUE(LoadModel(test::ModelPath("cnn_bn.onnx"), &original_).ok());
+    onnx::ModelProto m = original_;
+    std::string data;
+    for (auto& t : *m.mutable_graph()->mutable_initializer()) {
+      const size_t offset = data.size();
+      data += t.raw_data();
+      t.clear_raw_data();
+      t.set_data_location(onnx::TensorProto::EXTERNAL);
+      for (auto [k, v] : {std::pair<std::string, std::string>{"location", data_name},
+                          {"offset", std::to_string(offset)},
+                          {"length", std::to_string(data.size() - offset)}}) {
+        auto* e = t.add_external_data();
+        e->set_key(k);
+        e->set_value(v);
+      }
+    }
+    std::ofstream(dir_ + "/" + data_name, std::ios::binary) << data;
+    std::string bytes;
+    ASSERT_TRUE(SerializeModel(m, "m", &bytes).ok());
+    ASSERT_TRUE(WriteFileAtomic(dir_ + "/model.onnx", bytes).ok());
+  }
+
+  int Rewrite(const std::string& output, std::string* error = nullptr) {
+    Options o;
+    o.command = "rewrite";
+    o.input = dir_ + "/model.onnx";
+    o.output = output;
+    std::ostringstream out, err;
+    const int code = RunCommand(o, out, err);
+    if (error) *error = err.str();
+    return code;
+  }
+
+  std::string dir_;
+  onnx::ModelProto original_;
+};
+
+TEST_F(ExternalData, TensorsAreReadRewrittenAndWrittenToANewDataFile) {
+  WriteExternalModel("weights.bin");
+  const std::string input_data_sha = Sha256OfFile(dir_ + "/weights.bin");
+  std::string err;
+  ASSERT_EQ(Rewrite(dir_ + "/out.onnx", &err), 0) << err;
+  EXPECT_EQ(Sha256OfFile(dir_ + "/weights.bin"), input_data_sha);
+  ASSERT_TRUE(fs::exists(dir_ + "/out.onnx.data"));
+
+  onnx::ModelProto out;
+  ASSERT_TRUE(LoadModel(dir_ + "/out.onnx", &out).ok());
+  for (const auto& t : out.graph().initializer()) {
+    ASSERT_EQ(t.data_location(), onnx::TensorProto::EXTERNAL) << t.name();
+    EXPECT_EQ(t.external_data(0).value(), "out.onnx.data");
+    EXPECT_EQ(std::stoll(t.external_data(1).value()) % 4096, 0) << "offset of " << t.name() << " is not aligned";
+  }
+  ExternalTensors ext;
+  ASSERT_TRUE(LoadExternalData(dir_ + "/out.onnx", &out, &ext).ok());
+  EXPECT_EQ(ext.keys.size(), static_cast<size_t>(out.graph().initializer_size()));
+  // Re-initialized as if the data had been in the file: BN scale is 1, the conv weight is new.
+  auto tensors = test::TensorsByName(out);
+  auto before = test::TensorsByName(original_);
+  for (double x : test::Values(*tensors["features.1.weight"])) EXPECT_EQ(x, 1.0);
+  EXPECT_NE(test::Values(*tensors["features.0.weight"]), test::Values(*before["features.0.weight"]));
+  Status s = CheckModel(out, "out");
+  EXPECT_TRUE(s.ok()) << s.message();
+}
+
+struct BadLocation {
+  std::string name, location, offset, message;
+};
+class BadExternalData : public ExternalData, public ::testing::WithParamInterface<BadLocation> {};
+
+TEST_P(BadExternalData, IsRefusedWithItsReasonAndNothingIsWritten) {
+  WriteExternalModel("weights.bin");
+  fs::create_directories(dir_ + "/sub");
+  std::ofstream(dir_ + "/../outside-" + std::to_string(::getpid()) + ".bin") << "0123456789";
+  fs::create_symlink(dir_ + "/../outside-" + std::to_string(::getpid()) + ".bin", dir_ + "/link.bin");
+  onnx::ModelProto m;
+  ASSERT_TRUE(LoadModel(dir_ + "/model.onnx", &m).ok());
+  auto* t = m.mutable_graph()->mutable_initializer(0);
+  t->mutable_external_data(0)->set_value(GetParam().location);
+  if (!GetParam().offset.empty()) t->mutable_external_data(1)->set_value(GetParam().offset);
+  std::string bytes;
+  ASSERT_TRUE(SerializeModel(m, "m", &bytes).ok());
+  ASSERT_TRUE(WriteFileAtomic(dir_ + "/model.onnx", bytes).ok());
+  std::string err;
+  EXPECT_EQ(Rewrite(dir_ + "/out.onnx", &err), 3);
+  EXPECT_EQ(err.rfind("onnx-reinit: error: tensor 'features.0.weight': ", 0), 0u) << err;
+  EXPECT_NE(err.find(GetParam().message), std::string::npos) << err;
+  EXPECT_FALSE(fs::exists(dir_ + "/out.onnx"));
+  EXPECT_FALSE(fs::exists(dir_ + "/out.onnx.data"));
+  fs::remove(dir_ + "/../outside-" + std::to_string(::getpid()) + ".bin");
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, BadExternalData,
+    ::testing::Values(
+        BadLocation{"missing", "nope.bin", "", "external data file 'nope.bin' cannot be opened"},
+        BadLocation{"dotdot", "../weights.bin", "", "must be a relative path inside the model's directory"},
+        BadLocation{"dotdot_inside", "sub/../../x.bin", "", "must be a relative path inside the model's directory"},
+        BadLocation{"absolute", "/etc/passwd", "", "must be a relative path inside the model's directory"},
+        BadLocation{"symlink_out", "link.bin", "", "resolves outside the model's directory"},
+        BadLocation{"directory", "sub", "", "is not a regular file"},
+        BadLocation{"past_end", "weights.bin", "99999999", "lies past the end of 'weights.bin'"},
+        BadLocation{"negative", "weights.bin", "-4", "external data offset '-4' is not a non-negative integer"}),
+    [](const auto& info) { return info.param.name; });
+
+TEST_F(ExternalData, OutputDataFileMayNotReplaceTheInputs) {
+  WriteExternalModel("o.onnx.data");
+  const std::string sha = Sha256OfFile(dir_ + "/o.onnx.data");
+  std::string err;
+  EXPECT_EQ(Rewrite(dir_ + "/o.onnx", &err), 2);
+  EXPECT_NE(err.find("the output's data file would overwrite the input's external data"), std::string::npos) << err;
+  EXPECT_EQ(Sha256OfFile(dir_ + "/o.onnx.data"), sha);
+  EXPECT_FALSE(fs::exists(dir_ + "/o.onnx"));
+}
+
+}  // namespace
+}  // namespace reinit
