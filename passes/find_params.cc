@@ -14,6 +14,7 @@
 //   (x - mean(x)) / sqrt(..) -> Mul(., s) -> Add(., b)    s, b -> norm scale and bias
 //   Gather(E, ids) or Conv(patches) .. -> Add(., P)        P -> positional embedding
 //   Concat(Expand(C), patches)          C -> class token
+//   Add(x, Mul(branch, g))              g -> layer scale (per channel, before a residual Add)
 // When several uses give roles, an embedding use decides (a tied LM head is an embedding first);
 // otherwise the first use in graph order does, and the others are listed as conflicts.
 #include "passes/find_params.h"
@@ -193,28 +194,29 @@ const LayoutOp* FindLayoutOp(const onnx::NodeProto& node) {
   return nullptr;
 }
 
+// The shape of `value` when it is a constant, possibly seen through layout ops (Transpose(W), ...).
+std::optional<Shape> ConstantShape(const std::string& value, const GraphIndex& index, int depth = 0) {
+  if (const onnx::TensorProto* t = index.ConstantValue(value)) return Shape(t->dims().begin(), t->dims().end());
+  const onnx::NodeProto* p = index.Producer(value);
+  const LayoutOp* op = p != nullptr ? FindLayoutOp(*p) : nullptr;
+  if (op == nullptr || depth > kMaxChain || p->input_size() == 0) return std::nullopt;
+  std::optional<Shape> s = ConstantShape(p->input(0), index, depth + 1);
+  if (!s || !op->shape(*p, index, *s)) return std::nullopt;
+  return s;
+}
+
 // The number of output features of a layer node whose weight is a constant, if it can be read.
 std::optional<int64_t> OutputFeatures(const onnx::NodeProto& layer, const GraphIndex& index) {
-  auto weight = [&](int input) -> const onnx::TensorProto* {
-    return layer.input_size() > input ? index.ConstantValue(layer.input(input)) : nullptr;
-  };
+  if (layer.input_size() < 2) return std::nullopt;
+  const std::optional<Shape> w = ConstantShape(layer.input(1), index);
   const bool has_bias = layer.input_size() > 2 && !layer.input(2).empty();
+  if (!w || w->size() < 2 || has_bias) return std::nullopt;
   const std::string& op = layer.op_type();
-  if (op == "Conv" || op == "ConvTranspose") {
-    const onnx::TensorProto* w = weight(1);
-    if (w == nullptr || w->dims_size() < 2 || has_bias) return std::nullopt;
-    return op == "Conv" ? w->dims(0) : w->dims(1) * IntAttr(layer, "group", 1);
-  }
-  if (op == "Gemm") {
-    const onnx::TensorProto* w = weight(1);
-    if (w == nullptr || w->dims_size() != 2 || has_bias) return std::nullopt;
-    return IntAttr(layer, "transB", 0) != 0 ? w->dims(0) : w->dims(1);
-  }
-  if (op == "MatMul" || op == "FusedMatMul") {
-    const onnx::TensorProto* w = weight(1);
-    if (w == nullptr || w->dims_size() < 2) return std::nullopt;
-    return w->dims(w->dims_size() - (IntAttr(layer, "transB", 0) != 0 ? 2 : 1));
-  }
+  const bool trans_b = IntAttr(layer, "transB", 0) != 0;
+  if (op == "Conv") return (*w)[0];
+  if (op == "ConvTranspose") return (*w)[1] * IntAttr(layer, "group", 1);
+  if (op == "Gemm") return w->size() == 2 ? std::optional<int64_t>(trans_b ? (*w)[0] : (*w)[1]) : std::nullopt;
+  if (op == "MatMul" || op == "FusedMatMul") return (*w)[w->size() - (trans_b ? 2 : 1)];
   return std::nullopt;
 }
 
@@ -318,8 +320,22 @@ std::optional<Role> ClassToken(const UseContext& u) {
   return std::nullopt;
 }
 
-constexpr PatternRule kPatternRules[] = {TrailingBias, DecomposedNormScale, DecomposedNormBias, PositionalEmbedding,
-                                         ClassToken};
+// Layer scale (ConvNeXt, CaiT): a residual branch multiplied by a learned per-channel vector just
+// before it is added back: Add(x, Mul(branch, gamma)).
+std::optional<Role> LayerScale(const UseContext& u) {
+  if (u.node.op_type() != "Mul" || u.node.input_size() != 2 || !PerFeature(u.shape) || Count(u.shape) < 2) {
+    return std::nullopt;
+  }
+  if (u.index.ConstantValue(Other(u.node, u.input)) != nullptr || u.node.output_size() == 0) return std::nullopt;
+  for (const Use& next : u.index.Consumers(u.node.output(0))) {
+    if (next.node->op_type() != "Add" || next.node->input_size() != 2) continue;
+    if (u.index.ConstantValue(next.node->input(1 - next.index)) == nullptr) return Role::kLayerScale;
+  }
+  return std::nullopt;
+}
+
+constexpr PatternRule kPatternRules[] = {TrailingBias, DecomposedNormScale, DecomposedNormBias, LayerScale,
+                                         PositionalEmbedding, ClassToken};
 
 class UseFinder {
  public:

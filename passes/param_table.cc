@@ -18,6 +18,7 @@ const char* RoleName(Role role) {
     case Role::kPReluSlope: return "prelu_slope";
     case Role::kPositionalEmbedding: return "positional_embedding";
     case Role::kClassToken: return "class_token";
+    case Role::kLayerScale: return "layer_scale";
   }
   return "?";
 }

@@ -36,6 +36,7 @@ enum class Role {
   kPReluSlope,       // PRelu slope
   kPositionalEmbedding,  // a learned position table added to token or patch embeddings
   kClassToken,       // a learned token concatenated in front of the patch embeddings (ViT)
+  kLayerScale,       // a per-channel scale of a residual branch (ConvNeXt, CaiT)
 };
 const char* RoleName(Role role);
 

@@ -55,6 +55,7 @@ constexpr RoleRule kRoleRules[] = {
   {Role::kEmbedding,       Scheme::kNormal,     1.0,  "embedding -> N(0, 1) (torch.nn.Embedding default)"},
   {Role::kPositionalEmbedding, Scheme::kNormal, 0.02, "positional embedding -> N(0, 0.02^2) (torchvision ViT, BERT)"},
   {Role::kClassToken,      Scheme::kConstant,   0.0,  "class token -> 0 (torchvision ViT)"},
+  {Role::kLayerScale,      Scheme::kConstant,   1e-6, "layer scale -> 1e-6 (torchvision ConvNeXt)"},
   {Role::kRecurrentHidden, Scheme::kOrthogonal, 1.0,  "recurrent R -> orthogonal per gate block and direction (note, technique 5)"},
   {Role::kRecurrentInput,  Scheme::kXavier,     0.0,  "recurrent W -> Xavier per gate block (gates are sigmoid/tanh)"},
 };

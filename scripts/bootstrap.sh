@@ -12,6 +12,7 @@ PACKAGES=(
   nlohmann-json3-dev                              # the JSON report
   libssl-dev                                      # SHA-256 of input and output files
   libgtest-dev libbenchmark-dev                   # tests and micro benchmarks
+  libonnx-testdata                                # pytorch-converted models for the zoo tests
   python3 python3-onnx python3-numpy python3-jsonschema  # report-schema check, model scripts
 )
 
