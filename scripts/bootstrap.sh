@@ -26,13 +26,29 @@ for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 
-if [ ${#missing[@]} -eq 0 ]; then
-  echo "bootstrap: all ${#PACKAGES[@]} packages present"
-  exit 0
-fi
+# Node.js runs ONNX Runtime (npm's onnxruntime-node) over rewritten models in the test suite; a
+# machine that already has a node and npm keeps them.
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-echo "bootstrap: installing ${missing[*]}"
-$SUDO apt-get update -q
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "bootstrap: all ${#PACKAGES[@]} packages present"
+else
+  echo "bootstrap: installing ${missing[*]}"
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# onnxruntime-node at the version of tests/runtime/package-lock.json. --ignore-scripts: its CPU
+# library ships inside the package; the install script would only try to download GPU builds.
+runtime="$(dirname "$0")/../tests/runtime"
+want=$(sed -n 's/.*"onnxruntime-node": "\([0-9.]*\)".*/\1/p' "$runtime/package.json")
+have=$(sed -n 's/^  "version": "\(.*\)",/\1/p' "$runtime/node_modules/onnxruntime-node/package.json" 2>/dev/null || true)
+if [ "$want" != "$have" ]; then
+  echo "bootstrap: npm ci in tests/runtime (onnxruntime-node $want)"
+  (cd "$runtime" && npm ci --ignore-scripts --no-audit --no-fund)
+else
+  echo "bootstrap: onnxruntime-node $have present"
+fi
