@@ -127,11 +127,16 @@ Status SelectInitPass::Run(PassContext& ctx) {
       Scale(row, ctx.policy.distribution);
       row.action = Action::kReinitialize;
     } else {
+      // Orthogonal blocks are built in the stored layout: a recurrent R that reaches its op through a
+      // reshaping op gets the input weights' rule instead, which does not depend on layout.
+      const Role rule_role =
+          row.role == Role::kRecurrentHidden && row.consumed_shape != row.shape ? Role::kRecurrentInput : row.role;
       const auto* rule = std::find_if(std::begin(kRoleRules), std::end(kRoleRules),
-                                      [&](const RoleRule& r) { return r.role == row.role; });
+                                      [&](const RoleRule& r) { return r.role == rule_role; });
       row.scheme = rule->scheme;
       row.gain = 1.0;
       row.reason = rule->words;
+      if (rule_role != row.role) row.reason += " (R is reshaped on its way to the op, so not orthogonal)";
       if (rule->scheme == Scheme::kConstant) {
         row.constant = rule->value;
         row.std = 0;

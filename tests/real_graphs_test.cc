@@ -410,5 +410,68 @@ TEST(RealGraphs, LoopBodyWeightAndCarriedValue) {
   EXPECT_EQ(run->Row("W").scheme, Scheme::kLeCun);
 }
 
+TEST(RealGraphs, Opset21GeluAndLayerNormalization) {
+  auto m = test::ParseModel(R"(<ir_version: 10, opset_import: ["" : 21]>
+    g (float[2,16] X) => (float[2,16] Y) {
+      h = MatMul(X, W)
+      n = LayerNormalization <axis = -1> (h, s, b)
+      Y = Gelu <approximate = "tanh"> (n)
+    })");
+  test::AddInitializer(m, "W", {16, 16});
+  test::AddInitializer(m, "s", {16});
+  test::AddInitializer(m, "b", {16});
+  auto run = test::Plan(std::move(m));
+  EXPECT_EQ(run->Row("W").activation, "gelu");
+  EXPECT_EQ(run->Row("W").activation_path, (std::vector<std::string>{"LayerNormalization", "Gelu"}));
+  EXPECT_EQ(run->Row("s").role, Role::kNormScale);
+}
+
+TEST(RealGraphs, Opset11UnsqueezeAxesAsAttribute) {
+  // Before opset 13 Unsqueeze takes its axes as an attribute; the weight's shape is carried either way.
+  auto m = test::ParseModel(R"(<ir_version: 6, opset_import: ["" : 11]>
+    g (float[1,3,8,8] X) => (float[1,4,8,8] Y) {
+      u = Unsqueeze <axes = [2, 3]> (W)
+      Y = Conv(X, u)
+    })");
+  test::AddInitializer(m, "W", {4, 3});
+  auto run = test::Plan(std::move(m));
+  EXPECT_EQ(run->Row("W").consumed_shape, (std::vector<int64_t>{4, 3, 1, 1}));
+  EXPECT_EQ(run->Row("W").fan_in, 3);
+  EXPECT_EQ(run->Row("W").fan_out, 4);
+}
+
+TEST(RealGraphs, ScanBodyWeight) {
+  auto m = test::ParseModel(R"(<ir_version: 8, opset_import: ["" : 14]>
+    g (float[4] S0, float[5,4] Xs) => (float[4] S, float[5,4] Ys) {
+      S, Ys = Scan <num_scan_inputs = 1, body = step (float[4] s, float[4] x) => (float[4] s2, float[4] y) {
+        a = Add(s, x)
+        h = MatMul(a, W)
+        s2 = Tanh(h)
+        y = Identity(s2)
+      }> (S0, Xs)
+    })");
+  test::AddInitializer(m, "W", {4, 4});
+  auto run = test::Plan(std::move(m));
+  EXPECT_EQ(run->Row("W").activation, "tanh");
+  EXPECT_EQ(run->Row("W").scheme, Scheme::kXavier);
+}
+
+TEST(RealGraphs, RecurrentRBehindAReshapeIsNotMadeOrthogonal) {
+  auto m = test::ParseModel(R"(<ir_version: 8, opset_import: ["" : 14]>
+    g (float[5,1,3] X) => (float[5,1,1,2] Y) {
+      shape = Constant <value = int64[3] {1, 2, 2}> ()
+      r = Reshape(Rflat, shape)
+      Y = RNN <hidden_size = 2> (X, W, r)
+    })");
+  test::AddInitializer(m, "W", {1, 2, 3});
+  test::AddInitializer(m, "Rflat", {4});
+  auto run = test::Rewrite(std::move(m));
+  const ParamRow& r = run->Row("Rflat");
+  EXPECT_EQ(r.role, Role::kRecurrentHidden);
+  EXPECT_EQ(r.scheme, Scheme::kXavier);
+  EXPECT_NE(r.reason.find("so not orthogonal"), std::string::npos) << r.reason;
+  EXPECT_TRUE(r.stats.has_value());
+}
+
 }  // namespace
 }  // namespace reinit
