@@ -115,6 +115,17 @@ const GraphInfo& GraphIndex::GraphOf(const onnx::NodeProto& node) const {
   return graphs_[it == positions_.end() ? 0 : it->second.second];
 }
 
+std::vector<int> GraphIndex::TopologicalKey(const onnx::NodeProto& node) const {
+  std::vector<int> key;
+  for (const onnx::NodeProto* n = &node; n != nullptr;) {
+    auto it = positions_.find(n);
+    if (it == positions_.end()) break;
+    key.insert(key.begin(), it->second.first);
+    n = graphs_[it->second.second].parent;
+  }
+  return key;
+}
+
 std::string GraphIndex::NodeLabel(const onnx::NodeProto& node) const {
   if (!node.name().empty()) return node.name();
   auto it = positions_.find(&node);

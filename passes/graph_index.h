@@ -69,6 +69,8 @@ class GraphIndex {
   // A readable label: the node's name, or "#<position>" (prefixed by the body's path) when unnamed.
   std::string NodeLabel(const onnx::NodeProto& node) const;
   const GraphInfo& GraphOf(const onnx::NodeProto& node) const;
+  // Orders nodes topologically across graphs: a body node sorts with the main-graph node that owns it.
+  std::vector<int> TopologicalKey(const onnx::NodeProto& node) const;
 
   const std::vector<GraphInfo>& graphs() const { return graphs_; }
   const std::vector<InitializerRef>& initializers() const { return initializer_list_; }

@@ -1,5 +1,6 @@
 // infer-activation: for every weight row, follow the layer's output forward to the first nonlinearity.
-// Reads: role, uses. Writes: activation, activation_family, activation_param, activation_path, and a
+// Reads: role, uses. Writes: activation, activation_family, activation_param, activation_path,
+// residual_add (a residual Add passed before the activation: the layer ends a residual branch), and a
 // conflict when another use of a shared weight sees a different activation.
 //
 //   Conv -> Add(bias) -> BatchNormalization -> Relu        relu, path Add,BatchNormalization,Relu
@@ -31,18 +32,27 @@ constexpr size_t kMaxPathLength = 64;
 struct Found {
   Activation activation;
   std::vector<std::string> path;
+  const onnx::NodeProto* residual_add = nullptr;  // a residual Add passed on the way
 };
+
+// An Add of two computed values (not a bias): where a residual branch rejoins the main path.
+bool IsResidualAdd(const onnx::NodeProto& node, const GraphIndex& index) {
+  return node.op_type() == "Add" && node.input_size() == 2 && index.ConstantValue(node.input(0)) == nullptr &&
+         index.ConstantValue(node.input(1)) == nullptr;
+}
 
 Found FollowToActivation(const onnx::NodeProto& layer, const GraphIndex& index, int64_t opset) {
   if (auto fused = FusedActivation(layer, opset)) return {*fused, {layer.op_type() + ".activation"}};
   struct Item {
     std::string value;
     std::vector<std::string> path;
+    const onnx::NodeProto* residual = nullptr;
   };
   std::deque<Item> queue;
   std::unordered_set<std::string> seen;
   if (layer.output_size() > 0) queue.push_back({layer.output(0), {}});
   std::optional<std::vector<std::string>> first_end;
+  const onnx::NodeProto* first_end_residual = nullptr;
   while (!queue.empty()) {
     Item item = std::move(queue.front());
     queue.pop_front();
@@ -50,35 +60,42 @@ Found FollowToActivation(const onnx::NodeProto& layer, const GraphIndex& index, 
     if (index.IsGraphOutput(item.value) && !first_end) {
       first_end = item.path;
       first_end->push_back("(graph output)");
+      first_end_residual = item.residual;
     }
     if (auto outer = index.OuterValue(item.value)) {
       std::vector<std::string> path = item.path;
       path.push_back("(body output)");
-      queue.push_back({*outer, std::move(path)});
+      queue.push_back({*outer, std::move(path), item.residual});
     }
     if (auto gated = MatchGatedActivation(item.value, index)) {
       std::vector<std::string> path = item.path;
       path.insert(path.end(), gated->ops.begin(), gated->ops.end());
-      return {gated->activation, path};
+      return {gated->activation, path, item.residual};
     }
     for (const Use& use : index.Consumers(item.value)) {
       std::vector<std::string> path = item.path;
       path.push_back(use.node->op_type());
       if (auto body_inputs = index.BodyInputs(*use.node, use.index); !body_inputs.empty()) {
-        for (const auto& input : body_inputs) queue.push_back({input, path});
+        for (const auto& input : body_inputs) queue.push_back({input, path, item.residual});
         continue;
       }
       if (use.index == 0 || use.node->op_type() == "Add") {
-        if (auto act = ClassifyActivation(*use.node, index, opset, kPReluInitSlope)) return {*act, path};
+        if (auto act = ClassifyActivation(*use.node, index, opset, kPReluInitSlope)) return {*act, path, item.residual};
         if (IsPassThrough(*use.node) && use.node->output_size() > 0) {
-          queue.push_back({use.node->output(0), std::move(path)});
+          const onnx::NodeProto* residual =
+              item.residual != nullptr ? item.residual : IsResidualAdd(*use.node, index) ? use.node : nullptr;
+          queue.push_back({use.node->output(0), std::move(path), residual});
           continue;
         }
       }
-      if (!first_end) first_end = path;  // the next layer, or an op that ends the search
+      if (!first_end) {  // the next layer, or an op that ends the search
+        first_end = path;
+        first_end_residual = item.residual;
+      }
     }
   }
-  return {Activation{"linear", ActivationFamily::kLinear}, first_end.value_or(std::vector<std::string>{})};
+  return {Activation{"linear", ActivationFamily::kLinear}, first_end.value_or(std::vector<std::string>{}),
+          first_end_residual};
 }
 
 // The gate activations of LSTM/GRU/RNN: the `activations` attribute, else the ONNX defaults.
@@ -118,6 +135,7 @@ Status InferActivationPass::Run(PassContext& ctx) {
     row.activation_family = found.activation.family;
     row.activation_param = found.activation.slope;
     row.activation_path = std::move(found.path);
+    row.residual_add = found.residual_add;
     ++counters[found.activation.kind == "linear" ? "linear" : "activation found"];
     // A shared weight whose other layers see another activation family: the first use decides.
     for (size_t u = 1; u < row.uses.size(); ++u) {

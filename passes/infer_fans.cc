@@ -120,6 +120,12 @@ Status InferFansPass::Run(PassContext& ctx) {
       }
       std::string problem = use.shape_known ? ComputeFans(*use.rule, *use.layer, use.shape, fans)
                                             : "its shape after " + use.through.back() + " is not a constant";
+      // PyTorch, Keras and JAX count convolution fans from the first two axes as stored.
+      if (problem.empty() && ctx.policy.preset_rules().fans == FanConvention::kFramework &&
+          (use.rule->fan == FanRule::kConv || use.rule->fan == FanRule::kConvTranspose)) {
+        fans.fan_in = use.shape[1] * fans.receptive_field;
+        fans.fan_out = use.shape[0] * fans.receptive_field;
+      }
       if (u == 0) {
         if (!problem.empty()) {
           row.role_reason += "; shape " + ShapeText(use.shape) + " does not fit: " + problem;

@@ -31,6 +31,7 @@ const char* SchemeName(Scheme scheme) {
     case Scheme::kLeCun: return "lecun";
     case Scheme::kOrthogonal: return "orthogonal";
     case Scheme::kNormal: return "normal";
+    case Scheme::kUniform: return "uniform";
     case Scheme::kConstant: return "constant";
   }
   return "?";
@@ -46,11 +47,27 @@ const char* FamilyName(ActivationFamily family) {
   return "?";
 }
 
-const char* DistributionName(Distribution d) { return d == Distribution::kUniform ? "uniform" : "normal"; }
+const char* DistributionName(Distribution d) {
+  switch (d) {
+    case Distribution::kUniform: return "uniform";
+    case Distribution::kNormal: return "normal";
+    case Distribution::kTruncatedNormal: return "truncated_normal";
+  }
+  return "?";
+}
 
 std::optional<Distribution> ParseDistribution(const std::string& text) {
-  if (text == "uniform") return Distribution::kUniform;
-  if (text == "normal") return Distribution::kNormal;
+  for (Distribution d : {Distribution::kUniform, Distribution::kNormal, Distribution::kTruncatedNormal}) {
+    if (text == DistributionName(d)) return d;
+  }
+  return std::nullopt;
+}
+
+std::optional<Scheme> ParseScheme(const std::string& text) {
+  for (Scheme s : {Scheme::kXavier, Scheme::kHe, Scheme::kLeCun, Scheme::kOrthogonal, Scheme::kNormal,
+                   Scheme::kUniform, Scheme::kConstant}) {
+    if (text == SchemeName(s)) return s;
+  }
   return std::nullopt;
 }
 

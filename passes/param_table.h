@@ -40,10 +40,12 @@ enum class Role {
 };
 const char* RoleName(Role role);
 
-enum class Scheme { kNone, kXavier, kHe, kLeCun, kOrthogonal, kNormal, kConstant };
+// kNormal: N(0, std^2) with a given std; kUniform: U(-bound, bound) with a given bound.
+enum class Scheme { kNone, kXavier, kHe, kLeCun, kOrthogonal, kNormal, kUniform, kConstant };
 const char* SchemeName(Scheme scheme);
+std::optional<Scheme> ParseScheme(const std::string& text);
 
-enum class Distribution { kUniform, kNormal };
+enum class Distribution { kUniform, kNormal, kTruncatedNormal };
 const char* DistributionName(Distribution d);
 std::optional<Distribution> ParseDistribution(const std::string& text);
 
@@ -113,10 +115,17 @@ struct ParamRow {
   double activation_param = 0;   // negative slope for leaky relu / prelu
   std::vector<std::string> activation_path;  // op types walked from the layer to the activation
 
+  // infer-activation: the layer's output reaches a residual Add before its activation (or the end)
+  const onnx::NodeProto* residual_add = nullptr;
+
   // select-init
   Scheme scheme = Scheme::kNone;
   Distribution distribution = Distribution::kUniform;
   double gain = 1.0;
+  double scale = 1.0;             // variance-scaling: variance = gain^2 * scale / n
+  std::string mode;               // fan_in, fan_out, fan_avg (variance-scaling schemes)
+  bool whole_kernel = false;      // orthogonal over all gates of a direction at once (Keras)
+  double forget_bias = 0;         // LSTM B: value of the forget-gate block of Wb
   double std = 0;                 // target standard deviation of the generated values
   std::optional<double> bound;    // uniform limit, when the distribution is uniform
   double constant = 0;            // value for Scheme::kConstant

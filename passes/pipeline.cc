@@ -7,6 +7,7 @@
 #include "passes/infer_fans.h"
 #include "passes/regenerate.h"
 #include "passes/select_init.h"
+#include "passes/select_tensors.h"
 
 namespace reinit {
 
@@ -25,6 +26,8 @@ const std::vector<PassInfo>& PassRegistry() {
        Make<InferActivationPass>},
       {"select-init", "pick scheme, distribution, gain and std/bound by the note's rules",
        Make<SelectInitPass>},
+      {"select-tensors", "apply --only/--exclude/--keep/--reinit-last/--reinit-blocks: unselected rows are kept",
+       Make<SelectTensorsPass>},
       {"regenerate", "write freshly generated values into every tensor marked for re-initialization",
        Make<RegeneratePass>},
   };

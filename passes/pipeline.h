@@ -12,16 +12,10 @@
 #include "onnx/onnx_pb.h"
 #include "passes/graph_index.h"
 #include "passes/param_table.h"
+#include "passes/policy.h"
 #include "passes/status.h"
 
 namespace reinit {
-
-// What the user chose about the initialization itself (the rest of the row comes from the model).
-struct Policy {
-  std::string name = "note";  // the rules of the weight-initialization note, gain 1
-  uint64_t seed = 0;
-  Distribution distribution = Distribution::kUniform;
-};
 
 struct PassContext {
   onnx::ModelProto* model = nullptr;
@@ -30,6 +24,10 @@ struct PassContext {
   Policy policy;
   // Per-pass counters for --stats: counters[pass][counter] = value.
   std::map<std::string, std::map<std::string, int64_t>> counters;
+  // Messages for the user that do not stop the run (printed to stderr unless -q).
+  std::vector<std::string> warnings;
+  // Called by long passes with (done, total); the tool prints a progress line from it.
+  std::function<void(const std::string& pass, size_t done, size_t total)> progress;
 };
 
 class Pass {

@@ -32,9 +32,11 @@ TensorStats Measure(const std::vector<double>& v) {
 }
 
 void RecordRun(const Policy& policy, onnx::ModelProto* model) {
-  const std::string value = std::string("{\"tool\":\"") + kToolName + "\",\"version\":\"" + kToolVersion +
-                            "\",\"seed\":" + std::to_string(policy.seed) + ",\"policy\":\"" + policy.name +
-                            "\",\"distribution\":\"" + DistributionName(policy.distribution) + "\"}";
+  const std::string value = nlohmann::ordered_json{{"tool", kToolName},
+                                                   {"version", kToolVersion},
+                                                   {"seed", policy.seed},
+                                                   {"policy", policy.ToJson()}}
+                                .dump();
   for (auto& entry : *model->mutable_metadata_props()) {
     if (entry.key() == kMetadataKey) {
       entry.set_value(value);
@@ -51,7 +53,9 @@ void RecordRun(const Policy& policy, onnx::ModelProto* model) {
 Status RegeneratePass::Run(PassContext& ctx) {
   auto& counters = ctx.counters["regenerate"];
   std::vector<double> values;
+  size_t done = 0;
   for (ParamRow& row : *ctx.table) {
+    if (ctx.progress) ctx.progress("regenerate", done++, ctx.table->size());
     if (row.action != Action::kReinitialize) {
       ++counters["kept"];
       continue;

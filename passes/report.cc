@@ -16,7 +16,7 @@ namespace {
 
 // The distribution only means something for the random, variance-scaled schemes.
 bool HasDistribution(Scheme s) {
-  return s == Scheme::kXavier || s == Scheme::kHe || s == Scheme::kLeCun || s == Scheme::kNormal;
+  return s == Scheme::kXavier || s == Scheme::kHe || s == Scheme::kLeCun || s == Scheme::kNormal || s == Scheme::kUniform;
 }
 
 std::string ShapeText(const std::vector<int64_t>& shape) {
@@ -57,6 +57,7 @@ json RowJson(const ParamRow& r) {
       {"scheme", SchemeName(r.scheme)},
       {"distribution", HasDistribution(r.scheme) ? json(DistributionName(r.distribution)) : json(nullptr)},
       {"gain", r.gain},
+      {"mode", r.mode.empty() || r.action != Action::kReinitialize ? json(nullptr) : json(r.mode)},
       {"std", r.action == Action::kReinitialize ? json(r.std) : json(nullptr)},
       {"bound", r.bound ? json(*r.bound) : json(nullptr)},
       {"value", r.scheme == Scheme::kConstant ? json(r.constant) : json(nullptr)},
@@ -95,7 +96,7 @@ json BuildReport(const ParamTable& table, const RunInfo& run) {
       {"output", run.output_path.empty() ? json(nullptr)
                                          : json({{"path", run.output_path}, {"sha256", run.output_sha256}})},
       {"seed", run.policy.seed},
-      {"policy", {{"name", run.policy.name}, {"distribution", DistributionName(run.policy.distribution)}}},
+      {"policy", run.policy.ToJson()},
       {"summary",
        {{"tensors", table.size()},
         {"reinitialized", reinitialized},
@@ -106,15 +107,19 @@ json BuildReport(const ParamTable& table, const RunInfo& run) {
   };
 }
 
-std::string FormatTable(const ParamTable& table) {
-  const std::vector<std::string> header = {"tensor", "op", "shape", "fan_in", "fan_out",
-                                           "activation", "scheme", "std", "bound", "action"};
-  std::vector<std::vector<std::string>> rows = {header};
+namespace {
+
+// The per-layer table's cells: a header row, then one row per tensor.
+std::vector<std::vector<std::string>> TableCells(const ParamTable& table) {
+  std::vector<std::vector<std::string>> rows = {
+      {"tensor", "op", "shape", "fan_in", "fan_out", "activation", "scheme", "std", "bound", "action"}};
   for (const auto& r : table) {
     const bool reinit = r.action == Action::kReinitialize;
     std::string scheme = reinit ? SchemeName(r.scheme) : "-";
     if (reinit && r.scheme == Scheme::kConstant) scheme += "(" + Short(r.constant) + ")";
-    if (reinit && HasDistribution(r.scheme)) scheme += r.bound ? " U" : " N";
+    if (reinit && HasDistribution(r.scheme)) {
+      scheme += r.bound ? " U" : r.distribution == Distribution::kTruncatedNormal ? " TN" : " N";
+    }
     rows.push_back({
         r.name,
         r.layer != nullptr ? r.layer->op_type() : (r.consumers.empty() ? "-" : r.consumers[0].op_type),
@@ -128,7 +133,14 @@ std::string FormatTable(const ParamTable& table) {
         reinit ? "reinit" : "kept: " + std::string(RoleName(r.role)),
     });
   }
-  std::vector<size_t> width(header.size(), 0);
+  return rows;
+}
+
+}  // namespace
+
+std::string FormatTable(const ParamTable& table) {
+  const auto rows = TableCells(table);
+  std::vector<size_t> width(rows[0].size(), 0);
   for (const auto& row : rows) {
     for (size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
   }
@@ -140,6 +152,26 @@ std::string FormatTable(const ParamTable& table) {
       if (i + 1 < row.size()) line += std::string(width[i] - row[i].size() + 2, ' ');
     }
     out << line << "\n";
+  }
+  return out.str();
+}
+
+std::string FormatMarkdown(const ParamTable& table) {
+  const auto rows = TableCells(table);
+  std::ostringstream out;
+  for (size_t r = 0; r < rows.size(); ++r) {
+    out << "|";
+    for (const auto& cell : rows[r]) {
+      std::string escaped;
+      for (char c : cell) escaped += c == '|' ? std::string("\\|") : std::string(1, c);
+      out << " " << (r == 0 || &cell != &rows[r][0] ? escaped : "`" + escaped + "`") << " |";
+    }
+    out << "\n";
+    if (r == 0) {
+      out << "|";
+      for (size_t i = 0; i < rows[0].size(); ++i) out << " --- |";
+      out << "\n";
+    }
   }
   return out.str();
 }

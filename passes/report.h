@@ -24,6 +24,9 @@ nlohmann::ordered_json BuildReport(const ParamTable& table, const RunInfo& run);
 // One line per tensor: tensor, op, shape, fan_in, fan_out, activation, scheme, std/bound, action.
 std::string FormatTable(const ParamTable& table);
 
+// The same table in Markdown, for a pull-request comment.
+std::string FormatMarkdown(const ParamTable& table);
+
 // Counters of --stats, one line each: "pass: counter = value".
 std::string FormatCounters(const std::map<std::string, std::map<std::string, int64_t>>& counters,
                            const std::vector<std::string>& pass_order);

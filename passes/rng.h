@@ -31,6 +31,10 @@ class TensorRng {
   void Uniform(uint64_t first, size_t n, double lo, double hi, double* out) const;
   // Elements [first, first+n) as N(0, stddev^2), by the Box-Muller transform.
   void Normal(uint64_t first, size_t n, double stddev, double* out) const;
+  // Elements [first, first+n) from N(0, sigma^2) cut at +-2 sigma, sigma = stddev / 0.8796 so that the
+  // result has standard deviation `stddev`. Element i rejects and redraws from the normal stream at
+  // i + k * 2^40 (k = 1, 2, ...): still a function of (seed, name, i) only.
+  void TruncatedNormal(uint64_t first, size_t n, double stddev, double* out) const;
 
  private:
   PhiloxCounter Block(uint64_t block) const;

@@ -1,6 +1,7 @@
 #include "passes/schemes.h"
 
 #include <Eigen/Dense>
+#include <algorithm>
 #include <cmath>
 
 #include "passes/rng.h"
@@ -44,21 +45,33 @@ Status GenerateValues(const ParamRow& row, uint64_t seed, std::vector<double>* v
   switch (row.scheme) {
     case Scheme::kConstant:
       values->assign(static_cast<size_t>(n), row.constant);
+      if (row.forget_bias != 0 && row.shape.size() == 2 && row.gate_blocks == 4) {
+        // LSTM B [dirs, 8H] = [Wb(i, o, f, c), Rb(i, o, f, c)]: the forget block of Wb.
+        const int64_t hidden = row.shape[1] / 8;
+        for (int64_t dir = 0; dir < row.shape[0]; ++dir) {
+          double* wb = values->data() + dir * row.shape[1];
+          std::fill(wb + 2 * hidden, wb + 3 * hidden, row.forget_bias);
+        }
+      }
       return Status::Ok();
     case Scheme::kXavier:
     case Scheme::kHe:
     case Scheme::kLeCun:
     case Scheme::kNormal:
+    case Scheme::kUniform:
       if (row.bound) rng.Uniform(0, values->size(), -*row.bound, *row.bound, values->data());
+      else if (row.distribution == Distribution::kTruncatedNormal) rng.TruncatedNormal(0, values->size(), row.std, values->data());
       else rng.Normal(0, values->size(), row.std, values->data());
       return Status::Ok();
     case Scheme::kOrthogonal: {
       // Recurrent R [dirs, G*H, H]: one orthogonal [H, H] block per direction and gate. Any other
       // weight: one block [dim0, prod(rest)], as torch.nn.init.orthogonal_ flattens it.
       if (row.shape.size() < 2 || n == 0) break;
+      // Keras: one block per direction over all gates ([G*H, H], columns orthonormal).
       const bool recurrent = row.role == Role::kRecurrentHidden || row.role == Role::kRecurrentInput;
-      const int64_t blocks = recurrent ? row.shape[0] * row.gate_blocks : 1;
-      const int64_t rows = recurrent ? row.shape[1] / row.gate_blocks : row.shape[0];
+      const int64_t per_dir = row.whole_kernel ? 1 : row.gate_blocks;
+      const int64_t blocks = recurrent ? row.shape[0] * per_dir : 1;
+      const int64_t rows = recurrent ? row.shape[1] / per_dir : row.shape[0];
       const int64_t cols = n / blocks / rows;
       for (int64_t b = 0; b < blocks; ++b) {
         const uint64_t first = static_cast<uint64_t>(b * rows * cols);

@@ -1,18 +1,23 @@
-// select-init: the note's rules, as two tables. Reads: role, fans, activation. Writes: scheme,
-// distribution, gain, std, bound, constant, action, reason.
+// select-init: the policy, applied row by row. Reads: role, fans, activation, the policy. Writes:
+// scheme, distribution, gain, scale, mode, std, bound, constant, forget_bias, action, reason.
 //
-//   weight  + ReLU family (relu, leaky relu, prelu, elu, celu, relu6, gelu, silu, ...)  -> He
-//   weight  + sigmoid / tanh family                                                   -> Xavier
-//   weight  + SELU                                                                    -> LeCun
-//   weight  + no nonlinearity (linear, softmax head)                                  -> Xavier
-//   recurrent W -> Xavier per gate block; recurrent R -> orthogonal per gate block
-//   bias -> 0; norm scale -> 1, bias -> 0, running mean -> 0, running var -> 1
-//   embedding -> N(0, 1); positional embedding -> N(0, 0.02^2); class token -> 0; PReLU slope -> 0.25
-//   quantized (integer) weights, unknown roles, shapes that do not fit -> kept, bit for bit
+// 1. The preset's rule (the note by default):
+//      weight + ReLU family -> He,  sigmoid/tanh -> Xavier,  SELU -> LeCun,  no nonlinearity -> Xavier
+//      recurrent W -> the weight rule per gate block; recurrent R -> orthogonal per gate block
+//      bias -> 0; norm scale -> 1, bias -> 0, running mean -> 0, running var -> 1; PReLU slope -> 0.25
+//      embedding -> N(0, 1); positional embedding -> N(0, 0.02^2); class token -> 0; layer scale -> 1e-6
+//    (presets pytorch, keras, jax change gains, fan modes, distributions and the recurrent rule).
+// 2. Flags: --distribution, --gain, --mode, --forget-bias, --embedding-std.
+// 3. The rules file, in order: every matching rule overrides what it names; a later rule wins.
+// 4. --residual-scaling: the last layer of each residual branch scaled by 1/sqrt(branches), or zeroed.
+// Then std and bound: variance = gain^2 * scale / n (n = fan_in, fan_out or their mean); uniform bound
+// = sqrt(3) * std; a truncated normal is drawn from N(0, (std / 0.8796)^2) cut at two of its sigmas.
+// Quantized weights, unknown roles and shapes that do not fit are kept, bit for bit.
 #include "passes/select_init.h"
 
 #include <algorithm>
 #include <cmath>
+#include <set>
 #include <sstream>
 
 #include "passes/activations.h"
@@ -23,20 +28,6 @@ namespace reinit {
 
 namespace {
 
-struct FamilyRule {
-  ActivationFamily family;
-  Scheme scheme;
-  const char* words;
-};
-
-// clang-format off
-constexpr FamilyRule kFamilyRules[] = {
-  {ActivationFamily::kRelu,        Scheme::kHe,     "ReLU family -> He (note, technique 3)"},
-  {ActivationFamily::kSigmoidTanh, Scheme::kXavier, "sigmoid/tanh -> Xavier/Glorot (note, technique 2)"},
-  {ActivationFamily::kSelu,        Scheme::kLeCun,  "SELU -> LeCun (note, technique 4)"},
-  {ActivationFamily::kLinear,      Scheme::kXavier, "no nonlinearity -> Xavier/Glorot (keeps forward and backward variance equal)"},
-};
-
 struct RoleRule {
   Role role;
   Scheme scheme;
@@ -44,20 +35,17 @@ struct RoleRule {
   const char* words;
 };
 
+// clang-format off
 constexpr RoleRule kRoleRules[] = {
-  {Role::kBias,            Scheme::kConstant,   0.0,  "bias -> 0"},
-  {Role::kRecurrentBias,   Scheme::kConstant,   0.0,  "recurrent bias -> 0"},
-  {Role::kNormScale,       Scheme::kConstant,   1.0,  "normalization scale -> 1"},
-  {Role::kNormBias,        Scheme::kConstant,   0.0,  "normalization bias -> 0"},
-  {Role::kNormMean,        Scheme::kConstant,   0.0,  "running mean -> 0"},
-  {Role::kNormVar,         Scheme::kConstant,   1.0,  "running variance -> 1"},
-  {Role::kPReluSlope,      Scheme::kConstant,   kPReluInitSlope, "PReLU slope -> 0.25 (torch.nn.PReLU default)"},
-  {Role::kEmbedding,       Scheme::kNormal,     1.0,  "embedding -> N(0, 1) (torch.nn.Embedding default)"},
-  {Role::kPositionalEmbedding, Scheme::kNormal, 0.02, "positional embedding -> N(0, 0.02^2) (torchvision ViT, BERT)"},
-  {Role::kClassToken,      Scheme::kConstant,   0.0,  "class token -> 0 (torchvision ViT)"},
-  {Role::kLayerScale,      Scheme::kConstant,   1e-6, "layer scale -> 1e-6 (torchvision ConvNeXt)"},
-  {Role::kRecurrentHidden, Scheme::kOrthogonal, 1.0,  "recurrent R -> orthogonal per gate block and direction (note, technique 5)"},
-  {Role::kRecurrentInput,  Scheme::kXavier,     0.0,  "recurrent W -> Xavier per gate block (gates are sigmoid/tanh)"},
+  {Role::kBias,                Scheme::kConstant, 0.0,  "bias -> 0"},
+  {Role::kRecurrentBias,       Scheme::kConstant, 0.0,  "recurrent bias -> 0"},
+  {Role::kNormScale,           Scheme::kConstant, 1.0,  "normalization scale -> 1"},
+  {Role::kNormBias,            Scheme::kConstant, 0.0,  "normalization bias -> 0"},
+  {Role::kNormMean,            Scheme::kConstant, 0.0,  "running mean -> 0"},
+  {Role::kNormVar,             Scheme::kConstant, 1.0,  "running variance -> 1"},
+  {Role::kPositionalEmbedding, Scheme::kNormal,   0.02, "positional embedding -> N(0, 0.02^2) (torchvision ViT, BERT)"},
+  {Role::kClassToken,          Scheme::kConstant, 0.0,  "class token -> 0 (torchvision ViT)"},
+  {Role::kLayerScale,          Scheme::kConstant, 1e-6, "layer scale -> 1e-6 (torchvision ConvNeXt)"},
 };
 // clang-format on
 
@@ -68,35 +56,212 @@ std::string Num(double v) {
   return s.str();
 }
 
-// std and bound of a variance-scaling scheme, and the formula in words.
-void Scale(ParamRow& row, Distribution dist) {
-  const double fi = static_cast<double>(row.fan_in), fo = static_cast<double>(row.fan_out);
-  std::string formula;
-  switch (row.scheme) {
-    case Scheme::kXavier:
-      row.std = XavierStd(fi, fo, row.gain);
-      formula = dist == Distribution::kUniform ? "bound = sqrt(6/(n_in+n_out))" : "std = sqrt(2/(n_in+n_out))";
-      formula += ", n_in = " + std::to_string(row.fan_in) + ", n_out = " + std::to_string(row.fan_out);
-      break;
-    case Scheme::kHe:
-      row.std = HeStd(fi, row.activation_param, row.gain);
-      formula = row.activation_param != 0 ? (dist == Distribution::kUniform ? "bound = sqrt(6/((1+a^2)*n_in))"
-                                                                              : "std = sqrt(2/((1+a^2)*n_in))")
-                                          : (dist == Distribution::kUniform ? "bound = sqrt(6/n_in)" : "std = sqrt(2/n_in)");
-      formula += ", n_in = " + std::to_string(row.fan_in);
-      if (row.activation_param != 0) formula += ", a = " + Num(row.activation_param);
-      break;
-    case Scheme::kLeCun:
-      row.std = LeCunStd(fi, row.gain);
-      formula = dist == Distribution::kUniform ? "bound = sqrt(3/n_in)" : "std = sqrt(1/n_in)";
-      formula += ", n_in = " + std::to_string(row.fan_in);
-      break;
-    default:
-      return;
+bool IsVarianceScaling(Scheme s) { return s == Scheme::kXavier || s == Scheme::kHe || s == Scheme::kLeCun; }
+
+// The note's own variance scaling of a scheme, for a rules file that names a scheme.
+VarianceScaling DefaultScaling(Scheme s) {
+  if (s == Scheme::kHe) return {s, 2, FanMode::kFanIn, std::nullopt};
+  if (s == Scheme::kLeCun) return {s, 1, FanMode::kFanIn, std::nullopt};
+  return {Scheme::kXavier, 1, FanMode::kFanAvg, std::nullopt};
+}
+
+const char* FamilyWords(ActivationFamily f) {
+  switch (f) {
+    case ActivationFamily::kRelu: return "ReLU family";
+    case ActivationFamily::kSigmoidTanh: return "sigmoid/tanh";
+    case ActivationFamily::kSelu: return "SELU";
+    case ActivationFamily::kLinear: return "no nonlinearity";
   }
+  return "?";
+}
+
+// What select-init decides for one row, before std/bound are worked out.
+struct Decision {
+  Scheme scheme = Scheme::kNone;
+  double scale = 1, gain = 1;
+  FanMode mode = FanMode::kFanIn;
+  std::optional<Distribution> distribution;
+  double value = 0;          // constant value, or std (kNormal), or bound (kUniform)
+  int64_t fan_out_factor = 1;  // Keras: a recurrent kernel's fan_out spans all gates
+  bool whole_kernel = false;
+  std::string words;
+};
+
+class Decider {
+ public:
+  Decider(const Policy& policy, const GraphIndex& index) : policy_(policy), preset_(policy.preset_rules()), index_(index) {}
+
+  // The preset's rule for `row`; false when the row has no rule (kept).
+  bool Base(const ParamRow& row, Decision& d) const {
+    const std::string by = std::string(" (preset ") + preset_.name + ")";
+    switch (row.role) {
+      case Role::kWeight: {
+        const VarianceScaling& vs = ForFamily(row.activation_family);
+        SetScaling(d, vs);
+        if (vs.scheme == Scheme::kHe && preset_.slope_aware && !preset_.torch_gain) {
+          d.scale = 2.0 / (1.0 + row.activation_param * row.activation_param);
+        }
+        if (preset_.torch_gain) d.gain = TorchGain(row.activation, row.activation_family, row.activation_param);
+        d.words = std::string(FamilyWords(row.activation_family)) + " -> " + SchemeName(vs.scheme) + " (activation " +
+                  row.activation + ")";
+        return true;
+      }
+      case Role::kRecurrentInput:
+      case Role::kRecurrentHidden:
+      case Role::kRecurrentBias:
+        return Recurrent(row, d);
+      case Role::kEmbedding:
+        if (policy_.embedding_std) {
+          d.scheme = Scheme::kNormal;
+          d.value = *policy_.embedding_std;
+          d.words = "embedding -> N(0, " + Num(d.value) + "^2) (--embedding-std)";
+        } else if (preset_.embedding == EmbeddingRule::kUniform) {
+          d.scheme = Scheme::kUniform;
+          d.value = preset_.embedding_value;
+          d.words = "embedding -> U(-" + Num(d.value) + ", " + Num(d.value) + ")" + by;
+        } else if (preset_.embedding == EmbeddingRule::kFanInNormal) {
+          d.scheme = Scheme::kNormal;
+          d.value = 1.0 / std::sqrt(static_cast<double>(row.fan_out));
+          d.words = "embedding -> N(0, 1/dim), dim = " + std::to_string(row.fan_out) + by;
+        } else {
+          d.scheme = Scheme::kNormal;
+          d.value = preset_.embedding_value;
+          d.words = "embedding -> N(0, 1) (torch.nn.Embedding default)";
+        }
+        return true;
+      case Role::kPReluSlope:
+        d.scheme = Scheme::kConstant;
+        d.value = preset_.prelu_slope;
+        d.words = "PReLU slope -> " + Num(d.value) + by;
+        return true;
+      default:
+        for (const auto& rule : kRoleRules) {
+          if (rule.role != row.role) continue;
+          d.scheme = rule.scheme;
+          d.value = rule.value;
+          d.words = rule.words;
+          return true;
+        }
+        return false;
+    }
+  }
+
+  // Flags that apply to every variance-scaling decision.
+  void Flags(const ParamRow& row, Decision& d) const {
+    if (!IsVarianceScaling(d.scheme)) return;
+    if (policy_.mode) d.mode = *policy_.mode;
+    if (policy_.gain) d.gain = std::isnan(*policy_.gain) ? TorchGain(row.activation, row.activation_family,
+                                                                      row.activation_param)
+                                                          : *policy_.gain;
+    if (policy_.distribution) d.distribution = *policy_.distribution;
+  }
+
+  // The rules file: each matching rule overrides the fields it names. Returns the keeping rule, if any.
+  const Rule* Rules(const ParamRow& row, Decision& d) const {
+    const Rule* keep = nullptr;
+    for (const Rule& rule : policy_.rules) {
+      if (!rule.match.Matches(row, index_)) continue;
+      const InitSpec& init = rule.init;
+      if (init.keep) {
+        keep = &rule;
+        continue;
+      }
+      keep = nullptr;
+      if (init.scheme && *init.scheme != d.scheme) {
+        d.scheme = *init.scheme;
+        if (IsVarianceScaling(d.scheme)) SetScaling(d, DefaultScaling(d.scheme));
+        if (d.scheme == Scheme::kHe) d.scale = 2.0 / (1.0 + row.activation_param * row.activation_param);
+      }
+      if (init.distribution) d.distribution = *init.distribution;
+      if (init.gain) d.gain = std::isnan(*init.gain) ? TorchGain(row.activation, row.activation_family,
+                                                                 row.activation_param)
+                                                     : *init.gain;
+      if (init.mode) d.mode = *init.mode;
+      if (init.std) d.value = *init.std;
+      if (init.bound) d.value = *init.bound;
+      if (init.value) d.value = *init.value;
+      d.words = std::string(SchemeName(d.scheme)) + " by rule " + rule.origin + " (" + rule.match.text + ")";
+    }
+    return keep;
+  }
+
+  Distribution DistributionOf(const Decision& d) const { return d.distribution.value_or(preset_.distribution); }
+
+ private:
+  const VarianceScaling& ForFamily(ActivationFamily f) const {
+    switch (f) {
+      case ActivationFamily::kRelu: return preset_.relu;
+      case ActivationFamily::kSigmoidTanh: return preset_.sigmoid_tanh;
+      case ActivationFamily::kSelu: return preset_.selu;
+      case ActivationFamily::kLinear: break;
+    }
+    return preset_.linear;
+  }
+
+  static void SetScaling(Decision& d, const VarianceScaling& vs) {
+    d.scheme = vs.scheme;
+    d.scale = vs.scale;
+    d.mode = vs.mode;
+    d.distribution = vs.distribution;
+  }
+
+  bool Recurrent(const ParamRow& row, Decision& d) const {
+    const int64_t hidden = row.role == Role::kRecurrentBias ? (row.shape.size() == 2 ? row.shape[1] / (2 * row.gate_blocks) : 0)
+                                                            : row.fan_out;
+    if (preset_.recurrent == RecurrentRule::kTorchDefault) {
+      if (hidden <= 0) return false;
+      d.scheme = Scheme::kUniform;
+      d.value = 1.0 / std::sqrt(static_cast<double>(hidden));
+      d.words = "recurrent weights and biases -> U(-1/sqrt(H), 1/sqrt(H)), H = " + std::to_string(hidden) +
+                " (torch.nn." + (row.layer ? row.layer->op_type() : std::string("RNN")) + " default)";
+      return true;
+    }
+    const bool whole = preset_.recurrent == RecurrentRule::kWholeKernel;
+    if (row.role == Role::kRecurrentBias) {
+      d.scheme = Scheme::kConstant;
+      d.value = 0;
+      d.words = "recurrent bias -> 0";
+      return true;
+    }
+    // Orthogonal blocks are built in the stored layout: an R that reaches its op through a reshaping
+    // op gets the input weights' rule instead, which does not depend on layout.
+    const bool reshaped = row.consumed_shape != row.shape;
+    if (row.role == Role::kRecurrentHidden && !reshaped) {
+      d.scheme = Scheme::kOrthogonal;
+      d.whole_kernel = whole;
+      d.words = whole ? "recurrent R -> orthogonal over the whole [gates*H, H] kernel of each direction (Keras)"
+                      : "recurrent R -> orthogonal per gate block and direction (note, technique 5)";
+      return true;
+    }
+    SetScaling(d, preset_.recurrent_input);
+    if (whole) d.fan_out_factor = row.gate_blocks;
+    d.words = std::string(row.role == Role::kRecurrentHidden ? "recurrent R" : "recurrent W") + " -> " +
+              SchemeName(d.scheme) +
+              (whole ? " over the whole kernel (fan_out = gates*H)" : " per gate block (gates are sigmoid/tanh)") +
+              (row.role == Role::kRecurrentHidden ? " (R is reshaped on its way to the op, so not orthogonal)" : "");
+    return true;
+  }
+
+  const Policy& policy_;
+  const Preset& preset_;
+  const GraphIndex& index_;
+};
+
+// std and bound of a variance-scaling decision, and the formula in words.
+void ApplyScaling(ParamRow& row, const Decision& d, Distribution dist) {
+  const double fi = static_cast<double>(row.fan_in);
+  const double fo = static_cast<double>(row.fan_out * d.fan_out_factor);
+  const double n = d.mode == FanMode::kFanIn ? fi : d.mode == FanMode::kFanOut ? fo : (fi + fo) / 2;
+  row.scale = d.scale;
+  row.gain = d.gain;
+  row.mode = FanModeName(d.mode);
+  row.std = d.gain * std::sqrt(d.scale / n);
   row.distribution = dist;
   if (dist == Distribution::kUniform) row.bound = UniformBoundForStd(row.std);
-  row.reason += ": " + formula + " -> " + (row.bound ? "bound " + Num(*row.bound) : "std " + Num(row.std));
+  row.reason += ": std = " + (d.gain != 1 ? Num(d.gain) + "*" : std::string()) + "sqrt(" + Num(d.scale) + "/n), n = " +
+                row.mode + " = " + Num(n) + " (n_in " + std::to_string(row.fan_in) + ", n_out " +
+                std::to_string(static_cast<int64_t>(fo)) + ") -> " +
+                (row.bound ? "uniform bound " + Num(*row.bound) : DistributionName(dist) + std::string(" std ") + Num(row.std));
 }
 
 bool NeedsFans(Role role) {
@@ -108,48 +273,84 @@ bool NeedsFans(Role role) {
 
 Status SelectInitPass::Run(PassContext& ctx) {
   auto& counters = ctx.counters["select-init"];
+  const Decider decider(ctx.policy, *ctx.index);
+  // Residual branches for --residual-scaling: the distinct residual Adds the weights' layers reach.
+  std::set<const onnx::NodeProto*> residual_adds;
+  for (const ParamRow& row : *ctx.table) {
+    if (row.residual_add != nullptr) residual_adds.insert(row.residual_add);
+  }
   for (ParamRow& row : *ctx.table) {
     row.action = Action::kKeep;
     row.scheme = Scheme::kNone;
     row.bound.reset();
+    row.std = 0;
+    Decision d;
     if (row.role == Role::kUnknown) {
       row.reason = "kept: unknown role (" + row.role_reason + ")";
     } else if (row.quantized) {
       row.reason = "kept: quantized weights are kept (" + DTypeName(row.dtype) + " " + row.role_reason + ")";
     } else if (NeedsFans(row.role) && !row.has_fans) {
       row.reason = "kept: " + row.role_reason;
-    } else if (row.role == Role::kWeight) {
-      const auto* rule = std::find_if(std::begin(kFamilyRules), std::end(kFamilyRules),
-                                      [&](const FamilyRule& r) { return r.family == row.activation_family; });
-      row.scheme = rule->scheme;
-      row.gain = 1.0;
-      row.reason = std::string(rule->words) + " (activation " + row.activation + ")";
-      Scale(row, ctx.policy.distribution);
-      row.action = Action::kReinitialize;
+    } else if (!decider.Base(row, d)) {
+      row.reason = "kept: no rule for role " + std::string(RoleName(row.role));
     } else {
-      // Orthogonal blocks are built in the stored layout: a recurrent R that reaches its op through a
-      // reshaping op gets the input weights' rule instead, which does not depend on layout.
-      const Role rule_role =
-          row.role == Role::kRecurrentHidden && row.consumed_shape != row.shape ? Role::kRecurrentInput : row.role;
-      const auto* rule = std::find_if(std::begin(kRoleRules), std::end(kRoleRules),
-                                      [&](const RoleRule& r) { return r.role == rule_role; });
-      row.scheme = rule->scheme;
-      row.gain = 1.0;
-      row.reason = rule->words;
-      if (rule_role != row.role) row.reason += " (R is reshaped on its way to the op, so not orthogonal)";
-      if (rule->scheme == Scheme::kConstant) {
-        row.constant = rule->value;
-        row.std = 0;
-      } else if (rule->scheme == Scheme::kNormal) {
-        row.distribution = Distribution::kNormal;
-        row.std = rule->value;
-      } else if (rule->scheme == Scheme::kOrthogonal) {
-        // Entries of a matrix with orthonormal rows (or columns) of length L have mean square 1/L.
-        row.std = row.gain / std::sqrt(static_cast<double>(std::max(row.fan_in, row.fan_out)));
+      decider.Flags(row, d);
+      if (const Rule* keep = decider.Rules(row, d)) {
+        row.reason = "kept: by rule " + keep->origin + " (" + keep->match.text + ")";
       } else {
-        Scale(row, ctx.policy.distribution);
+        row.action = Action::kReinitialize;
+        row.scheme = d.scheme;
+        row.reason = d.words;
+        row.whole_kernel = d.whole_kernel;
+        row.gain = d.gain;
+        switch (d.scheme) {
+          case Scheme::kXavier:
+          case Scheme::kHe:
+          case Scheme::kLeCun:
+            ApplyScaling(row, d, decider.DistributionOf(d));
+            break;
+          case Scheme::kConstant:
+            row.constant = d.value;
+            if (row.role == Role::kRecurrentBias && row.gate_blocks == 4) {
+              row.forget_bias = ctx.policy.forget_bias.value_or(ctx.policy.preset_rules().forget_bias);
+              if (row.forget_bias != 0) row.reason += ", forget-gate bias (Wb) -> " + Num(row.forget_bias);
+            }
+            break;
+          case Scheme::kNormal:
+            row.distribution = Distribution::kNormal;
+            row.std = d.value;
+            break;
+          case Scheme::kUniform:
+            row.distribution = Distribution::kUniform;
+            row.bound = d.value;
+            row.std = d.value / std::sqrt(3.0);
+            break;
+          case Scheme::kOrthogonal: {
+            // Entries of a matrix with orthonormal rows (or columns) of length L have mean square 1/L.
+            const int64_t rows = d.whole_kernel ? row.fan_out * row.gate_blocks : row.fan_out;
+            row.std = row.gain / std::sqrt(static_cast<double>(std::max(rows, row.fan_in)));
+            break;
+          }
+          case Scheme::kNone:
+            break;
+        }
+        // Depth-aware scaling of the last layer of each residual branch.
+        if (row.residual_add != nullptr && row.role == Role::kWeight && ctx.policy.residual != ResidualScaling::kNone) {
+          if (ctx.policy.residual == ResidualScaling::kZero) {
+            row.scheme = Scheme::kConstant;
+            row.constant = 0;
+            row.bound.reset();
+            row.std = 0;
+            row.reason += "; last layer of a residual branch -> 0 (--residual-scaling zero, Fixup)";
+          } else {
+            const double f = 1.0 / std::sqrt(static_cast<double>(residual_adds.size()));
+            row.std *= f;
+            if (row.bound) *row.bound *= f;
+            row.reason += "; last layer of a residual branch: scaled by 1/sqrt(" + std::to_string(residual_adds.size()) +
+                          " residual branches) (--residual-scaling gpt2)";
+          }
+        }
       }
-      row.action = Action::kReinitialize;
     }
     for (const auto& conflict : row.conflicts) row.reason += "; conflict: " + conflict;
     ++counters[row.action == Action::kReinitialize ? "to reinitialize" : "kept"];

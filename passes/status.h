@@ -16,6 +16,7 @@ enum class ExitCode : int {
   kBadModel = 3,     // the input cannot be read or is not a valid ONNX model
   kUnsupported = 4,  // the model is valid but uses a construct this version does not handle
   kWriteFailed = 5,  // the output model or report could not be written
+  kCheckFailed = 6,  // check: at least one parameter is off what the policy recommends
 };
 
 class Status {

@@ -10,6 +10,7 @@ PACKAGES=(
   libeigen3-dev                                   # QR for orthogonal init, fp16/bf16 conversion
   libcli11-dev                                    # command-line parsing
   nlohmann-json3-dev                              # the JSON report
+  libyaml-cpp-dev                                 # rules files (--config)
   libssl-dev                                      # SHA-256 of input and output files
   libgtest-dev libbenchmark-dev                   # tests and micro benchmarks
   libonnx-testdata                                # pytorch-converted models for the zoo tests

@@ -104,7 +104,7 @@ TEST(Regenerate, RecordsTheRunInOneMetadataEntry) {
     if (e.key() != kMetadataKey) continue;
     ++entries;
     EXPECT_NE(e.value().find("\"seed\":5"), std::string::npos) << e.value();
-    EXPECT_NE(e.value().find("\"policy\":\"note\""), std::string::npos) << e.value();
+    EXPECT_NE(e.value().find("\"policy\":{\"name\":\"note\""), std::string::npos) << e.value();
   }
   EXPECT_EQ(entries, 1);
 }

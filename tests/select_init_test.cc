@@ -35,7 +35,7 @@ TEST(SelectInit, ReluGetsHeWithTheWorkedExampleBound) {
   EXPECT_EQ(w.scheme, Scheme::kHe);
   EXPECT_NEAR(*w.bound, std::sqrt(0.06), 1e-12);
   EXPECT_NEAR(*w.bound, 0.245, 5e-4);
-  EXPECT_NE(w.reason.find("ReLU family -> He"), std::string::npos) << w.reason;
+  EXPECT_NE(w.reason.find("ReLU family -> he (activation relu)"), std::string::npos) << w.reason;
 }
 
 TEST(SelectInit, SeluGetsLeCun) {

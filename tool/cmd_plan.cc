@@ -9,12 +9,13 @@ int RunPlan(const Options& options, std::ostream& out, std::ostream& err) {
   Session s;
   Status status = RunSession(options, PlanPipeline(), /*whole_pipeline=*/false, &s, err);
   if (!status.ok()) return Fail(status, err);
-  out << FormatTable(s.table);
+  RunInfo run{"plan", options.input, Sha256OfFile(options.input), "", "", s.ctx.policy};
+  const auto report = BuildReport(s.table, run);
   if (!options.report.empty()) {
-    RunInfo run{"plan", options.input, Sha256OfFile(options.input), "", "", s.ctx.policy};
-    status = WriteFileAtomic(options.report, BuildReport(s.table, run).dump(2) + "\n");
+    status = WriteFileAtomic(options.report, report.dump(2) + "\n");
     if (!status.ok()) return Fail(status, err);
   }
+  PrintResults(options, s.table, report, out);
   return 0;
 }
 

@@ -63,13 +63,12 @@ int RunRewrite(const Options& options, std::ostream& out, std::ostream& err) {
   std::string bytes;
   status = SerializeModel(s.model, options.output, &bytes);
   if (status.ok()) status = outputs.Write(options.output, bytes);
-  if (status.ok() && !options.report.empty()) {
-    RunInfo run{"rewrite", options.input, Sha256OfFile(options.input), options.output, Sha256(bytes), s.ctx.policy};
-    status = outputs.Write(options.report, BuildReport(s.table, run).dump(2) + "\n");
-  }
+  RunInfo run{"rewrite", options.input, Sha256OfFile(options.input), options.output, Sha256(bytes), s.ctx.policy};
+  const auto report = BuildReport(s.table, run);
+  if (status.ok() && !options.report.empty()) status = outputs.Write(options.report, report.dump(2) + "\n");
   if (!status.ok()) return Fail(status, err);
   outputs.Commit();
-  out << FormatTable(s.table);
+  PrintResults(options, s.table, report, out);
   return 0;
 }
 

@@ -1,6 +1,9 @@
 #include "tool/session.h"
 
+#include <chrono>
+#include <cmath>
 #include <iostream>
+#include <limits>
 
 #include "passes/model_io.h"
 #include "passes/report.h"
@@ -8,6 +11,53 @@
 #include "passes/version.h"
 
 namespace reinit {
+
+Status BuildPolicy(const Options& o, Policy* policy) {
+  if (!o.config.empty()) REINIT_RETURN_IF_ERROR(LoadRulesFile(o.config, policy));
+  if (o.preset) policy->preset = *o.preset;
+  if (o.seed) policy->seed = *o.seed;
+  if (o.distribution) policy->distribution = ParseDistribution(*o.distribution);
+  if (o.mode) policy->mode = ParseFanMode(*o.mode);
+  if (o.gain) {
+    if (*o.gain == "auto") {
+      policy->gain = std::numeric_limits<double>::quiet_NaN();
+    } else {
+      char* end = nullptr;
+      const double g = std::strtod(o.gain->c_str(), &end);
+      if (o.gain->empty() || *end != '\0' || !(g > 0) || !std::isfinite(g)) {
+        return {ExitCode::kUsage, "--gain must be a positive number or auto, not '" + *o.gain + "'"};
+      }
+      policy->gain = g;
+    }
+  }
+  if (o.forget_bias) policy->forget_bias = *o.forget_bias;
+  if (o.embedding_std) {
+    if (*o.embedding_std <= 0) return {ExitCode::kUsage, "--embedding-std must be positive"};
+    policy->embedding_std = *o.embedding_std;
+  }
+  if (o.residual_scaling) {
+    policy->residual = *o.residual_scaling == "gpt2" ? ResidualScaling::kGpt2
+                       : *o.residual_scaling == "zero" ? ResidualScaling::kZero
+                                                       : ResidualScaling::kNone;
+  }
+  // Selectors given on the command line replace the file's list of the same kind.
+  for (auto [flag, list, out] : {std::tuple{"--only", &o.only, &policy->selection.only},
+                                 std::tuple{"--exclude", &o.exclude, &policy->selection.exclude},
+                                 std::tuple{"--keep", &o.keep, &policy->selection.keep}}) {
+    if (list->empty()) continue;
+    out->clear();
+    for (const auto& text : *list) {
+      Match m;
+      Status s = ParseSelector(text, &m);
+      if (!s.ok()) return {ExitCode::kUsage, std::string(flag) + " " + s.message()};
+      out->push_back(std::move(m));
+    }
+  }
+  if (o.reinit_last) policy->selection.reinit_last = *o.reinit_last;
+  if (o.reinit_blocks) policy->selection.reinit_blocks = *o.reinit_blocks;
+  if (o.allow_empty) policy->selection.allow_empty = true;
+  return Status::Ok();
+}
 
 Status RunSession(const Options& options, const std::vector<std::string>& full, bool whole_pipeline, Session* s,
                   std::ostream& err) {
@@ -22,6 +72,7 @@ Status RunSession(const Options& options, const std::vector<std::string>& full, 
     for (const auto& p : s->passes) runs = runs || p == options.dump_after;
     if (!runs) return {ExitCode::kUsage, "--dump-after " + options.dump_after + ": that pass is not in the pipeline"};
   }
+  REINIT_RETURN_IF_ERROR(BuildPolicy(options, &s->ctx.policy));
   REINIT_RETURN_IF_ERROR(LoadModel(options.input, &s->model));
   REINIT_RETURN_IF_ERROR(LoadExternalData(options.input, &s->model, &s->external));
   if (options.untie_shared) {
@@ -36,17 +87,39 @@ Status RunSession(const Options& options, const std::vector<std::string>& full, 
   s->ctx.model = &s->model;
   s->ctx.index = s->index.get();
   s->ctx.table = &s->table;
-  s->ctx.policy.seed = options.seed;
-  s->ctx.policy.distribution = options.distribution;
+  // A progress line on stderr once a pass has run for more than a second, then at most once a second.
+  const auto start = std::chrono::steady_clock::now();
+  auto last = start;
+  if (options.verbosity > 0) {
+    s->ctx.progress = [&err, start, last](const std::string& pass, size_t done, size_t total) mutable {
+      const auto now = std::chrono::steady_clock::now();
+      if (now - start < std::chrono::seconds(1) || now - last < std::chrono::seconds(1)) return;
+      last = now;
+      err << kToolName << ": " << pass << ": " << done << "/" << total << " tensors\n";
+    };
+  }
   Status status = RunPipeline(s->passes, s->ctx, [&](const std::string& pass, const ParamTable& table) {
     if (pass == options.dump_after) err << "// parameter table after " << pass << "\n" << FormatTable(table);
   });
-  if (status.ok() && options.stats) {
+  if (options.verbosity > 0) {
+    for (const auto& w : s->ctx.warnings) err << kToolName << ": warning: " << w << "\n";
+  }
+  if (status.ok() && (options.stats || options.verbosity > 1)) {
     std::vector<std::string> order = {"untie-shared"};
     order.insert(order.end(), s->passes.begin(), s->passes.end());
     err << FormatCounters(s->ctx.counters, order);
   }
   return status;
+}
+
+void PrintResults(const Options& options, const ParamTable& table, const nlohmann::ordered_json& report,
+                  std::ostream& out) {
+  if (options.verbosity == 0) return;
+  switch (options.format) {
+    case OutputFormat::kText: out << FormatTable(table); break;
+    case OutputFormat::kJson: out << report.dump(2) << "\n"; break;
+    case OutputFormat::kMarkdown: out << FormatMarkdown(table); break;
+  }
 }
 
 int Fail(const Status& status, std::ostream& err) {
@@ -62,6 +135,7 @@ int RunCommand(const Options& options, std::ostream& out, std::ostream& err) {
     }
     if (options.command == "plan") return RunPlan(options, out, err);
     if (options.command == "rewrite") return RunRewrite(options, out, err);
+    if (options.command == "check") return RunCheck(options, out, err);
     return Fail({ExitCode::kUsage, "unknown command '" + options.command + "'"}, err);
   } catch (const std::exception& e) {
     // Exceptions from protobuf or the ONNX library end here, as one line.

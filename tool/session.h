@@ -1,8 +1,10 @@
-// What plan and rewrite share: load the model, index it, run the pipeline with --dump-after and
-// --stats, and the error line every command prints.
+// What plan, rewrite and check share: build the policy (preset, rules file, flags), load the model,
+// index it, run the pipeline with --dump-after, --stats, warnings and progress, print results in the
+// chosen format, and the error line every command prints.
 #pragma once
 
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -24,15 +26,23 @@ struct Session {
   std::vector<std::string> passes;  // the pipeline that ran
 };
 
+// The effective policy: the preset, then the rules file, then the flags (flags win).
+Status BuildPolicy(const Options& options, Policy* policy);
+
 // Loads options.input and runs options.passes (or `full` when none are given) over it. With
 // `whole_pipeline`, a --passes list that stops before the end of `full` is a usage error.
 Status RunSession(const Options& options, const std::vector<std::string>& full, bool whole_pipeline,
                   Session* session, std::ostream& err);
+
+// The table on stdout in the chosen format (text table, the JSON report, or Markdown); nothing with -q.
+void PrintResults(const Options& options, const ParamTable& table, const nlohmann::ordered_json& report,
+                  std::ostream& out);
 
 // Prints "onnx-reinit: error: <message>" and returns the status's exit code.
 int Fail(const Status& status, std::ostream& err);
 
 int RunPlan(const Options& options, std::ostream& out, std::ostream& err);
 int RunRewrite(const Options& options, std::ostream& out, std::ostream& err);
+int RunCheck(const Options& options, std::ostream& out, std::ostream& err);
 
 }  // namespace reinit
