@@ -68,6 +68,11 @@ class TiedTransformer(nn.Module):
         self.norm = nn.LayerNorm(d)
         self.head = nn.Linear(d, vocab, bias=False)
         self.head.weight = self.embed.weight
+        # TransformerEncoder deep-copies one layer: without this, the exporter would merge the identical
+        # copies into one set of shared initializers.
+        with torch.no_grad():
+            for p in self.encoder.parameters():
+                p.add_(torch.randn_like(p) * 0.01)
 
     def forward(self, ids):
         return self.head(self.norm(self.encoder(self.embed(ids) + self.pos)))

@@ -185,7 +185,11 @@ class Decider {
     return keep;
   }
 
-  Distribution DistributionOf(const Decision& d) const { return d.distribution.value_or(preset_.distribution); }
+  // The decision's own distribution (a preset's per-scheme choice, a flag, a rule), else the policy's,
+  // else the preset's.
+  Distribution DistributionOf(const Decision& d) const {
+    return d.distribution.value_or(policy_.distribution.value_or(preset_.distribution));
+  }
 
  private:
   const VarianceScaling& ForFamily(ActivationFamily f) const {

@@ -10,7 +10,8 @@
 // --reinit-blocks N: the last N repeated blocks. A block is named by the tensor names exporters write:
 // the prefix up to the first numbered component ("encoder.layers.3", "layer4.1", "features.12",
 // "encoder_layer_3"); prefixes that repeat with at least two numbers are blocks, ordered by their first
-// layer. When tensor names carry no numbers (onnx::Conv_12), the layers' node names are used.
+// layer. A bare leading number ("0.weight" of an nn.Sequential) is a layer index, not a block. When
+// tensor names carry no numbered blocks (onnx::Conv_12), the layers' node names are used.
 // A selector that matches no tensor is an error (--allow-empty: a warning), so a typo never passes.
 #include "passes/select_tensors.h"
 
@@ -59,7 +60,9 @@ std::pair<std::string, std::string> BlockOf(const std::string& name) {
     size_t digits = part.size();
     while (digits > 0 && std::isdigit(static_cast<unsigned char>(part[digits - 1]))) --digits;
     const bool numbered = digits < part.size() && (digits == 0 || part[digits - 1] == '_');
-    if (numbered && end < name.size()) {
+    // "layers.3", not a bare leading "3." or "/3/" (an nn.Sequential's layer index).
+    const bool has_prefix = name.find_first_not_of("./") < start;
+    if (numbered && end < name.size() && has_prefix) {
       return {name.substr(0, end), name.substr(0, start) + part.substr(0, digits) + "#"};
     }
     start = end + 1;

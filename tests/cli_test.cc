@@ -15,17 +15,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct Result {
-  int code = -1;
-  std::string out, err;
-};
-
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using Result = test::ToolResult;
+using test::Slurp;
 
 class Cli : public ::testing::Test {
  protected:
@@ -41,15 +32,7 @@ class Cli : public ::testing::Test {
     fs::remove_all(dir_);
   }
 
-  Result Tool(const std::string& args) {
-    const std::string out = dir_ + "/.stdout", err = dir_ + "/.stderr";
-    const std::string cmd = std::string(REINIT_TOOL) + " " + args + " >" + out + " 2>" + err;
-    const int status = std::system(cmd.c_str());
-    Result r{WIFEXITED(status) ? WEXITSTATUS(status) : -1, Slurp(out), Slurp(err)};
-    fs::remove(out);
-    fs::remove(err);
-    return r;
-  }
+  Result Tool(const std::string& args) { return test::RunTool(args, dir_); }
 
   // Files in the test directory other than the input model.
   std::vector<std::string> Outputs() const {

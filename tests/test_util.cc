@@ -2,7 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
+
 #include <cstring>
+#include <fstream>
+#include <sstream>
 #include <filesystem>
 #include <stdexcept>
 
@@ -120,6 +124,23 @@ std::string CompareRewrite(const onnx::ModelProto& before, const onnx::ModelProt
   }
   if (restored.SerializeAsString() != in.SerializeAsString()) return "the model differs beyond its parameters";
   return "";
+}
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+ToolResult RunTool(const std::string& args, const std::string& scratch_dir) {
+  const std::string out = scratch_dir + "/.stdout", err = scratch_dir + "/.stderr";
+  const std::string cmd = std::string(REINIT_TOOL) + " " + args + " >" + out + " 2>" + err;
+  const int status = std::system(cmd.c_str());
+  ToolResult r{WIFEXITED(status) ? WEXITSTATUS(status) : -1, Slurp(out), Slurp(err)};
+  std::filesystem::remove(out);
+  std::filesystem::remove(err);
+  return r;
 }
 
 std::string ModelPath(const std::string& name) { return std::string(REINIT_SOURCE_DIR) + "/models/" + name; }

@@ -55,6 +55,17 @@ std::map<std::string, onnx::TensorProto*> TensorsByName(onnx::ModelProto& model)
 std::string CompareRewrite(const onnx::ModelProto& before, const onnx::ModelProto& after,
                            const std::vector<std::pair<std::string, bool>>& rows_reinitialized);
 
+// Runs the built onnx-reinit with `args` (shell words), capturing its exit code, stdout and stderr
+// through files in `scratch_dir`.
+struct ToolResult {
+  int code = -1;
+  std::string out, err;
+};
+ToolResult RunTool(const std::string& args, const std::string& scratch_dir);
+
+// A file's bytes.
+std::string Slurp(const std::string& path);
+
 // Path of a file in the source tree's models/ directory.
 std::string ModelPath(const std::string& name);
 

@@ -1,0 +1,221 @@
+// Presets, flags and depth-aware scaling, checked against the frameworks' own formulas:
+//   torch.nn.init: kaiming_uniform_ bound = gain * sqrt(3 / fan_in); xavier_uniform_ bound =
+//     gain * sqrt(6 / (fan_in + fan_out)); calculate_gain: relu sqrt(2), leaky_relu sqrt(2/(1+a^2)),
+//     tanh 5/3, selu 3/4; fans from dims 0 and 1 times the receptive field; nn.LSTM reset U(+-1/sqrt(H)).
+//   Keras: glorot_uniform limit sqrt(6 / (fan_in + fan_out)); he_normal / lecun_normal: truncated normal,
+//     stddev = sqrt(scale / fan_in) / 0.87962566103423978; LSTM unit_forget_bias; orthogonal recurrent kernel.
+//   Flax: Dense kernel lecun_normal; Embed variance_scaling(1, fan_in, normal, out_axis=0).
+#include <gtest/gtest.h>
+
+#include <Eigen/Dense>
+#include <cmath>
+
+#include "passes/schemes.h"
+#include "tests/test_util.h"
+
+namespace reinit {
+namespace {
+
+Policy Preset(const std::string& name) {
+  Policy p;
+  p.preset = name;
+  return p;
+}
+
+// A [out=50, in=100] Gemm layer followed by `act`.
+onnx::ModelProto Dense(const std::string& act) {
+  auto m = test::ParseModel(R"(<ir_version: 8, opset_import: ["" : 14]>
+    g (float[2,100] X) => (float[2,50] Y) { H = Gemm <transB = 1> (X, W, B)  Y = )" + act + "(H) }");
+  test::AddInitializer(m, "W", {50, 100});
+  test::AddInitializer(m, "B", {50});
+  return m;
+}
+
+TEST(Presets, PyTorchGainsMatchCalculateGain) {
+  struct Case {
+    std::string act;
+    double bound;
+  } cases[] = {
+      {"Tanh", 5.0 / 3.0 * std::sqrt(6.0 / 150)},     // xavier_uniform_(gain=5/3)
+      {"Sigmoid", std::sqrt(6.0 / 150)},               // xavier_uniform_(gain=1)
+      {"Relu", std::sqrt(2.0) * std::sqrt(3.0 / 100)},  // kaiming_uniform_(nonlinearity='relu')
+      {"LeakyRelu <alpha = 0.2>", std::sqrt(2.0 / (1 + double{0.2f} * double{0.2f})) * std::sqrt(3.0 / 100)},
+      {"Selu", 0.75 * std::sqrt(3.0 / 100)},           // kaiming_uniform_(nonlinearity='selu')
+      {"Identity", std::sqrt(6.0 / 150)},
+  };
+  for (const auto& c : cases) {
+    auto run = test::Plan(Dense(c.act), Preset("pytorch"));
+    ASSERT_TRUE(run->Row("W").bound.has_value()) << c.act;
+    EXPECT_NEAR(*run->Row("W").bound, c.bound, 1e-9) << c.act << ": " << run->Row("W").reason;
+  }
+}
+
+TEST(Presets, PyTorchCountsGroupedConvFanOutAsMTimesK) {
+  auto m = test::ParseModel(R"(<ir_version: 8, opset_import: ["" : 14]>
+    g (float[1,8,8,8] X) => (float[1,16,6,6] Y) { H = Conv <group = 2> (X, W)  Y = Tanh(H) })");
+  test::AddInitializer(m, "W", {16, 4, 3, 3});
+  auto note = test::Plan(m);
+  auto torch = test::Plan(m, Preset("pytorch"));
+  EXPECT_EQ(note->Row("W").fan_out, 72);   // M/g * k*k: the layout
+  EXPECT_EQ(torch->Row("W").fan_out, 144);  // M * k*k: torch.nn.init._calculate_fan_in_and_fan_out
+  EXPECT_EQ(torch->Row("W").fan_in, 36);
+  EXPECT_NEAR(*torch->Row("W").bound, 5.0 / 3.0 * std::sqrt(6.0 / (36 + 144)), 1e-12);
+}
+
+onnx::ModelProto Lstm() {
+  auto m = test::ParseModel(R"(<ir_version: 8, opset_import: ["" : 14]>
+    g (float[5,1,3] X) => (float[5,2,1,8] Y) {
+      Y = LSTM <hidden_size = 8, direction = "bidirectional"> (X, W, R, B)
+    })");
+  test::AddInitializer(m, "W", {2, 32, 3});
+  test::AddInitializer(m, "R", {2, 32, 8});
+  test::AddInitializer(m, "B", {2, 64});
+  return m;
+}
+
+TEST(Presets, PyTorchRecurrentUsesNnLstmsOwnReset) {
+  auto run = test::Rewrite(Lstm(), Preset("pytorch"));
+  for (const char* name : {"W", "R", "B"}) {
+    EXPECT_EQ(run->Row(name).scheme, Scheme::kUniform) << name;
+    EXPECT_NEAR(*run->Row(name).bound, 1 / std::sqrt(8.0), 1e-12) << name;
+    for (double x : test::Values(*run->Row(name).tensor)) ASSERT_LE(std::fabs(x), 1 / std::sqrt(8.0)) << name;
+  }
+}
+
+TEST(Presets, KerasRecurrentKernelIsOrthogonalAsAWholeAndForgetBiasIsOne) {
+  auto run = test::Rewrite(Lstm(), Preset("keras"));
+  // kernel: glorot_uniform over [I, 4H]: fan_in 3, fan_out 32.
+  EXPECT_NEAR(*run->Row("W").bound, std::sqrt(6.0 / (3 + 32)), 1e-12);
+  // recurrent_kernel: orthogonal [H, 4H] per direction = R[d] [4H, H] with orthonormal columns.
+  const std::vector<double> r = test::Values(*run->Row("R").tensor);
+  using RowMatrix = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  for (int d = 0; d < 2; ++d) {
+    Eigen::Map<const RowMatrix> q(r.data() + d * 32 * 8, 32, 8);
+    EXPECT_LT((q.transpose() * q - Eigen::MatrixXd::Identity(8, 8)).cwiseAbs().maxCoeff(), 1e-6) << d;
+    // ... and not orthogonal per 8x8 gate block (that is the note's per-gate rule).
+    Eigen::Map<const RowMatrix> gate(r.data() + d * 32 * 8, 8, 8);
+    EXPECT_GT((gate.transpose() * gate - Eigen::MatrixXd::Identity(8, 8)).cwiseAbs().maxCoeff(), 0.1);
+  }
+  // B [dirs, 8H] = Wb(i, o, f, c) Rb(i, o, f, c): the forget block of Wb is 1, everything else 0.
+  const std::vector<double> b = test::Values(*run->Row("B").tensor);
+  for (int d = 0; d < 2; ++d) {
+    for (int i = 0; i < 64; ++i) EXPECT_EQ(b[d * 64 + i], (i >= 16 && i < 24) ? 1.0 : 0.0) << d << " " << i;
+  }
+}
+
+TEST(Presets, KerasHeIsTruncatedNormalWithTheCorrection) {
+  auto m = test::ParseModel(R"(<ir_version: 8, opset_import: ["" : 14]>
+    g (float[2,256] X) => (float[2,512] Y) { H = MatMul(X, W)  Y = Relu(H) })");
+  test::AddInitializer(m, "W", {256, 512});
+  auto run = test::Rewrite(std::move(m), Preset("keras"));
+  const ParamRow& w = run->Row("W");
+  EXPECT_EQ(w.distribution, Distribution::kTruncatedNormal);
+  EXPECT_NEAR(w.std, std::sqrt(2.0 / 256), 1e-12);
+  // Cut at two sigmas of the underlying normal, sigma = std / 0.8796.
+  const double sigma = w.std / kTruncatedNormalStdFactor;
+  const std::vector<double> v = test::Values(*w.tensor);
+  for (double x : v) ASSERT_LE(std::fabs(x), 2 * sigma * (1 + 1e-6));
+  // The sample std hits the target: tolerance 6 standard errors (Var(s^2) ~ (mu4 - s^4)/n,
+  // mu4 of the truncated normal < 3 s^4).
+  const double n = static_cast<double>(v.size());
+  EXPECT_NEAR(w.stats->std * w.stats->std, w.std * w.std, 6 * std::sqrt(2.0 * std::pow(w.std, 4) / n));
+}
+
+TEST(Presets, JaxLinearLayersAreLecunNormalAndEmbeddingsFanIn) {
+  auto run = test::Plan(Dense("Identity"), Preset("jax"));
+  EXPECT_EQ(run->Row("W").scheme, Scheme::kLeCun);
+  EXPECT_EQ(run->Row("W").distribution, Distribution::kTruncatedNormal);
+  EXPECT_NEAR(run->Row("W").std, std::sqrt(1.0 / 100), 1e-12);
+  auto m = test::ParseModel(R"(<ir_version: 8, opset_import: ["" : 14]>
+    g (int64[3] I) => (float[3,64] Y) { Y = Gather(E, I) })");
+  test::AddInitializer(m, "E", {1000, 64});
+  auto emb = test::Plan(std::move(m), Preset("jax"));
+  EXPECT_NEAR(emb->Row("E").std, 1.0 / 8, 1e-12);  // 1/sqrt(dim)
+}
+
+TEST(Flags, GainModeDistributionAndEmbeddingStd) {
+  Policy p;
+  p.gain = 2.0;
+  EXPECT_NEAR(*test::Plan(Dense("Tanh"), p)->Row("W").bound, 2 * 0.2, 1e-12);
+  p = Policy{};
+  p.gain = std::numeric_limits<double>::quiet_NaN();  // auto: calculate_gain
+  EXPECT_NEAR(*test::Plan(Dense("Tanh"), p)->Row("W").bound, 5.0 / 3.0 * 0.2, 1e-12);
+  p = Policy{};
+  p.mode = FanMode::kFanOut;
+  EXPECT_NEAR(*test::Plan(Dense("Relu"), p)->Row("W").bound, std::sqrt(6.0 / 50), 1e-12);
+  p = Policy{};
+  p.distribution = Distribution::kTruncatedNormal;
+  auto run = test::Plan(Dense("Relu"), p);
+  EXPECT_EQ(run->Row("W").distribution, Distribution::kTruncatedNormal);
+  EXPECT_FALSE(run->Row("W").bound.has_value());
+  p = Policy{};
+  p.forget_bias = 2.5;
+  auto lstm = test::Rewrite(Lstm(), p);
+  EXPECT_EQ(test::Values(*lstm->Row("B").tensor)[16], 2.5);
+  EXPECT_EQ(test::Values(*lstm->Row("B").tensor)[15], 0.0);
+  p = Policy{};
+  p.embedding_std = 0.02;
+  auto m = test::ParseModel(R"(<ir_version: 8, opset_import: ["" : 14]>
+    g (int64[3] I) => (float[3,64] Y) { Y = Gather(E, I) })");
+  test::AddInitializer(m, "E", {1000, 64});
+  auto emb = test::Plan(std::move(m), p);
+  EXPECT_EQ(emb->Row("E").scheme, Scheme::kNormal);
+  EXPECT_EQ(emb->Row("E").std, 0.02);
+}
+
+// Two residual blocks: x + W2(relu(W1 x)), twice.
+onnx::ModelProto Residual() {
+  auto m = test::ParseModel(R"(<ir_version: 8, opset_import: ["" : 14]>
+    g (float[2,16] X) => (float[2,16] Y) {
+      a1 = MatMul(X, W1)  r1 = Relu(a1)  b1 = MatMul(r1, W2)  s1 = Add(X, b1)
+      a2 = MatMul(s1, W3) r2 = Relu(a2)  b2 = MatMul(r2, W4)  Y = Add(s1, b2)
+    })");
+  for (const char* n : {"W1", "W2", "W3", "W4"}) test::AddInitializer(m, n, {16, 16});
+  return m;
+}
+
+TEST(ResidualScaling, Gpt2ScalesTheLastLayerOfEachBranch) {
+  Policy p;
+  p.residual = ResidualScaling::kGpt2;
+  auto plain = test::Plan(Residual());
+  auto scaled = test::Plan(Residual(), p);
+  EXPECT_EQ(plain->Row("W2").residual_add != nullptr, true);
+  EXPECT_EQ(plain->Row("W1").residual_add, nullptr);
+  EXPECT_NEAR(*scaled->Row("W2").bound, *plain->Row("W2").bound / std::sqrt(2.0), 1e-12);  // 2 branches
+  EXPECT_NEAR(*scaled->Row("W4").bound, *plain->Row("W4").bound / std::sqrt(2.0), 1e-12);
+  EXPECT_EQ(*scaled->Row("W1").bound, *plain->Row("W1").bound);
+}
+
+TEST(ResidualScaling, ZeroIsFixupStyle) {
+  Policy p;
+  p.residual = ResidualScaling::kZero;
+  auto run = test::Rewrite(Residual(), p);
+  for (double x : test::Values(*run->Row("W4").tensor)) ASSERT_EQ(x, 0.0);
+  EXPECT_EQ(run->Row("W3").scheme, Scheme::kHe);
+}
+
+TEST(RulesInPolicy, LaterRuleWinsAndKeepKeeps) {
+  Policy p;
+  Rule first, second, keep;
+  ASSERT_TRUE(ParseSelector("W", &first.match).ok());
+  first.init.scheme = Scheme::kNormal;
+  first.init.std = 0.5;
+  first.origin = "a:1";
+  ASSERT_TRUE(ParseSelector("name=W", &second.match).ok());
+  second.init.std = 0.25;
+  second.init.scheme = Scheme::kNormal;
+  second.origin = "a:2";
+  ASSERT_TRUE(ParseSelector("role=bias", &keep.match).ok());
+  keep.init.keep = true;
+  keep.origin = "a:3";
+  p.rules = {first, second, keep};
+  auto run = test::Plan(Dense("Relu"), p);
+  EXPECT_EQ(run->Row("W").scheme, Scheme::kNormal);
+  EXPECT_EQ(run->Row("W").std, 0.25);
+  EXPECT_EQ(run->Row("W").reason, "normal by rule a:2 (name=W)");
+  EXPECT_EQ(run->Row("B").action, Action::kKeep);
+  EXPECT_EQ(run->Row("B").reason, "kept: by rule a:3 (role=bias)");
+}
+
+}  // namespace
+}  // namespace reinit
