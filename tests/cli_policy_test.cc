@@ -263,7 +263,34 @@ TEST_F(CliPolicy, FormatsAndVerbosity) {
   EXPECT_TRUE(quiet.err.empty()) << quiet.err;
   test::ToolResult verbose = Tool("plan " + cnn_ + " -v");
   EXPECT_NE(verbose.err.find("find-params: classified = 13"), std::string::npos) << verbose.err;
-  EXPECT_EQ(Tool("plan " + cnn_ + " -q -v").code, 2);
+  test::ToolResult both = Tool("plan " + cnn_ + " -q -v");
+  EXPECT_EQ(both.code, 2);
+  EXPECT_EQ(both.err, "onnx-reinit: error: -q and -v cannot be combined (see --help)\n");
+}
+
+TEST_F(CliPolicy, PerSchemeFlagsReachTheReport) {
+  // --gain and --mode on the tanh MLP: Xavier 100 -> 50 is 0.2 at gain 1, fan_avg.
+  json r = Plan(test::ModelPath("mlp_tanh.onnx"), "--gain 2 --mode fan_in");
+  EXPECT_EQ(r["policy"]["gain"], 2.0);
+  EXPECT_EQ(r["policy"]["mode"], "fan_in");
+  EXPECT_EQ(Entry(r, "0.weight")["mode"], "fan_in");
+  EXPECT_NEAR(Entry(r, "0.weight")["bound"].get<double>(), 2 * std::sqrt(3.0 / 100), 1e-12);
+  r = Plan(test::ModelPath("mlp_tanh.onnx"), "--gain auto");
+  EXPECT_NEAR(Entry(r, "0.weight")["bound"].get<double>(), 5.0 / 3.0 * 0.2, 1e-12);
+  r = Plan(test::ModelPath("mlp_relu.onnx"), "--distribution truncated_normal");
+  EXPECT_EQ(Entry(r, "0.weight")["distribution"], "truncated_normal");
+  EXPECT_TRUE(Entry(r, "0.weight")["bound"].is_null());
+  r = Plan(test::ModelPath("lstm.onnx"), "--forget-bias 1 --preset keras");
+  EXPECT_EQ(r["policy"]["forget_bias"], 1.0);
+  r = Plan(test::ModelPath("zoo/transformer_tied.onnx"), "--embedding-std 0.02");
+  EXPECT_EQ(Entry(r, "embed.weight")["std"], 0.02);
+  r = Plan(test::ModelPath("zoo/resnet_tiny.onnx"), "--residual-scaling zero");
+  EXPECT_EQ(Entry(r, "layer1.conv2.weight")["scheme"], "constant");
+  EXPECT_EQ(Entry(r, "layer1.conv1.weight")["scheme"], "he");
+  test::ToolResult bad;
+  Plan(cnn_, "--gain -3", &bad);
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_EQ(bad.err, "onnx-reinit: error: --gain must be a positive number or auto, not '-3'\n");
 }
 
 }  // namespace
