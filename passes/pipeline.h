@@ -22,6 +22,7 @@ struct PassContext {
   const GraphIndex* index = nullptr;
   ParamTable* table = nullptr;
   Policy policy;
+  unsigned threads = 0;  // for generation; 0: one per core. Output never depends on it.
   // Per-pass counters for --stats: counters[pass][counter] = value.
   std::map<std::string, std::map<std::string, int64_t>> counters;
   // Messages for the user that do not stop the run (printed to stderr unless -q).

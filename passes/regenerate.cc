@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "passes/fill.h"
 #include "passes/schemes.h"
 #include "passes/tensor_data.h"
 #include "passes/version.h"
@@ -14,22 +15,6 @@
 namespace reinit {
 
 namespace {
-
-TensorStats Measure(const std::vector<double>& v) {
-  TensorStats s;
-  if (v.empty()) return s;
-  double sum = 0, sq = 0;
-  s.min = s.max = v[0];
-  for (double x : v) {
-    sum += x;
-    s.min = std::min(s.min, x);
-    s.max = std::max(s.max, x);
-  }
-  s.mean = sum / v.size();
-  for (double x : v) sq += (x - s.mean) * (x - s.mean);
-  s.std = std::sqrt(sq / v.size());
-  return s;
-}
 
 void RecordRun(const Policy& policy, onnx::ModelProto* model) {
   const std::string value = nlohmann::ordered_json{{"tool", kToolName},
@@ -52,7 +37,6 @@ void RecordRun(const Policy& policy, onnx::ModelProto* model) {
 
 Status RegeneratePass::Run(PassContext& ctx) {
   auto& counters = ctx.counters["regenerate"];
-  std::vector<double> values;
   size_t done = 0;
   for (ParamRow& row : *ctx.table) {
     if (ctx.progress) ctx.progress("regenerate", done++, ctx.table->size());
@@ -60,13 +44,13 @@ Status RegeneratePass::Run(PassContext& ctx) {
       ++counters["kept"];
       continue;
     }
-    REINIT_RETURN_IF_ERROR(GenerateValues(row, ctx.policy.seed, &values));
-    REINIT_RETURN_IF_ERROR(WriteValues(values, row.tensor));
-    // Measure the tensor as stored (after rounding to fp16/bf16), not the doubles we meant to write.
-    REINIT_RETURN_IF_ERROR(ReadValues(*row.tensor, &values));
-    row.stats = Measure(values);
+    TensorStats stats;
+    REINIT_RETURN_IF_ERROR(FillTensor(row, ctx.policy.seed, ctx.threads, &stats));
+    row.stats = stats;
     ++counters["rewritten"];
-    counters["elements written"] += static_cast<int64_t>(values.size());
+    int64_t count = 0;
+    REINIT_RETURN_IF_ERROR(ElementCount(*row.tensor, &count));
+    counters["elements written"] += count;
   }
   RecordRun(ctx.policy, ctx.model);
   return Status::Ok();

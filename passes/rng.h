@@ -36,6 +36,9 @@ class TensorRng {
   // i + k * 2^40 (k = 1, 2, ...): still a function of (seed, name, i) only.
   void TruncatedNormal(uint64_t first, size_t n, double stddev, double* out) const;
 
+  const PhiloxKey& key() const { return key_; }
+  uint64_t name_hash() const { return name_hash_; }
+
  private:
   PhiloxCounter Block(uint64_t block) const;
   PhiloxKey key_;

@@ -3,6 +3,7 @@
 
 #include <Eigen/Dense>
 #include <cmath>
+#include <optional>
 
 #include "passes/model_io.h"
 #include "passes/version.h"
@@ -134,6 +135,32 @@ INSTANTIATE_TEST_SUITE_P(FloatTypes, Dtypes,
                          [](const auto& info) {
                            return test::TypeStorageName(std::get<0>(info.param), std::get<1>(info.param));
                          });
+
+TEST(Regenerate, ThreadCountNeverChangesBytesOrStats) {
+  // 512 x 256 = 131072 elements: above the threshold where a tensor is split across threads.
+  std::string reference;
+  std::optional<TensorStats> reference_stats;
+  for (unsigned threads : {1u, 2u, 3u, 7u}) {
+    auto run = std::make_unique<test::Run>();
+    run->model = Model();
+    run->index = std::make_unique<GraphIndex>(run->model.mutable_graph());
+    run->ctx.model = &run->model;
+    run->ctx.index = run->index.get();
+    run->ctx.table = &run->table;
+    run->ctx.threads = threads;
+    ASSERT_TRUE(RunPipeline(RewritePipeline(), run->ctx).ok());
+    const std::string bytes = Init(run->model, "W").raw_data();
+    const TensorStats st = *run->Row("W").stats;
+    if (reference.empty()) {
+      reference = bytes;
+      reference_stats = st;
+      continue;
+    }
+    EXPECT_EQ(bytes, reference) << threads << " threads";
+    EXPECT_EQ(st.mean, reference_stats->mean) << threads;
+    EXPECT_EQ(st.std, reference_stats->std) << threads;
+  }
+}
 
 TEST(Regenerate, RecurrentRIsOrthogonalPerGateBlockAndDirection) {
   const int64_t H = 8, I = 5, G = 4;

@@ -1,8 +1,11 @@
 #include "passes/rng.h"
 
+#include "passes/kernels.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 namespace reinit {
@@ -81,6 +84,66 @@ TEST(TensorRng, NormalHasTheRightMoments) {
   for (double x : v) tail += std::fabs(x) > 2 * s;
   tail /= n;
   EXPECT_NEAR(tail, 0.0455, 6 * std::sqrt(0.0455 * (1 - 0.0455) / n));
+}
+
+// The float kernel computes the same function as the scalar reference: Box-Muller in double on the
+// same Philox words (23-bit uniforms (2k + 1) / 2^24), to float precision.
+TEST(Kernels, NormalMatchesTheDoublePrecisionReference) {
+  const TensorRng rng(3, "kernel");
+  std::vector<float> f(1 << 18);
+  GenerateF32(rng, Draw::kNormal, 1.0f, 0, f.size(), f.data());
+  double worst = 0;
+  for (size_t i = 0; i < f.size(); ++i) {
+    const uint64_t b = i / 4;
+    const int lane = static_cast<int>(i % 4), pair = lane / 2 * 2;
+    const auto w = Philox4x32_10({static_cast<uint32_t>(b), static_cast<uint32_t>(b >> 32),
+                                  static_cast<uint32_t>(rng.name_hash()), static_cast<uint32_t>(rng.name_hash() >> 32)},
+                                 rng.key());
+    const double u1 = (2.0 * (w[pair] >> 9) + 1) / 16777216.0, u2 = (2.0 * (w[pair + 1] >> 9) + 1) / 16777216.0;
+    const double r = std::sqrt(-2 * std::log(u1)), a = 6.283185307179586 * u2;
+    const double ref = r * (lane % 2 == 0 ? std::cos(a) : std::sin(a));
+    worst = std::max(worst, std::fabs(ref - f[i]) / std::max(1.0, std::fabs(ref)));
+  }
+  EXPECT_LT(worst, 1e-6);  // within 8 float ulps
+}
+
+TEST(Kernels, AnyRangeGivesTheSameElements) {
+  const TensorRng rng(8, "w");
+  for (Draw draw : {Draw::kUniform, Draw::kNormal, Draw::kTruncatedNormal}) {
+    std::vector<float> whole(5000), part(1777);
+    GenerateF32(rng, draw, 0.3f, 0, whole.size(), whole.data());
+    GenerateF32(rng, draw, 0.3f, 1001, part.size(), part.data());  // starts mid-chunk, ends mid-chunk
+    for (size_t i = 0; i < part.size(); ++i) ASSERT_EQ(part[i], whole[1001 + i]) << i;
+  }
+}
+
+TEST(Kernels, UniformAndTruncatedStayInRange) {
+  const TensorRng rng(9, "w");
+  const size_t n = 1 << 18;
+  std::vector<float> u(n), t(n);
+  GenerateF32(rng, Draw::kUniform, 0.2f, 0, n, u.data());
+  GenerateF32(rng, Draw::kTruncatedNormal, 0.1f, 0, n, t.data());
+  const double sigma = 0.1 / 0.87962566103423978;
+  double sq = 0;
+  for (size_t i = 0; i < n; ++i) {
+    ASSERT_TRUE(u[i] > -0.2f && u[i] < 0.2f) << u[i];
+    ASSERT_LE(std::fabs(t[i]), 2 * sigma * (1 + 1e-6)) << t[i];
+    sq += static_cast<double>(t[i]) * t[i];
+  }
+  // Truncated normal keeps the requested std (6 standard errors of the variance estimate).
+  EXPECT_NEAR(sq / n, 0.01, 6 * std::sqrt(2.0 * 1e-4 / n));
+}
+
+TEST(Kernels, EveryInstructionSetGivesTheSameBits) {
+  const TensorRng rng(4, "isa");
+  for (Draw draw : {Draw::kUniform, Draw::kNormal, Draw::kTruncatedNormal}) {
+    for (uint64_t chunk : {uint64_t{0}, uint64_t{1}, uint64_t{77777}}) {
+      float a[kChunk], b[kChunk];
+      GenerateChunkF32(rng, draw, 0.7f, chunk, a);
+      GenerateChunkF32Baseline(rng, draw, 0.7f, chunk, b);
+      ASSERT_EQ(std::memcmp(a, b, sizeof a), 0) << "chunk " << chunk;
+    }
+  }
 }
 
 }  // namespace

@@ -37,6 +37,7 @@ void AddPolicyOptions(CLI::App* cmd, Options* o, std::string* format, bool* quie
   cmd->add_flag("--allow-empty", o->allow_empty, "a selector that matches nothing is a warning, not an error");
   cmd->add_flag("--untie-shared", o->untie_shared,
                 "give each layer that shares a parameter its own copy (named <name>.untied.<k>)");
+  cmd->add_option("--threads", o->threads, "generation threads (default: one per core); the output never depends on it");
   cmd->add_option("--report", o->report, "write the JSON report to this file");
   cmd->add_option("--format", *format, "stdout: text (default), json (the report) or markdown")
       ->check(CLI::IsMember({"text", "json", "markdown"}));

@@ -34,6 +34,7 @@ struct Options {
   double tolerance = 0.25;    // check: allowed relative deviation of a measured std
   OutputFormat format = OutputFormat::kText;
   int verbosity = 1;          // 0 with -q, 2 with -v
+  unsigned threads = 0;       // --threads: generation threads, 0 = one per core (never changes the output)
 };
 
 // Runs a parsed command; results go to `out`, diagnostics (errors, warnings, dumps, stats, progress)

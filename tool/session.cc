@@ -87,6 +87,7 @@ Status RunSession(const Options& options, const std::vector<std::string>& full, 
   s->ctx.model = &s->model;
   s->ctx.index = s->index.get();
   s->ctx.table = &s->table;
+  s->ctx.threads = options.threads;
   // A progress line on stderr once a pass has run for more than a second, then at most once a second.
   const auto start = std::chrono::steady_clock::now();
   auto last = start;

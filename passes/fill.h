@@ -1,0 +1,16 @@
+// Writing a row's new values into its tensor, fast: float32/float16/bfloat16 tensors drawn at random
+// (Xavier, He, LeCun, normal, uniform) are generated chunk by chunk straight into their storage by the
+// vectorized kernels, on several threads, with no copy of the tensor as doubles. Everything else
+// (constants, orthogonal matrices, float64) takes the general path through GenerateValues.
+// Stats are summed per chunk and combined in chunk order, so they too do not depend on thread count.
+#pragma once
+
+#include "passes/param_table.h"
+#include "passes/status.h"
+
+namespace reinit {
+
+// Threads for one tensor; 0 means one per core.
+Status FillTensor(const ParamRow& row, uint64_t seed, unsigned threads, TensorStats* stats);
+
+}  // namespace reinit

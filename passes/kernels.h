@@ -1,0 +1,33 @@
+// Fast float32 generation: Philox4x32-10 over arrays and the uniform and Box-Muller transforms as plain
+// loops of float arithmetic (log and sincos by Cephes' polynomials), which the compiler vectorizes.
+//
+// Determinism: the stream is cut into fixed chunks of kChunk elements on a global grid, and every chunk
+// is always computed whole by the same code, so element i of a tensor is the same whichever range,
+// thread or offset asks for it. Element i uses Philox block i/4 (as TensorRng does): words 0,1 of the
+// block make elements 4b and 4b+1 (r*cos, r*sin), words 2,3 make 4b+2 and 4b+3.
+// The kernel is compiled for SSE2 and for AVX2 and picked at run time; neither uses FMA or contraction,
+// so the same bytes come out on every x86-64 machine.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "passes/rng.h"
+
+namespace reinit {
+
+inline constexpr size_t kChunk = 1024;
+
+enum class Draw { kUniform, kNormal, kTruncatedNormal };
+
+// Elements [first, first + n) of the stream of `rng`: U(-scale, scale), N(0, scale^2), or the normal cut
+// at +-2 sigma with sigma = scale / 0.8796 (std = scale).
+void GenerateF32(const TensorRng& rng, Draw draw, float scale, uint64_t first, size_t n, float* out);
+
+// One whole chunk (elements [chunk * kChunk, (chunk + 1) * kChunk)), with the widest instruction set the
+// CPU has (AVX2 or the SSE2 baseline: the same bits either way, the tests check it).
+void GenerateChunkF32(const TensorRng& rng, Draw draw, float scale, uint64_t chunk, float* out);
+// The same with the SSE2 baseline kernel whatever the CPU.
+void GenerateChunkF32Baseline(const TensorRng& rng, Draw draw, float scale, uint64_t chunk, float* out);
+
+}  // namespace reinit
