@@ -117,27 +117,39 @@ Status LoadExternalData(const std::string& model_path, onnx::ModelProto* model, 
   return status;
 }
 
-std::string DataFileFor(const std::string& model_path) { return model_path + ".data"; }
+std::string DataFileName(const std::string& model_path) { return BaseName(model_path) + ".data"; }
 
-void Externalize(const std::string& model_path, const ExternalTensors& external, onnx::ModelProto* model,
-                 std::string* data) {
-  const std::string location = BaseName(DataFileFor(model_path));
-  data->clear();
+std::set<std::string> LargeTensors(onnx::ModelProto* model, uint64_t threshold) {
+  std::set<std::string> keys;
   ForEachTensor(model, [&](onnx::TensorProto& t, const std::string& key) {
-    if (!external.keys.count(key) || !t.has_raw_data()) return;
-    const int64_t offset = (static_cast<int64_t>(data->size()) + kAlignment - 1) / kAlignment * kAlignment;
-    data->resize(static_cast<size_t>(offset), '\0');
-    data->append(t.raw_data());
+    if (t.has_raw_data() && t.raw_data().size() >= threshold) keys.insert(key);
+  });
+  return keys;
+}
+
+Status WriteExternalData(const std::set<std::string>& keys, const std::string& location, onnx::ModelProto* model,
+                         AtomicFile* file) {
+  Status status;
+  ForEachTensor(model, [&](onnx::TensorProto& t, const std::string& key) {
+    if (!status.ok() || !keys.count(key) || !t.has_raw_data()) return;
+    status = file->Pad(kAlignment);
+    const uint64_t offset = file->size();
+    if (status.ok()) status = file->Write(t.raw_data().data(), t.raw_data().size());
+    if (!status.ok()) return;
+    const uint64_t length = t.raw_data().size();
+    std::string().swap(*t.mutable_raw_data());  // give the memory back now
     t.clear_raw_data();
     t.set_data_location(onnx::TensorProto::EXTERNAL);
+    t.clear_external_data();
     for (auto [k, v] : {std::pair<const char*, std::string>{"location", location},
                         {"offset", std::to_string(offset)},
-                        {"length", std::to_string(data->size() - offset)}}) {
+                        {"length", std::to_string(length)}}) {
       auto* entry = t.add_external_data();
       entry->set_key(k);
       entry->set_value(v);
     }
   });
+  return status;
 }
 
 }  // namespace reinit

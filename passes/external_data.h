@@ -8,6 +8,7 @@
 #include <string>
 
 #include "onnx/onnx_pb.h"
+#include "passes/atomic_file.h"
 #include "passes/status.h"
 
 namespace reinit {
@@ -27,12 +28,16 @@ void ForEachTensor(onnx::ModelProto* model, const std::function<void(onnx::Tenso
 // offset/length must lie within it; otherwise kBadModel naming the tensor and the problem.
 Status LoadExternalData(const std::string& model_path, onnx::ModelProto* model, ExternalTensors* external);
 
-// The data file a rewritten model at `model_path` gets: "<model file name>.data" beside it.
-std::string DataFileFor(const std::string& model_path);
+// The default data file name of a rewritten model at `model_path`: "<model file name>.data".
+std::string DataFileName(const std::string& model_path);
 
-// Moves the raw_data of every tensor in `external` into `*data` (each at a 4 KiB-aligned offset) and
-// points the tensor at `DataFileFor(model_path)`. Nothing is written to disk here.
-void Externalize(const std::string& model_path, const ExternalTensors& external, onnx::ModelProto* model,
-                 std::string* data);
+// Keys of every tensor whose raw_data is at least `threshold` bytes (for writing a model as external data).
+std::set<std::string> LargeTensors(onnx::ModelProto* model, uint64_t threshold);
+
+// Moves the raw_data of the tensors named by `keys` into `file` (a data file beside the model, named
+// `location` in the model), each at a 4 KiB-aligned offset, and points the tensors at it. Each tensor's
+// bytes are released as soon as they are written, so memory shrinks as the file grows.
+Status WriteExternalData(const std::set<std::string>& keys, const std::string& location, onnx::ModelProto* model,
+                         AtomicFile* file);
 
 }  // namespace reinit

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "onnx/checker.h"
+#include "passes/atomic_file.h"
 #include "onnx/shape_inference/implementation.h"
 
 namespace reinit {
@@ -31,11 +32,6 @@ struct Fd {
   }
 };
 
-std::string DirectoryOf(const std::string& path) {
-  const size_t slash = path.rfind('/');
-  if (slash == std::string::npos) return ".";
-  return slash == 0 ? "/" : path.substr(0, slash);
-}
 
 }  // namespace
 
@@ -73,36 +69,10 @@ Status CheckModel(const onnx::ModelProto& model, const std::string& label) {
 }
 
 Status WriteFileAtomic(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp-" + std::to_string(::getpid());
-  Fd out{::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)};
-  if (out.fd < 0) return {ExitCode::kWriteFailed, path + ": cannot create: " + ErrnoText()};
-  size_t done = 0;
-  while (done < text.size()) {
-    const ssize_t n = ::write(out.fd, text.data() + done, text.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      const std::string err = ErrnoText();
-      ::unlink(tmp.c_str());
-      return {ExitCode::kWriteFailed, path + ": write failed: " + err};
-    }
-    done += static_cast<size_t>(n);
-  }
-  if (::fsync(out.fd) != 0 || ::close(out.fd) != 0) {
-    out.fd = -1;
-    const std::string err = ErrnoText();
-    ::unlink(tmp.c_str());
-    return {ExitCode::kWriteFailed, path + ": flush failed: " + err};
-  }
-  out.fd = -1;
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    const std::string err = ErrnoText();
-    ::unlink(tmp.c_str());
-    return {ExitCode::kWriteFailed, path + ": rename failed: " + err};
-  }
-  // Make the rename itself durable.
-  Fd dir{::open(DirectoryOf(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
-  if (dir.fd >= 0) ::fsync(dir.fd);
-  return Status::Ok();
+  AtomicFile file(path);
+  REINIT_RETURN_IF_ERROR(file.Open());
+  REINIT_RETURN_IF_ERROR(file.Write(text.data(), text.size()));
+  return file.Commit();
 }
 
 Status SerializeModel(const onnx::ModelProto& model, const std::string& path, std::string* bytes) {

@@ -141,5 +141,44 @@ TEST_F(ExternalData, OutputDataFileMayNotReplaceTheInputs) {
   EXPECT_FALSE(fs::exists(dir_ + "/o.onnx"));
 }
 
+TEST_F(ExternalData, ExternalDataFileAndSizeThresholdMoveLargeTensorsOut) {
+  const std::string in = test::ModelPath("cnn_bn.onnx");
+  test::ToolResult r = test::RunTool("rewrite " + in + " -o " + dir_ + "/o.onnx --external-data-file weights.bin "
+                                     "--size-threshold 512 -q", dir_);
+  ASSERT_EQ(r.code, 0) << r.err;
+  ASSERT_TRUE(fs::exists(dir_ + "/weights.bin"));
+  onnx::ModelProto out;
+  ASSERT_TRUE(LoadModel(dir_ + "/o.onnx", &out).ok());
+  int external = 0, inline_small = 0;
+  for (const auto& t : out.graph().initializer()) {
+    if (t.data_location() == onnx::TensorProto::EXTERNAL) {
+      ++external;
+      EXPECT_EQ(t.external_data(0).value(), "weights.bin");
+      EXPECT_GE(std::stoll(t.external_data(2).value()), 512) << t.name();
+    } else {
+      ++inline_small;
+      EXPECT_LT(t.raw_data().size(), 512u) << t.name();
+    }
+  }
+  EXPECT_EQ(external, 3);  // the two conv weights (864 and 2304 bytes) and the head (640)
+  EXPECT_GT(inline_small, 0);
+  // The same values as an all-inline rewrite with the same seed.
+  ASSERT_EQ(test::RunTool("rewrite " + in + " -o " + dir_ + "/inline.onnx -q", dir_).code, 0);
+  onnx::ModelProto inline_model;
+  ASSERT_TRUE(LoadModel(dir_ + "/inline.onnx", &inline_model).ok());
+  ExternalTensors ext;
+  ASSERT_TRUE(LoadExternalData(dir_ + "/o.onnx", &out, &ext).ok());
+  auto a = test::TensorsByName(out), b = test::TensorsByName(inline_model);
+  for (const auto& [name, t] : b) EXPECT_EQ(a[name]->raw_data(), t->raw_data()) << name;
+}
+
+TEST_F(ExternalData, ExternalDataFileMustBeAPlainName) {
+  test::ToolResult r = test::RunTool("rewrite " + test::ModelPath("cnn_bn.onnx") + " -o " + dir_ +
+                                     "/o.onnx --external-data-file ../x.bin", dir_);
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.err, "onnx-reinit: error: --external-data-file ../x.bin: must be a file name (it goes beside the output)\n");
+  EXPECT_FALSE(fs::exists(dir_ + "/o.onnx"));
+}
+
 }  // namespace
 }  // namespace reinit

@@ -75,6 +75,10 @@ int ParseCommandLine(int argc, const char* const* argv, Options* o, std::ostream
   CLI::App* rewrite = app.add_subcommand("rewrite", "re-initialize the parameters and write a new model");
   AddPolicyOptions(rewrite, o, &format, &quiet, &verbose);
   rewrite->add_option("-o,--output", o->output, "output model (must differ from the input)")->required();
+  rewrite->add_option("--external-data-file", o->external_data_file,
+                      "write tensors to this data file beside the output (a file name; automatic over 2 GB)");
+  rewrite->add_option("--size-threshold", o->size_threshold,
+                      "with external data: tensors of at least this many bytes go to the data file (default 1024)");
   rewrite->footer("Example:\n  onnx-reinit rewrite models/cnn_bn.onnx -o fresh.onnx --seed 7 --report fresh.json");
 
   CLI::App* check = app.add_subcommand("check", "compare an initialized model's parameters with what the policy recommends");

@@ -1,0 +1,44 @@
+// AtomicFile: a file written under a temporary name in the target's directory, SHA-256 hashed as it is
+// written, then flushed, fsync'ed and renamed over the target (and the directory fsync'ed). Until
+// Commit() succeeds the target is untouched; a failed or abandoned write removes the temporary file.
+#pragma once
+
+#include <google/protobuf/message.h>
+
+#include <memory>
+#include <string>
+
+#include "passes/status.h"
+
+namespace reinit {
+
+class AtomicFile {
+ public:
+  explicit AtomicFile(std::string path);
+  ~AtomicFile();
+  AtomicFile(const AtomicFile&) = delete;
+  AtomicFile& operator=(const AtomicFile&) = delete;
+
+  Status Open();
+  Status Write(const char* data, size_t size);
+  // Zero bytes up to the next multiple of `alignment`.
+  Status Pad(uint64_t alignment);
+  // Streams a protobuf message into the file (no serialized copy in memory).
+  Status WriteMessage(const google::protobuf::Message& message);
+  Status Commit();
+
+  uint64_t size() const { return size_; }
+  // Lowercase hex SHA-256 of everything written; valid after Commit().
+  const std::string& sha256() const { return sha256_; }
+
+ private:
+  struct Digest;
+  std::string path_, tmp_;
+  int fd_ = -1;
+  uint64_t size_ = 0;
+  std::unique_ptr<Digest> digest_;
+  std::string sha256_;
+  bool committed_ = false;
+};
+
+}  // namespace reinit
