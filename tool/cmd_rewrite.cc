@@ -106,7 +106,7 @@ int RunRewrite(const Options& options, std::ostream& out, std::ostream& err) {
   if (!status.ok()) return Fail(status, err);
   written.Add(options.output, existed);
 
-  RunInfo run{"rewrite", options.input, Sha256OfFile(options.input), options.output, model.sha256(), s.ctx.policy};
+  RunInfo run{"rewrite", options.input, InputSha(options), options.output, model.sha256(), s.ctx.policy};
   const auto report = BuildReport(s.table, run);
   if (!options.report.empty()) {
     status = WriteFileAtomic(options.report, report.dump(2) + "\n");

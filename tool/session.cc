@@ -123,6 +123,11 @@ void PrintResults(const Options& options, const ParamTable& table, const nlohman
   }
 }
 
+std::string InputSha(const Options& options) {
+  const bool needed = !options.report.empty() || (options.format == OutputFormat::kJson && options.verbosity > 0);
+  return needed ? Sha256OfFile(options.input) : "";
+}
+
 int Fail(const Status& status, std::ostream& err) {
   err << kToolName << ": error: " << status.message() << "\n";
   return static_cast<int>(status.code());

@@ -38,6 +38,10 @@ Status RunSession(const Options& options, const std::vector<std::string>& full, 
 void PrintResults(const Options& options, const ParamTable& table, const nlohmann::ordered_json& report,
                   std::ostream& out);
 
+// SHA-256 of the input, for a report that will be read (--report or --format json); "" otherwise, so
+// a plain run does not read the whole input a second time.
+std::string InputSha(const Options& options);
+
 // Prints "onnx-reinit: error: <message>" and returns the status's exit code.
 int Fail(const Status& status, std::ostream& err);
 
