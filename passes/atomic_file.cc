@@ -101,11 +101,26 @@ Status AtomicFile::WriteMessage(const google::protobuf::Message& message) {
   return sink.status();
 }
 
-Status AtomicFile::Commit() {
+Status AtomicFile::Close() {
+  if (closed_) return Status::Ok();
   if (::fsync(fd_) != 0) return {ExitCode::kWriteFailed, path_ + ": flush failed: " + ErrnoText()};
   const int fd = fd_;
   fd_ = -1;
   if (::close(fd) != 0) return {ExitCode::kWriteFailed, path_ + ": flush failed: " + ErrnoText()};
+  closed_ = true;
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(digest_->ctx, digest, &len);
+  static const char* kHex = "0123456789abcdef";
+  for (unsigned int i = 0; i < len; ++i) {
+    sha256_ += kHex[digest[i] >> 4];
+    sha256_ += kHex[digest[i] & 15];
+  }
+  return Status::Ok();
+}
+
+Status AtomicFile::Commit() {
+  REINIT_RETURN_IF_ERROR(Close());
   if (::rename(tmp_.c_str(), path_.c_str()) != 0) {
     return {ExitCode::kWriteFailed, path_ + ": rename failed: " + ErrnoText()};
   }
@@ -115,14 +130,6 @@ Status AtomicFile::Commit() {
   if (dir >= 0) {
     ::fsync(dir);
     ::close(dir);
-  }
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_DigestFinal_ex(digest_->ctx, digest, &len);
-  static const char* kHex = "0123456789abcdef";
-  for (unsigned int i = 0; i < len; ++i) {
-    sha256_ += kHex[digest[i] >> 4];
-    sha256_ += kHex[digest[i] & 15];
   }
   return Status::Ok();
 }

@@ -25,10 +25,13 @@ class AtomicFile {
   Status Pad(uint64_t alignment);
   // Streams a protobuf message into the file (no serialized copy in memory).
   Status WriteMessage(const google::protobuf::Message& message);
+  // Flushes and fsyncs the temporary file; the target is still untouched. Called by Commit() if needed.
+  Status Close();
+  // Renames the temporary file over the target and fsyncs the directory.
   Status Commit();
 
   uint64_t size() const { return size_; }
-  // Lowercase hex SHA-256 of everything written; valid after Commit().
+  // Lowercase hex SHA-256 of everything written; valid after Close().
   const std::string& sha256() const { return sha256_; }
 
  private:
@@ -38,6 +41,7 @@ class AtomicFile {
   uint64_t size_ = 0;
   std::unique_ptr<Digest> digest_;
   std::string sha256_;
+  bool closed_ = false;
   bool committed_ = false;
 };
 

@@ -1,6 +1,8 @@
 #include "passes/external_data.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <climits>
 #include <cstdlib>
@@ -79,19 +81,34 @@ Status ReadOne(const std::string& model_dir, onnx::TensorProto& t, ExternalTenso
   if (file.compare(0, dir.size() + 1, dir + "/") != 0) {
     return {ExitCode::kBadModel, where + ": external data file '" + location + "' resolves outside the model's directory"};
   }
+  // The location itself may not be a symbolic link (even one that stays inside), and the file is opened
+  // with O_NOFOLLOW and checked on the open descriptor: no swapping it between check and read.
   struct stat st {};
-  if (::stat(file.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
+  if (::lstat((model_dir + "/" + location).c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
+    return {ExitCode::kBadModel, where + ": external data file '" + location + "' is a symbolic link"};
+  }
+  const int fd = ::open(file.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return {ExitCode::kBadModel, where + ": external data file '" + location + "' cannot be opened"};
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     return {ExitCode::kBadModel, where + ": external data file '" + location + "' is not a regular file"};
+  }
+  if (st.st_nlink > 1) {
+    return {ExitCode::kBadModel, where + ": external data file '" + location + "' has other hard links"};
   }
   if (length < 0) length = st.st_size - offset;
   if (offset > st.st_size || length < 0 || length > st.st_size - offset) {
     return {ExitCode::kBadModel, where + ": external data [" + std::to_string(offset) + ", +" + std::to_string(length) +
                                      ") lies past the end of '" + location + "' (" + std::to_string(st.st_size) + " bytes)"};
   }
-  std::ifstream in(file, std::ios::binary);
   std::string bytes(static_cast<size_t>(length), '\0');
-  if (!in.seekg(offset) || !in.read(bytes.data(), length)) {
-    return {ExitCode::kBadModel, where + ": cannot read external data from '" + location + "'"};
+  for (int64_t done = 0; done < length;) {
+    const ssize_t n = ::pread(fd, bytes.data() + done, static_cast<size_t>(length - done), offset + done);
+    if (n <= 0) return {ExitCode::kBadModel, where + ": cannot read external data from '" + location + "'"};
+    done += n;
   }
   t.clear_external_data();
   t.set_data_location(onnx::TensorProto::DEFAULT);

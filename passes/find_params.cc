@@ -447,7 +447,14 @@ Status FindParamsPass::Run(PassContext& ctx) {
   auto add = [&](ParamRow row) -> Status {
     int64_t count = 0;
     REINIT_RETURN_IF_ERROR(ElementCount(*row.tensor, &count));
+    if (row.dtype == onnx::TensorProto::UNDEFINED || !onnx::TensorProto_DataType_IsValid(row.dtype)) {
+      return {ExitCode::kBadModel, "tensor '" + row.name + "': " +
+                                       (row.dtype == 0 ? std::string("data_type is undefined")
+                                                       : "unknown data_type " + std::to_string(row.dtype))};
+    }
     Classify(row, index);
+    // A parameter will be rewritten: its data must match its shape before anything is allocated for it.
+    if (row.role != Role::kUnknown && !row.quantized) REINIT_RETURN_IF_ERROR(ValidateStorage(*row.tensor));
     ++counters[row.role == Role::kUnknown ? "unclassified" : "classified"];
     if (row.uses.size() > 1) ++counters["shared"];
     ctx.table->push_back(std::move(row));

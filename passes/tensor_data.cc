@@ -74,6 +74,11 @@ Status CheckStorage(const TensorProto& t, int64_t* count) {
 
 bool IsFloatType(int32_t dtype) { return FloatTypeSize(dtype) != 0; }
 
+Status ValidateStorage(const TensorProto& tensor) {
+  int64_t count = 0;
+  return CheckStorage(tensor, &count);
+}
+
 std::string DTypeName(int32_t dtype) {
   switch (dtype) {
     case TensorProto::FLOAT: return "float32";

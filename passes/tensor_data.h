@@ -21,6 +21,10 @@ std::string DTypeName(int32_t dtype);
 // Number of elements the dims describe. Fails on a negative dim or an overflowing product.
 Status ElementCount(const onnx::TensorProto& tensor, int64_t* count);
 
+// Checks that a float tensor's data is where it says and exactly as long as its shape needs (raw_data
+// bytes or typed-field count, not both), without touching the data: nothing is allocated.
+Status ValidateStorage(const onnx::TensorProto& tensor);
+
 // Reads every element as double. The tensor must be a float type with in-file data.
 Status ReadValues(const onnx::TensorProto& tensor, std::vector<double>* values);
 

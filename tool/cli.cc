@@ -74,7 +74,9 @@ int ParseCommandLine(int argc, const char* const* argv, Options* o, std::ostream
 
   CLI::App* rewrite = app.add_subcommand("rewrite", "re-initialize the parameters and write a new model");
   AddPolicyOptions(rewrite, o, &format, &quiet, &verbose);
-  rewrite->add_option("-o,--output", o->output, "output model (must differ from the input)")->required();
+  auto* output = rewrite->add_option("-o,--output", o->output, "output model (must differ from the input)");
+  auto* in_place = rewrite->add_flag("--in-place", o->in_place, "replace the input model itself (written atomically)");
+  output->excludes(in_place);
   rewrite->add_option("--external-data-file", o->external_data_file,
                       "write tensors to this data file beside the output (a file name; automatic over 2 GB)");
   rewrite->add_option("--size-threshold", o->size_threshold,
@@ -107,6 +109,12 @@ int ParseCommandLine(int argc, const char* const* argv, Options* o, std::ostream
     o->command = "plan";
   } else if (rewrite->parsed()) {
     o->command = "rewrite";
+    if (o->in_place) {
+      o->output = o->input;
+    } else if (o->output.empty()) {
+      err << kToolName << ": error: rewrite needs -o OUT.onnx, or --in-place (see --help)\n";
+      return static_cast<int>(ExitCode::kUsage);
+    }
   } else if (check->parsed()) {
     o->command = "check";
   } else {

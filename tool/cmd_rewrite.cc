@@ -7,6 +7,7 @@
 // is never one of the input's data files. The model itself is streamed to disk too: no serialized copy
 // is held in memory. Every file is written atomically, and if a later one fails, the ones this run
 // already wrote are removed again (unless they existed before), so a failure leaves no partial output.
+// --in-place replaces the input model (and is the only way to): the model is read completely first.
 #include <unistd.h>
 
 #include <climits>
@@ -48,8 +49,9 @@ std::string DirectoryOf(const std::string& path) {
 }  // namespace
 
 int RunRewrite(const Options& options, std::ostream& out, std::ostream& err) {
-  if (Overwrites(options.output, options.input)) {
-    return Fail({ExitCode::kUsage, options.output + ": the output would overwrite the input model"}, err);
+  if (!options.in_place && Overwrites(options.output, options.input)) {
+    return Fail({ExitCode::kUsage, options.output + ": the output would overwrite the input model (use --in-place)"},
+                err);
   }
   if (!options.report.empty() && Overwrites(options.report, options.input)) {
     return Fail({ExitCode::kUsage, options.report + ": the report would overwrite the input model"}, err);
@@ -98,20 +100,24 @@ int RunRewrite(const Options& options, std::ostream& out, std::ostream& err) {
     if (!status.ok()) return Fail(status, err);
     written.Add(data_path, existed);
   }
-  const bool existed = Exists(options.output);
+  // The model is written and flushed under a temporary name, the report (which carries its SHA-256)
+  // is committed, and only then is the model renamed into place: a failure anywhere leaves no output,
+  // and --in-place replaces the input in one step, after everything else has succeeded.
   AtomicFile model(options.output);
   status = model.Open();
   if (status.ok()) status = model.WriteMessage(s.model);
-  if (status.ok()) status = model.Commit();
+  if (status.ok()) status = model.Close();
   if (!status.ok()) return Fail(status, err);
-  written.Add(options.output, existed);
-
-  RunInfo run{"rewrite", options.input, InputSha(options), options.output, model.sha256(), s.ctx.policy};
+  RunInfo run{"rewrite", options.input, s.input_sha256, options.output, model.sha256(), s.ctx.policy};
   const auto report = BuildReport(s.table, run);
   if (!options.report.empty()) {
+    const bool existed = Exists(options.report);
     status = WriteFileAtomic(options.report, report.dump(2) + "\n");
     if (!status.ok()) return Fail(status, err);
+    written.Add(options.report, existed);
   }
+  status = model.Commit();
+  if (!status.ok()) return Fail(status, err);
   written.Keep();
   PrintResults(options, s.table, report, out);
   return 0;

@@ -35,6 +35,7 @@ struct Options {
   OutputFormat format = OutputFormat::kText;
   int verbosity = 1;          // 0 with -q, 2 with -v
   unsigned threads = 0;       // --threads: generation threads, 0 = one per core (never changes the output)
+  bool in_place = false;            // rewrite: replace the input model (atomically)
   std::string external_data_file;  // rewrite: write tensors to this data file beside the output
   uint64_t size_threshold = 1024;  // rewrite: tensors of at least this many bytes go to the data file
 };

@@ -5,6 +5,7 @@
 #include <iostream>
 #include <limits>
 
+#include "onnx/defs/schema.h"
 #include "passes/model_io.h"
 #include "passes/report.h"
 #include "passes/untie_shared.h"
@@ -74,7 +75,22 @@ Status RunSession(const Options& options, const std::vector<std::string>& full, 
   }
   REINIT_RETURN_IF_ERROR(BuildPolicy(options, &s->ctx.policy));
   REINIT_RETURN_IF_ERROR(LoadModel(options.input, &s->model));
+  s->input_sha256 = InputSha(options);
   REINIT_RETURN_IF_ERROR(LoadExternalData(options.input, &s->model, &s->external));
+  // Newer than the ONNX library knows: the tool only reads layouts it knows, so it goes on, but says so.
+  if (s->model.ir_version() > onnx::Version::IR_VERSION) {
+    s->ctx.warnings.push_back(options.input + ": IR version " + std::to_string(s->model.ir_version()) +
+                              " is newer than this build knows (" + std::to_string(onnx::Version::IR_VERSION) + ")");
+  }
+  const auto& known = onnx::OpSchemaRegistry::DomainToVersionRange::Instance().Map();
+  for (const auto& opset : s->model.opset_import()) {
+    const std::string domain = opset.domain() == "ai.onnx" ? "" : opset.domain();
+    auto it = known.find(domain);
+    if (it != known.end() && opset.version() > it->second.second) {
+      s->ctx.warnings.push_back(options.input + ": opset " + std::to_string(opset.version()) + " of domain '" + domain +
+                                "' is newer than this build knows (" + std::to_string(it->second.second) + ")");
+    }
+  }
   if (options.untie_shared) {
     std::vector<std::pair<std::string, std::string>> copies;
     REINIT_RETURN_IF_ERROR(UntieShared(&s->model, &copies));

@@ -24,6 +24,7 @@ struct Session {
   ParamTable table;
   PassContext ctx;
   std::vector<std::string> passes;  // the pipeline that ran
+  std::string input_sha256;         // when a report needs it (read before anything is written)
 };
 
 // The effective policy: the preset, then the rules file, then the flags (flags win).

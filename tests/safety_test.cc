@@ -1,0 +1,193 @@
+// Hostile and broken input, and durable writes: every refusal has its exit code, one line naming the
+// problem, and leaves nothing behind.
+#include <gtest/gtest.h>
+#include <sys/mount.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+
+#include "passes/model_io.h"
+#include "tests/test_util.h"
+
+namespace reinit {
+namespace {
+
+namespace fs = std::filesystem;
+
+class Safety : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = test::TempDir(std::string("safety-") + ::testing::UnitTest::GetInstance()->current_test_info()->name());
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  std::string Save(const onnx::ModelProto& m, const std::string& name) {
+    std::string bytes;
+    EXPECT_TRUE(SerializeModel(m, name, &bytes).ok());
+    EXPECT_TRUE(WriteFileAtomic(dir_ + "/" + name, bytes).ok());
+    return dir_ + "/" + name;
+  }
+
+  std::vector<std::string> Files() const {
+    std::vector<std::string> names;
+    for (const auto& e : fs::directory_iterator(dir_)) names.push_back(e.path().filename().string());
+    std::sort(names.begin(), names.end());
+    return names;
+  }
+
+  test::ToolResult Tool(const std::string& args) { return test::RunTool(args, dir_); }
+  std::string dir_;
+};
+
+onnx::ModelProto Dense() {
+  auto m = test::ParseModel(R"(<ir_version: 8, opset_import: ["" : 14]>
+    g (float[2,4] X) => (float[2,3] Y) { H = MatMul(X, W)  Y = Relu(H) })");
+  test::AddInitializer(m, "W", {4, 3});
+  return m;
+}
+
+TEST_F(Safety, HugeDeclaredShapeWithTinyDataIsRefusedWithoutAllocating) {
+  auto m = Dense();
+  auto* w = m.mutable_graph()->mutable_initializer(0);
+  w->set_dims(0, 1 << 20);
+  w->set_dims(1, 1 << 20);  // a terabyte of float32 declared, 48 bytes present
+  const std::string path = Save(m, "huge.onnx");
+  const auto start = std::chrono::steady_clock::now();
+  test::ToolResult r = Tool("rewrite " + path + " -o " + dir_ + "/o.onnx");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(20));
+  EXPECT_EQ(r.code, 3);
+  EXPECT_EQ(r.err, "onnx-reinit: error: tensor 'W': raw_data has 48 bytes, the shape needs 4398046511104\n");
+  EXPECT_FALSE(fs::exists(dir_ + "/o.onnx"));
+}
+
+TEST_F(Safety, UndefinedAndUnknownDataTypes) {
+  auto m = Dense();
+  m.mutable_graph()->mutable_initializer(0)->set_data_type(0);
+  test::ToolResult r = Tool("plan " + Save(m, "u.onnx"));
+  EXPECT_EQ(r.code, 3);
+  EXPECT_EQ(r.err, "onnx-reinit: error: tensor 'W': data_type is undefined\n");
+  m.mutable_graph()->mutable_initializer(0)->set_data_type(999);
+  r = Tool("plan " + Save(m, "k.onnx"));
+  EXPECT_EQ(r.code, 3);
+  EXPECT_EQ(r.err, "onnx-reinit: error: tensor 'W': unknown data_type 999\n");
+}
+
+TEST_F(Safety, StringTensorsAreKeptNotRefused) {
+  auto m = Dense();
+  auto* labels = m.mutable_graph()->add_initializer();
+  labels->set_name("labels");
+  labels->set_data_type(onnx::TensorProto::STRING);
+  labels->add_dims(2);
+  labels->add_string_data("cat");
+  labels->add_string_data("dog");
+  const std::string path = Save(m, "s.onnx");
+  ASSERT_EQ(Tool("rewrite " + path + " -o " + dir_ + "/o.onnx -q").code, 0);
+  onnx::ModelProto out;
+  ASSERT_TRUE(LoadModel(dir_ + "/o.onnx", &out).ok());
+  EXPECT_EQ(out.graph().initializer(1).SerializeAsString(), m.graph().initializer(1).SerializeAsString());
+}
+
+TEST_F(Safety, NewerIrAndOpsetWarnAndGoOn) {
+  auto m = Dense();
+  m.set_ir_version(99);
+  m.mutable_opset_import(0)->set_version(99);
+  test::ToolResult r = Tool("plan " + Save(m, "new.onnx"));
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.err.find("warning: " + dir_ + "/new.onnx: IR version 99 is newer than this build knows (8)"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("opset 99 of domain '' is newer than this build knows"), std::string::npos) << r.err;
+}
+
+TEST_F(Safety, CyclesAndDanglingInputsDoNotHang) {
+  auto m = test::ParseModel(R"(<ir_version: 8, opset_import: ["" : 14]>
+    g (float[2,4] X) => (float[2,4] Y) {
+      A = Add(X, B)
+      H = MatMul(A, W)
+      B = Relu(H)
+      Y = Add(B, Missing)
+    })");
+  test::AddInitializer(m, "W", {4, 4});
+  test::ToolResult r = Tool("plan " + Save(m, "cycle.onnx"));
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("relu"), std::string::npos) << r.out;
+}
+
+TEST_F(Safety, ALargeFileThatIsNotOnnxIsRefusedQuickly) {
+  const std::string path = dir_ + "/big.onnx";
+  { std::ofstream(path) << "not a model"; }
+  fs::resize_file(path, (uint64_t{1} << 31) + 4096);  // 2 GB + 4 KiB, sparse
+  const auto start = std::chrono::steady_clock::now();
+  test::ToolResult r = Tool("plan " + path);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(30));
+  EXPECT_EQ(r.code, 3);
+  EXPECT_NE(r.err.find(path + ": not a valid ONNX model"), std::string::npos) << r.err;
+}
+
+TEST_F(Safety, InPlaceReplacesTheInputAndOnlyWithTheFlag) {
+  const std::string path = Save(Dense(), "m.onnx");
+  const std::string before = Sha256OfFile(path);
+  test::ToolResult r = Tool("rewrite " + path + " --in-place --report " + dir_ + "/r.json -q");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(Sha256OfFile(path), before);
+  EXPECT_EQ(Files(), (std::vector<std::string>{"m.onnx", "r.json"}));
+  const std::string report = test::Slurp(dir_ + "/r.json");
+  EXPECT_NE(report.find(before), std::string::npos);            // input SHA: the model as it was
+  EXPECT_NE(report.find(Sha256OfFile(path)), std::string::npos);  // output SHA: the model as it is
+}
+
+TEST_F(Safety, AReportThatCannotBeWrittenLeavesTheInPlaceInputUntouched) {
+  const std::string path = Save(Dense(), "m.onnx");
+  const std::string before = Sha256OfFile(path);
+  test::ToolResult r = Tool("rewrite " + path + " --in-place --report " + dir_ + "/no/dir/r.json");
+  EXPECT_EQ(r.code, 5);
+  EXPECT_EQ(Sha256OfFile(path), before);
+  EXPECT_EQ(Files(), (std::vector<std::string>{"m.onnx"}));
+}
+
+TEST_F(Safety, ExternalDataThroughASymlinkOrAHardLinkIsRefused) {
+  auto m = Dense();
+  auto* w = m.mutable_graph()->mutable_initializer(0);
+  const std::string bytes = w->raw_data();
+  std::ofstream(dir_ + "/w.bin", std::ios::binary) << bytes;
+  w->clear_raw_data();
+  w->set_data_location(onnx::TensorProto::EXTERNAL);
+  auto* loc = w->add_external_data();
+  loc->set_key("location");
+  fs::create_symlink("w.bin", dir_ + "/alias.bin");
+  loc->set_value("alias.bin");
+  test::ToolResult r = Tool("plan " + Save(m, "sym.onnx"));
+  EXPECT_EQ(r.code, 3);
+  EXPECT_EQ(r.err, "onnx-reinit: error: tensor 'W': external data file 'alias.bin' is a symbolic link\n");
+  fs::create_hard_link(dir_ + "/w.bin", dir_ + "/hard.bin");
+  loc->set_value("hard.bin");
+  r = Tool("plan " + Save(m, "hard.onnx"));
+  EXPECT_EQ(r.code, 3);
+  EXPECT_EQ(r.err, "onnx-reinit: error: tensor 'W': external data file 'hard.bin' has other hard links\n");
+}
+
+// A full disk: a 64 KiB tmpfs (needs root, as the test suite runs in CI; skipped where mounting is
+// not allowed). The write fails with exit 5 and leaves neither the output nor a temporary file.
+TEST_F(Safety, FullDiskLeavesNothingBehind) {
+  const std::string mnt = dir_ + "/full";
+  fs::create_directories(mnt);
+  if (::mount("tmpfs", mnt.c_str(), "tmpfs", 0, "size=64k") != 0) GTEST_SKIP() << "cannot mount a tmpfs here";
+  const std::string big = test::ModelPath("mlp_relu.onnx");  // 22 KB in, and a 22 KB model out per copy
+  test::ToolResult r = Tool("rewrite " + big + " -o " + mnt + "/a.onnx -q");
+  EXPECT_EQ(r.code, 0) << r.err;
+  r = Tool("rewrite " + big + " -o " + mnt + "/b.onnx -q");
+  EXPECT_EQ(r.code, 0) << r.err;
+  r = Tool("rewrite " + big + " -o " + mnt + "/c.onnx -q");  // the third does not fit
+  EXPECT_EQ(r.code, 5);
+  EXPECT_NE(r.err.find(mnt + "/c.onnx: write failed: No space left on device"), std::string::npos) << r.err;
+  std::vector<std::string> left;
+  for (const auto& e : fs::directory_iterator(mnt)) left.push_back(e.path().filename().string());
+  std::sort(left.begin(), left.end());
+  EXPECT_EQ(left, (std::vector<std::string>{"a.onnx", "b.onnx"}));
+  ::umount(mnt.c_str());
+}
+
+}  // namespace
+}  // namespace reinit
