@@ -13,6 +13,7 @@ PACKAGES=(
   libyaml-cpp-dev                                 # rules files (--config)
   libssl-dev                                      # SHA-256 of input and output files
   libgtest-dev libbenchmark-dev                   # tests and micro benchmarks
+  clang libclang-rt-14-dev                        # the libFuzzer target (scripts/fuzz.sh)
   libonnx-testdata                                # pytorch-converted models for the zoo tests
   python3 python3-onnx python3-numpy python3-jsonschema  # report-schema check, model scripts
 )
