@@ -60,7 +60,9 @@ void GraphIndex::Visit(onnx::GraphProto* graph, const onnx::NodeProto* parent, c
         complete_ = false;
         continue;
       }
-      const std::string sub_path = path + "/" + NodeLabel(*node) + "." + attr.name();
+      // The node's own name or position, not NodeLabel (which already carries this graph's path).
+      const std::string local = node->name().empty() ? "#" + std::to_string(n) : node->name();
+      const std::string sub_path = path + "/" + local + "." + attr.name();
       if (attr.has_g()) Visit(attr.mutable_g(), node, attr.name(), sub_path, depth + 1);
       for (auto& sub : *attr.mutable_graphs()) Visit(&sub, node, attr.name(), sub_path, depth + 1);
     }

@@ -16,6 +16,7 @@
 
 #include "onnx/checker.h"
 #include "passes/atomic_file.h"
+#include "passes/graph_index.h"
 #include "onnx/shape_inference/implementation.h"
 
 namespace reinit {
@@ -45,6 +46,9 @@ Status LoadModel(const std::string& path, onnx::ModelProto* model) {
   google::protobuf::io::FileInputStream raw(in.fd);
   google::protobuf::io::CodedInputStream coded(&raw);
   coded.SetTotalBytesLimit(INT_MAX);  // protobuf's own ceiling for one message
+  // A subgraph costs three message levels (graph, node, attribute): room for the tool's own nesting
+  // limit to be the one that speaks, with a clear message; protobuf still stops anything deeper.
+  coded.SetRecursionLimit(4 * kMaxGraphDepth + 16);
   if (!model->ParseFromCodedStream(&coded) || !coded.ConsumedEntireMessage()) {
     return {ExitCode::kBadModel, path + ": not a valid ONNX model (protobuf parse failed)"};
   }

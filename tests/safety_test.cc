@@ -168,6 +168,140 @@ TEST_F(Safety, ExternalDataThroughASymlinkOrAHardLinkIsRefused) {
   EXPECT_EQ(r.err, "onnx-reinit: error: tensor 'W': external data file 'hard.bin' has other hard links\n");
 }
 
+TEST_F(Safety, TruncatedFileAndModelWithoutGraph) {
+  const std::string whole = test::Slurp(test::ModelPath("cnn_bn.onnx"));
+  std::ofstream(dir_ + "/cut.onnx", std::ios::binary) << whole.substr(0, whole.size() / 2);
+  test::ToolResult r = Tool("plan " + dir_ + "/cut.onnx");
+  EXPECT_EQ(r.code, 3);
+  EXPECT_EQ(r.err, "onnx-reinit: error: " + dir_ + "/cut.onnx: not a valid ONNX model (protobuf parse failed)\n");
+  onnx::ModelProto empty;
+  empty.set_ir_version(8);
+  r = Tool("plan " + Save(empty, "nograph.onnx"));
+  EXPECT_EQ(r.code, 3);
+  EXPECT_EQ(r.err, "onnx-reinit: error: " + dir_ + "/nograph.onnx: the model has no graph\n");
+}
+
+TEST_F(Safety, NegativeAndOverflowingDims) {
+  auto m = Dense();
+  m.mutable_graph()->mutable_initializer(0)->set_dims(0, -4);
+  test::ToolResult r = Tool("plan " + Save(m, "neg.onnx"));
+  EXPECT_EQ(r.code, 3);
+  EXPECT_EQ(r.err, "onnx-reinit: error: tensor 'W': negative dimension -4\n");
+  m = Dense();
+  m.mutable_graph()->mutable_initializer(0)->set_dims(0, int64_t{1} << 40);
+  m.mutable_graph()->mutable_initializer(0)->set_dims(1, int64_t{1} << 40);
+  r = Tool("plan " + Save(m, "ovf.onnx"));
+  EXPECT_EQ(r.code, 3);
+  EXPECT_EQ(r.err, "onnx-reinit: error: tensor 'W': element count overflows 64 bits\n");
+}
+
+TEST_F(Safety, SeveralDataFieldsAndShortTypedFields) {
+  auto m = Dense();
+  m.mutable_graph()->mutable_initializer(0)->add_float_data(1.0f);  // raw_data and float_data both
+  test::ToolResult r = Tool("plan " + Save(m, "two.onnx"));
+  EXPECT_EQ(r.code, 3);
+  EXPECT_EQ(r.err, "onnx-reinit: error: tensor 'W': data is in both raw_data and a typed field\n");
+  m = Dense();
+  auto* w = m.mutable_graph()->mutable_initializer(0);
+  w->clear_raw_data();
+  for (int i = 0; i < 5; ++i) w->add_float_data(0.5f);
+  r = Tool("plan " + Save(m, "short.onnx"));
+  EXPECT_EQ(r.code, 3);
+  EXPECT_EQ(r.err, "onnx-reinit: error: tensor 'W': holds 5 values, the shape needs 12\n");
+}
+
+TEST_F(Safety, NestingDeeperThanTheLimitIsRefused) {
+  // 70 nested If bodies.
+  onnx::GraphProto inner;
+  inner.set_name("g70");
+  auto* out = inner.add_output();
+  out->set_name("y70");
+  auto* n = inner.add_node();
+  n->set_op_type("Identity");
+  n->add_input("X");
+  n->add_output("y70");
+  for (int depth = 69; depth >= 0; --depth) {
+    onnx::GraphProto outer;
+    outer.set_name("g" + std::to_string(depth));
+    outer.add_output()->set_name("y" + std::to_string(depth));
+    auto* node = outer.add_node();
+    node->set_op_type("If");
+    node->add_input("c");
+    node->add_output("y" + std::to_string(depth));
+    auto* then_branch = node->add_attribute();
+    then_branch->set_name("then_branch");
+    then_branch->set_type(onnx::AttributeProto::GRAPH);
+    *then_branch->mutable_g() = std::move(inner);
+    auto* else_branch = node->add_attribute();  // a small body: only one branch nests further
+    else_branch->set_name("else_branch");
+    else_branch->set_type(onnx::AttributeProto::GRAPH);
+    else_branch->mutable_g()->set_name("e" + std::to_string(depth));
+    inner = std::move(outer);
+  }
+  onnx::ModelProto m;
+  m.set_ir_version(8);
+  m.add_opset_import()->set_version(14);
+  *m.mutable_graph() = inner;
+  test::ToolResult r = Tool("plan " + Save(m, "deep.onnx"));
+  EXPECT_EQ(r.code, 4);
+  EXPECT_EQ(r.err, "onnx-reinit: error: subgraphs are nested deeper than 64 levels\n");
+}
+
+TEST_F(Safety, RecursiveLocalFunctionsAreNotExpanded) {
+  auto m = Dense();
+  auto* f = m.add_functions();
+  f->set_name("Loopy");
+  f->set_domain("local");
+  f->add_input("x");
+  f->add_output("y");
+  auto* call = f->add_node();
+  call->set_op_type("Loopy");
+  call->set_domain("local");
+  call->add_input("x");
+  call->add_output("y");
+  auto* use = m.mutable_graph()->add_node();
+  use->set_op_type("Loopy");
+  use->set_domain("local");
+  use->add_input("Y");
+  use->add_output("Z");
+  auto* opset = m.add_opset_import();
+  opset->set_domain("local");
+  opset->set_version(1);
+  test::ToolResult r = Tool("plan " + Save(m, "rec.onnx"));
+  EXPECT_EQ(r.code, 0) << r.err;
+}
+
+TEST_F(Safety, NulAndOverflowingExternalDataFields) {
+  auto m = Dense();
+  auto* w = m.mutable_graph()->mutable_initializer(0);
+  std::ofstream(dir_ + "/w.bin", std::ios::binary) << w->raw_data();
+  w->clear_raw_data();
+  w->set_data_location(onnx::TensorProto::EXTERNAL);
+  auto* loc = w->add_external_data();
+  loc->set_key("location");
+  loc->set_value(std::string("w.bin\0../../etc/passwd", 22));
+  test::ToolResult r = Tool("plan " + Save(m, "nul.onnx"));
+  EXPECT_EQ(r.code, 3);
+  EXPECT_NE(r.err.find("must be a relative path inside the model's directory"), std::string::npos) << r.err;
+  loc->set_value("w.bin");
+  auto* offset = w->add_external_data();
+  offset->set_key("offset");
+  offset->set_value("99999999999999999999");
+  r = Tool("plan " + Save(m, "ovf.onnx"));
+  EXPECT_EQ(r.code, 3);
+  EXPECT_EQ(r.err, "onnx-reinit: error: tensor 'W': external data offset '99999999999999999999' is not a non-negative integer\n");
+}
+
+TEST_F(Safety, ReadOnlyDirectoryIsAWriteFailure) {
+  const std::string mnt = dir_ + "/ro";
+  fs::create_directories(mnt);
+  if (::mount("tmpfs", mnt.c_str(), "tmpfs", MS_RDONLY, "size=64k") != 0) GTEST_SKIP() << "cannot mount a tmpfs here";
+  test::ToolResult r = Tool("rewrite " + test::ModelPath("mlp_relu.onnx") + " -o " + mnt + "/o.onnx");
+  EXPECT_EQ(r.code, 5);
+  EXPECT_EQ(r.err, "onnx-reinit: error: " + mnt + "/o.onnx: cannot create: Read-only file system\n");
+  ::umount(mnt.c_str());
+}
+
 // A full disk: a 64 KiB tmpfs (needs root, as the test suite runs in CI; skipped where mounting is
 // not allowed). The write fails with exit 5 and leaves neither the output nor a temporary file.
 TEST_F(Safety, FullDiskLeavesNothingBehind) {
