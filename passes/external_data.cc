@@ -56,7 +56,8 @@ bool ParseInt(const std::string& text, int64_t* value) {
 }
 
 // Reads one external tensor's bytes into raw_data.
-Status ReadOne(const std::string& model_dir, onnx::TensorProto& t, ExternalTensors* external) {
+Status ReadOne(const std::string& model_dir, onnx::TensorProto& t, const std::string& key, bool lazy,
+               ExternalTensors* external) {
   const std::string where = "tensor '" + t.name() + "'";
   std::string location;
   int64_t offset = 0, length = -1;
@@ -104,16 +105,20 @@ Status ReadOne(const std::string& model_dir, onnx::TensorProto& t, ExternalTenso
     return {ExitCode::kBadModel, where + ": external data [" + std::to_string(offset) + ", +" + std::to_string(length) +
                                      ") lies past the end of '" + location + "' (" + std::to_string(st.st_size) + " bytes)"};
   }
-  std::string bytes(static_cast<size_t>(length), '\0');
-  for (int64_t done = 0; done < length;) {
-    const ssize_t n = ::pread(fd, bytes.data() + done, static_cast<size_t>(length - done), offset + done);
-    if (n <= 0) return {ExitCode::kBadModel, where + ": cannot read external data from '" + location + "'"};
-    done += n;
+  external->files.insert(file);
+  const ExternalSource source{file, offset, length};
+  if (lazy) {
+    // Keep it external; record where the bytes are and make the length explicit for storage checks.
+    PointAt(t, location, static_cast<uint64_t>(offset), static_cast<uint64_t>(length));
+    external->sources[key] = source;
+    return Status::Ok();
   }
+  std::string bytes;
+  Status status = ReadSource(source, &bytes);
+  if (!status.ok()) return {ExitCode::kBadModel, where + ": cannot read external data from '" + location + "'"};
   t.clear_external_data();
   t.set_data_location(onnx::TensorProto::DEFAULT);
   t.set_raw_data(std::move(bytes));
-  external->files.insert(file);
   return Status::Ok();
 }
 
@@ -123,15 +128,64 @@ void ForEachTensor(onnx::ModelProto* model, const std::function<void(onnx::Tenso
   VisitGraph(model->mutable_graph(), fn);
 }
 
-Status LoadExternalData(const std::string& model_path, onnx::ModelProto* model, ExternalTensors* external) {
+Status LoadExternalData(const std::string& model_path, onnx::ModelProto* model, ExternalTensors* external, bool lazy) {
   const std::string dir = DirectoryOf(model_path);
   Status status;
   ForEachTensor(model, [&](onnx::TensorProto& t, const std::string& key) {
     if (!status.ok() || t.data_location() != onnx::TensorProto::EXTERNAL) return;
-    status = ReadOne(dir, t, external);
+    status = ReadOne(dir, t, key, lazy, external);
     if (status.ok()) external->keys.insert(key);
   });
   return status;
+}
+
+namespace {
+// Reads [offset, offset + length) of `source` in pieces of at most 4 MiB, handing each to `take`.
+Status Stream(const ExternalSource& source, const std::function<Status(const char*, size_t)>& take) {
+  const int fd = ::open(source.file.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return {ExitCode::kBadModel, source.file + ": cannot be opened"};
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  std::string buf(static_cast<size_t>(std::min<int64_t>(source.length, int64_t{4} << 20)), '\0');
+  for (int64_t done = 0; done < source.length;) {
+    const size_t want = static_cast<size_t>(std::min<int64_t>(static_cast<int64_t>(buf.size()), source.length - done));
+    const ssize_t n = ::pread(fd, buf.data(), want, source.offset + done);
+    if (n <= 0) return {ExitCode::kBadModel, source.file + ": cannot read external data"};
+    REINIT_RETURN_IF_ERROR(take(buf.data(), static_cast<size_t>(n)));
+    done += n;
+  }
+  return Status::Ok();
+}
+}  // namespace
+
+Status ReadSource(const ExternalSource& source, std::string* bytes) {
+  bytes->clear();
+  bytes->reserve(static_cast<size_t>(source.length));
+  return Stream(source, [&](const char* data, size_t n) {
+    bytes->append(data, n);
+    return Status::Ok();
+  });
+}
+
+Status CopySource(const ExternalSource& source, AtomicFile* file, uint64_t* offset) {
+  REINIT_RETURN_IF_ERROR(file->Pad(kAlignment));
+  *offset = file->size();
+  return Stream(source, [&](const char* data, size_t n) { return file->Write(data, n); });
+}
+
+void PointAt(onnx::TensorProto& t, const std::string& location, uint64_t offset, uint64_t length) {
+  t.clear_raw_data();
+  t.set_data_location(onnx::TensorProto::EXTERNAL);
+  t.clear_external_data();
+  for (auto [k, v] : {std::pair<const char*, std::string>{"location", location},
+                      {"offset", std::to_string(offset)},
+                      {"length", std::to_string(length)}}) {
+    auto* entry = t.add_external_data();
+    entry->set_key(k);
+    entry->set_value(v);
+  }
 }
 
 std::string DataFileName(const std::string& model_path) { return BaseName(model_path) + ".data"; }
@@ -155,16 +209,7 @@ Status WriteExternalData(const std::set<std::string>& keys, const std::string& l
     if (!status.ok()) return;
     const uint64_t length = t.raw_data().size();
     std::string().swap(*t.mutable_raw_data());  // give the memory back now
-    t.clear_raw_data();
-    t.set_data_location(onnx::TensorProto::EXTERNAL);
-    t.clear_external_data();
-    for (auto [k, v] : {std::pair<const char*, std::string>{"location", location},
-                        {"offset", std::to_string(offset)},
-                        {"length", std::to_string(length)}}) {
-      auto* entry = t.add_external_data();
-      entry->set_key(k);
-      entry->set_value(v);
-    }
+    PointAt(t, location, offset, length);
   });
   return status;
 }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <set>
 #include <string>
 
@@ -13,9 +14,16 @@
 
 namespace reinit {
 
+// Where an external tensor's bytes are in the input.
+struct ExternalSource {
+  std::string file;  // canonical path, validated
+  int64_t offset = 0, length = 0;
+};
+
 struct ExternalTensors {
-  std::set<std::string> keys;   // TensorKey of each tensor that was external in the input
+  std::set<std::string> keys;   // key (see ForEachTensor) of each tensor that was external in the input
   std::set<std::string> files;  // canonical paths of the data files that were read
+  std::map<std::string, ExternalSource> sources;  // lazy loading: tensors whose bytes are still on disk
 };
 
 // Visits every tensor of the model: initializers of every graph and tensor-valued attributes of every
@@ -26,7 +34,20 @@ void ForEachTensor(onnx::ModelProto* model, const std::function<void(onnx::Tenso
 // Reads the external data of `model` (loaded from `model_path`) into raw_data. A location must be a
 // relative path inside the model's directory (after resolving symlinks), name a regular file, and
 // offset/length must lie within it; otherwise kBadModel naming the tensor and the problem.
-Status LoadExternalData(const std::string& model_path, onnx::ModelProto* model, ExternalTensors* external);
+// With `lazy`, the bytes stay on disk: each tensor is validated the same way, keeps data_location
+// EXTERNAL with a "length" entry, and its source is recorded (ReadSource/CopySource fetch it later), so
+// a model larger than memory can be rewritten tensor by tensor.
+Status LoadExternalData(const std::string& model_path, onnx::ModelProto* model, ExternalTensors* external,
+                        bool lazy = false);
+
+// Reads a lazily loaded tensor's bytes.
+Status ReadSource(const ExternalSource& source, std::string* bytes);
+
+// Appends `source`'s bytes to `file` at a 4 KiB-aligned offset, in pieces; returns where they went.
+Status CopySource(const ExternalSource& source, AtomicFile* file, uint64_t* offset);
+
+// Points a tensor at [offset, offset + length) of the data file named `location`.
+void PointAt(onnx::TensorProto& t, const std::string& location, uint64_t offset, uint64_t length);
 
 // The default data file name of a rewritten model at `model_path`: "<model file name>.data".
 std::string DataFileName(const std::string& model_path);

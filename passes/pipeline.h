@@ -27,6 +27,9 @@ struct PassContext {
   std::map<std::string, std::map<std::string, int64_t>> counters;
   // Messages for the user that do not stop the run (printed to stderr unless -q).
   std::vector<std::string> warnings;
+  // Where a tensor whose bytes are still in the input's external file goes once regenerated (a rewrite
+  // of a lazily loaded model): it writes the bytes out, frees them, and points the tensor there.
+  std::function<Status(onnx::TensorProto&)> external_sink;
   // Called by long passes with (done, total); the tool prints a progress line from it.
   std::function<void(const std::string& pass, size_t done, size_t total)> progress;
 };

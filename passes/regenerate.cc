@@ -44,8 +44,22 @@ Status RegeneratePass::Run(PassContext& ctx) {
       ++counters["kept"];
       continue;
     }
+    // A tensor still in the input's external file is generated in memory, handed to the sink, and
+    // freed: at most one such tensor is in memory at a time.
+    const bool external = row.tensor->data_location() == onnx::TensorProto::EXTERNAL;
+    if (external) {
+      if (!ctx.external_sink) {
+        return {ExitCode::kInternal, "tensor '" + row.name + "': its data is still external and nothing can take it"};
+      }
+      int64_t n = 0;
+      REINIT_RETURN_IF_ERROR(ElementCount(*row.tensor, &n));
+      row.tensor->clear_external_data();
+      row.tensor->set_data_location(onnx::TensorProto::DEFAULT);
+      row.tensor->set_raw_data(std::string(static_cast<size_t>(n) * FloatByteWidth(row.dtype), '\0'));
+    }
     TensorStats stats;
     REINIT_RETURN_IF_ERROR(FillTensor(row, ctx.policy.seed, ctx.threads, &stats));
+    if (external) REINIT_RETURN_IF_ERROR(ctx.external_sink(*row.tensor));
     row.stats = stats;
     ++counters["rewritten"];
     int64_t count = 0;

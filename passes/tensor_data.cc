@@ -44,15 +44,27 @@ uint16_t ToBits16(int32_t dtype, double value) {
   return Eigen::numext::bit_cast<uint16_t>(Eigen::bfloat16(f));
 }
 
-Status CheckStorage(const TensorProto& t, int64_t* count) {
+// `external_ok`: a tensor still in its external file passes when its recorded length fits the shape
+// (ValidateStorage); reading or writing values needs the bytes in memory.
+Status CheckStorage(const TensorProto& t, int64_t* count, bool external_ok = false) {
   const std::string where = "tensor '" + t.name() + "'";
   if (!IsFloatType(t.data_type())) {
     return {ExitCode::kUnsupported, where + ": type " + DTypeName(t.data_type()) + " is not a float type"};
   }
-  if (t.data_location() == TensorProto::EXTERNAL) {
-    return {ExitCode::kUnsupported, where + ": data in an external file is not supported by this version"};
-  }
   REINIT_RETURN_IF_ERROR(ElementCount(t, count));
+  if (t.data_location() == TensorProto::EXTERNAL) {
+    if (!external_ok) return {ExitCode::kUnsupported, where + ": its data is still in the external file"};
+    int64_t length = -1;
+    for (const auto& e : t.external_data()) {
+      if (e.key() == "length") length = std::strtoll(e.value().c_str(), nullptr, 10);
+    }
+    const uint64_t expected = static_cast<uint64_t>(*count) * FloatTypeSize(t.data_type());
+    if (length < 0 || static_cast<uint64_t>(length) != expected) {
+      return {ExitCode::kBadModel, where + ": external data has " + std::to_string(length) +
+                                       " bytes, the shape needs " + std::to_string(expected)};
+    }
+    return Status::Ok();
+  }
   const int typed = TypedFieldCount(t);
   if (t.has_raw_data() && typed > 0) {
     return {ExitCode::kBadModel, where + ": data is in both raw_data and a typed field"};
@@ -73,10 +85,11 @@ Status CheckStorage(const TensorProto& t, int64_t* count) {
 }  // namespace
 
 bool IsFloatType(int32_t dtype) { return FloatTypeSize(dtype) != 0; }
+size_t FloatByteWidth(int32_t dtype) { return FloatTypeSize(dtype); }
 
 Status ValidateStorage(const TensorProto& tensor) {
   int64_t count = 0;
-  return CheckStorage(tensor, &count);
+  return CheckStorage(tensor, &count, /*external_ok=*/true);
 }
 
 std::string DTypeName(int32_t dtype) {

@@ -15,6 +15,8 @@ namespace reinit {
 
 // float32, float16, bfloat16 or float64: the types whose tensors can be re-initialized.
 bool IsFloatType(int32_t dtype);
+// Bytes per element of a float type (4, 8, 2, 2), 0 for any other type.
+size_t FloatByteWidth(int32_t dtype);
 // "float32", "float16", ... or "type<N>" for a type this tool does not name.
 std::string DTypeName(int32_t dtype);
 

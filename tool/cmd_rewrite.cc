@@ -1,16 +1,19 @@
 // rewrite: runs the whole pipeline and writes the new model (and the --report file). The input is
-// never written: -o naming the input file is refused.
+// never written unless --in-place replaces it.
 //
 // External data: tensors that were in side files, and, with --external-data-file or when the model
 // would not fit protobuf's 2 GB, every tensor of at least --size-threshold bytes, go to one new data
-// file beside the output ("<output>.data" unless named), 4 KiB aligned, streamed tensor by tensor; it
-// is never one of the input's data files. The model itself is streamed to disk too: no serialized copy
-// is held in memory. Every file is written atomically, and if a later one fails, the ones this run
-// already wrote are removed again (unless they existed before), so a failure leaves no partial output.
-// --in-place replaces the input model (and is the only way to): the model is read completely first.
+// file beside the output ("<output>.data" unless named), 4 KiB aligned; it is never one of the input's
+// data files. The input's external tensors are never all in memory: regenerate hands each new tensor
+// to the data file as soon as it is made, and kept ones are copied file to file in pieces. The model
+// itself is streamed to disk too. Every file is written atomically: the data file and the report are
+// committed first and the model renamed into place last; if anything fails, what this run committed is
+// removed again (unless it existed before), so a failure leaves no partial output.
 #include <unistd.h>
 
 #include <climits>
+#include <memory>
+#include <unordered_set>
 
 #include "passes/atomic_file.h"
 #include "passes/model_io.h"
@@ -46,6 +49,66 @@ std::string DirectoryOf(const std::string& path) {
   return slash == std::string::npos ? "." : path.substr(0, slash == 0 ? 1 : slash);
 }
 
+// The output's data file, opened on first use (after the input's data files are known).
+class DataFile {
+ public:
+  DataFile(const Options& o, const ExternalTensors& input)
+      : location_(o.external_data_file.empty() ? DataFileName(o.output) : o.external_data_file),
+        path_(DirectoryOf(o.output) + "/" + location_),
+        input_model_(o.input),
+        input_(input) {}
+
+  Status Open() {
+    if (file_) return Status::Ok();
+    for (const auto& input_file : input_.files) {
+      if (Overwrites(path_, input_file)) {
+        return {ExitCode::kUsage, path_ + ": the output's data file would overwrite the input's external data"};
+      }
+    }
+    if (Overwrites(path_, input_model_)) {
+      return {ExitCode::kUsage, path_ + ": the output's data file would overwrite the input model"};
+    }
+    existed_ = Exists(path_);
+    file_ = std::make_unique<AtomicFile>(path_);
+    return file_->Open();
+  }
+
+  // A regenerated tensor: its bytes go out and are freed.
+  Status Put(onnx::TensorProto& t) {
+    REINIT_RETURN_IF_ERROR(Open());
+    REINIT_RETURN_IF_ERROR(file_->Pad(4096));
+    const uint64_t offset = file_->size(), length = t.raw_data().size();
+    REINIT_RETURN_IF_ERROR(file_->Write(t.raw_data().data(), length));
+    std::string().swap(*t.mutable_raw_data());
+    PointAt(t, location_, offset, length);
+    done_.insert(&t);
+    return Status::Ok();
+  }
+
+  // A kept tensor still in the input's file: copied across in pieces.
+  Status Copy(onnx::TensorProto& t, const ExternalSource& source) {
+    REINIT_RETURN_IF_ERROR(Open());
+    uint64_t offset = 0;
+    REINIT_RETURN_IF_ERROR(CopySource(source, file_.get(), &offset));
+    PointAt(t, location_, offset, static_cast<uint64_t>(source.length));
+    done_.insert(&t);
+    return Status::Ok();
+  }
+
+  bool Done(const onnx::TensorProto& t) const { return done_.count(&t) > 0; }
+  AtomicFile* file() { return file_.get(); }
+  const std::string& location() const { return location_; }
+  const std::string& path() const { return path_; }
+  bool existed() const { return existed_; }
+
+ private:
+  std::string location_, path_, input_model_;
+  const ExternalTensors& input_;
+  std::unique_ptr<AtomicFile> file_;
+  bool existed_ = false;
+  std::unordered_set<const onnx::TensorProto*> done_;
+};
+
 }  // namespace
 
 int RunRewrite(const Options& options, std::ostream& out, std::ostream& err) {
@@ -61,45 +124,49 @@ int RunRewrite(const Options& options, std::ostream& out, std::ostream& err) {
     return Fail({ExitCode::kUsage, "--external-data-file " + name + ": must be a file name (it goes beside the output)"}, err);
   }
   Session s;
+  DataFile data(options, s.external);
+  s.ctx.external_sink = [&data](onnx::TensorProto& t) { return data.Put(t); };
   Status status = RunSession(options, RewritePipeline(), /*whole_pipeline=*/true, &s, err);
   if (!status.ok()) return Fail(status, err);
 
-  // Which tensors go to a data file.
+  // The input's external tensors that were kept: file to file.
+  ForEachTensor(&s.model, [&](onnx::TensorProto& t, const std::string& key) {
+    auto it = s.external.sources.find(key);
+    if (status.ok() && it != s.external.sources.end() && !data.Done(t)) status = data.Copy(t, it->second);
+  });
+  if (!status.ok()) return Fail(status, err);
+
+  // Tensors in memory that go to the data file: the input's eagerly loaded ones, and all large ones
+  // when asked for or when the model would not fit protobuf's 2 GB.
   std::set<std::string> keys = s.external.keys;
   bool force = !name.empty();
   if (!force && s.model.ByteSizeLong() > static_cast<size_t>(INT_MAX)) {
     force = true;
     if (options.verbosity > 0) {
       err << kToolName << ": warning: the model is over 2 GB: tensors of at least " << options.size_threshold
-          << " bytes go to " << (name.empty() ? DataFileName(options.output) : name) << "\n";
+          << " bytes go to " << data.location() << "\n";
     }
   }
   if (force) {
     const auto large = LargeTensors(&s.model, options.size_threshold);
     keys.insert(large.begin(), large.end());
   }
-
-  Written written;
-  if (!keys.empty()) {
-    const std::string location = name.empty() ? DataFileName(options.output) : name;
-    const std::string data_path = DirectoryOf(options.output) + "/" + location;
-    for (const auto& input_file : s.external.files) {
-      if (Overwrites(data_path, input_file)) {
-        return Fail({ExitCode::kUsage, data_path + ": the output's data file would overwrite the input's external data"},
-                    err);
-      }
-    }
-    if (Overwrites(data_path, options.input)) {
-      return Fail({ExitCode::kUsage, data_path + ": the output's data file would overwrite the input model"}, err);
-    }
-    const bool existed = Exists(data_path);
-    AtomicFile data(data_path);
+  bool inline_to_file = false;
+  ForEachTensor(&s.model, [&](onnx::TensorProto& t, const std::string& key) {
+    inline_to_file = inline_to_file || (keys.count(key) && t.has_raw_data());
+  });
+  if (inline_to_file) {
     status = data.Open();
-    if (status.ok()) status = WriteExternalData(keys, location, &s.model, &data);
-    if (status.ok()) status = data.Commit();
+    if (status.ok()) status = WriteExternalData(keys, data.location(), &s.model, data.file());
     if (!status.ok()) return Fail(status, err);
-    written.Add(data_path, existed);
   }
+  Written written;
+  if (data.file() != nullptr) {
+    status = data.file()->Commit();
+    if (!status.ok()) return Fail(status, err);
+    written.Add(data.path(), data.existed());
+  }
+
   // The model is written and flushed under a temporary name, the report (which carries its SHA-256)
   // is committed, and only then is the model renamed into place: a failure anywhere leaves no output,
   // and --in-place replaces the input in one step, after everything else has succeeded.

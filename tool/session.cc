@@ -76,7 +76,8 @@ Status RunSession(const Options& options, const std::vector<std::string>& full, 
   REINIT_RETURN_IF_ERROR(BuildPolicy(options, &s->ctx.policy));
   REINIT_RETURN_IF_ERROR(LoadModel(options.input, &s->model));
   s->input_sha256 = InputSha(options);
-  REINIT_RETURN_IF_ERROR(LoadExternalData(options.input, &s->model, &s->external));
+  // Lazily: external bytes stay on disk until regenerate or the writer needs them (check reads values).
+  REINIT_RETURN_IF_ERROR(LoadExternalData(options.input, &s->model, &s->external, options.command != "check"));
   // Newer than the ONNX library knows: the tool only reads layouts it knows, so it goes on, but says so.
   if (s->model.ir_version() > onnx::Version::IR_VERSION) {
     s->ctx.warnings.push_back(options.input + ": IR version " + std::to_string(s->model.ir_version()) +
@@ -96,6 +97,7 @@ Status RunSession(const Options& options, const std::vector<std::string>& full, 
     REINIT_RETURN_IF_ERROR(UntieShared(&s->model, &copies));
     for (const auto& [original, copy] : copies) {
       if (s->external.keys.count(original)) s->external.keys.insert(copy);
+      if (s->external.sources.count(original)) s->external.sources[copy] = s->external.sources.at(original);
     }
     s->ctx.counters["untie-shared"]["copies"] = static_cast<int64_t>(copies.size());
   }
