@@ -91,6 +91,34 @@ TEST_F(ExternalData, TensorsAreReadRewrittenAndWrittenToANewDataFile) {
   EXPECT_TRUE(s.ok()) << s.message();
 }
 
+TEST_F(ExternalData, KeptTensorsAreCopiedAcrossUnchanged) {
+  WriteExternalModel("weights.bin");
+  Options o;
+  o.command = "rewrite";
+  o.input = dir_ + "/model.onnx";
+  o.output = dir_ + "/out.onnx";
+  o.keep = {"op=BatchNormalization"};
+  std::ostringstream out, err;
+  ASSERT_EQ(RunCommand(o, out, err), 0) << err.str();
+  onnx::ModelProto rewritten;
+  ASSERT_TRUE(LoadModel(o.output, &rewritten).ok());
+  ExternalTensors ext;
+  ASSERT_TRUE(LoadExternalData(o.output, &rewritten, &ext).ok());
+  auto after = test::TensorsByName(rewritten), before = test::TensorsByName(original_);
+  for (const char* kept : {"features.1.weight", "features.1.running_var", "features.5.bias"}) {
+    EXPECT_EQ(after[kept]->raw_data(), before[kept]->raw_data()) << kept;
+  }
+  EXPECT_NE(after["features.0.weight"]->raw_data(), before["features.0.weight"]->raw_data());
+  // Same bytes as rewriting the inline model: lazy loading changes nothing in the result.
+  Options inline_run = o;
+  inline_run.input = test::ModelPath("cnn_bn.onnx");
+  inline_run.output = dir_ + "/inline.onnx";
+  ASSERT_EQ(RunCommand(inline_run, out, err), 0) << err.str();
+  onnx::ModelProto inline_model;
+  ASSERT_TRUE(LoadModel(inline_run.output, &inline_model).ok());
+  for (const auto& [name, t] : test::TensorsByName(inline_model)) EXPECT_EQ(after[name]->raw_data(), t->raw_data()) << name;
+}
+
 struct BadLocation {
   std::string name, location, offset, message;
 };
