@@ -1,8 +1,9 @@
 #include "passes/atomic_file.h"
 
+#include "passes/paths.h"
+
 #include <fcntl.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
-#include <openssl/evp.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -14,21 +15,9 @@ namespace reinit {
 
 namespace {
 std::string ErrnoText() { return std::strerror(errno); }
-
-std::string DirectoryOf(const std::string& path) {
-  const size_t slash = path.rfind('/');
-  if (slash == std::string::npos) return ".";
-  return slash == 0 ? "/" : path.substr(0, slash);
-}
 }  // namespace
 
-struct AtomicFile::Digest {
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  Digest() { EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr); }
-  ~Digest() { EVP_MD_CTX_free(ctx); }
-};
-
-AtomicFile::AtomicFile(std::string path) : path_(std::move(path)), digest_(std::make_unique<Digest>()) {}
+AtomicFile::AtomicFile(std::string path) : path_(std::move(path)), digest_(std::make_unique<Sha256Digest>()) {}
 
 AtomicFile::~AtomicFile() {
   if (fd_ >= 0) ::close(fd_);
@@ -46,7 +35,7 @@ Status AtomicFile::Open() {
 }
 
 Status AtomicFile::Write(const char* data, size_t size) {
-  EVP_DigestUpdate(digest_->ctx, data, size);
+  digest_->Update(data, size);
   size_ += size;
   while (size > 0) {
     const ssize_t n = ::write(fd_, data, size);
@@ -108,14 +97,7 @@ Status AtomicFile::Close() {
   fd_ = -1;
   if (::close(fd) != 0) return {ExitCode::kWriteFailed, path_ + ": flush failed: " + ErrnoText()};
   closed_ = true;
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_DigestFinal_ex(digest_->ctx, digest, &len);
-  static const char* kHex = "0123456789abcdef";
-  for (unsigned int i = 0; i < len; ++i) {
-    sha256_ += kHex[digest[i] >> 4];
-    sha256_ += kHex[digest[i] & 15];
-  }
+  sha256_ = digest_->Hex();
   return Status::Ok();
 }
 

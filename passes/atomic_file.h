@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 
+#include "passes/sha256.h"
 #include "passes/status.h"
 
 namespace reinit {
@@ -35,11 +36,10 @@ class AtomicFile {
   const std::string& sha256() const { return sha256_; }
 
  private:
-  struct Digest;
   std::string path_, tmp_;
   int fd_ = -1;
   uint64_t size_ = 0;
-  std::unique_ptr<Digest> digest_;
+  std::unique_ptr<Sha256Digest> digest_;
   std::string sha256_;
   bool closed_ = false;
   bool committed_ = false;

@@ -1,5 +1,7 @@
 #include "passes/external_data.h"
 
+#include "passes/paths.h"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -27,17 +29,6 @@ void VisitGraph(onnx::GraphProto* graph, const std::function<void(onnx::TensorPr
       for (auto& sub : *attr.mutable_graphs()) VisitGraph(&sub, fn);
     }
   }
-}
-
-std::string DirectoryOf(const std::string& path) {
-  const size_t slash = path.rfind('/');
-  if (slash == std::string::npos) return ".";
-  return slash == 0 ? "/" : path.substr(0, slash);
-}
-
-std::string BaseName(const std::string& path) {
-  const size_t slash = path.rfind('/');
-  return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
 std::string Canonical(const std::string& path) {

@@ -17,12 +17,6 @@ namespace reinit {
 
 namespace {
 
-std::string ShapeText(const std::vector<int64_t>& shape) {
-  std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i) s += (i ? "," : "") + std::to_string(shape[i]);
-  return s + "]";
-}
-
 struct Fans {
   int64_t fan_in = 0, fan_out = 0, receptive_field = 1, groups = 1, gate_blocks = 1, directions = 1;
   bool has_fans = false;

@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl.h>
-#include <openssl/evp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -17,6 +16,7 @@
 #include "onnx/checker.h"
 #include "passes/atomic_file.h"
 #include "passes/graph_index.h"
+#include "passes/sha256.h"
 #include "onnx/shape_inference/implementation.h"
 
 namespace reinit {
@@ -86,30 +86,6 @@ Status SerializeModel(const onnx::ModelProto& model, const std::string& path, st
   return Status::Ok();
 }
 
-namespace {
-// SHA-256 through OpenSSL's EVP interface, fed in pieces.
-class Sha256Digest {
- public:
-  Sha256Digest() : ctx_(EVP_MD_CTX_new()) { EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr); }
-  ~Sha256Digest() { EVP_MD_CTX_free(ctx_); }
-  void Update(const char* data, size_t n) { EVP_DigestUpdate(ctx_, data, n); }
-  std::string Hex() {
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    EVP_DigestFinal_ex(ctx_, digest, &len);
-    static const char* kHex = "0123456789abcdef";
-    std::string hex;
-    for (unsigned int i = 0; i < len; ++i) {
-      hex += kHex[digest[i] >> 4];
-      hex += kHex[digest[i] & 15];
-    }
-    return hex;
-  }
-
- private:
-  EVP_MD_CTX* ctx_;
-};
-}  // namespace
 
 std::string Sha256(const std::string& bytes) {
   Sha256Digest digest;

@@ -2,6 +2,12 @@
 
 namespace reinit {
 
+std::string ShapeText(const std::vector<int64_t>& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? "," : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
 const char* RoleName(Role role) {
   switch (role) {
     case Role::kUnknown: return "unknown";

@@ -138,4 +138,7 @@ struct ParamRow {
 
 using ParamTable = std::vector<ParamRow>;
 
+// "[4,3,3,3]"
+std::string ShapeText(const std::vector<int64_t>& shape);
+
 }  // namespace reinit

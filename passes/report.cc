@@ -19,12 +19,6 @@ bool HasDistribution(Scheme s) {
   return s == Scheme::kXavier || s == Scheme::kHe || s == Scheme::kLeCun || s == Scheme::kNormal || s == Scheme::kUniform;
 }
 
-std::string ShapeText(const std::vector<int64_t>& shape) {
-  std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i) s += (i ? "," : "") + std::to_string(shape[i]);
-  return s + "]";
-}
-
 std::string Short(double v) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.4g", v);

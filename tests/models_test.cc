@@ -20,30 +20,9 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-struct Rewritten {
-  onnx::ModelProto before, after;
-  json report;
-};
+using test::Rewritten;
 
-Rewritten RewriteModel(const std::string& name) {
-  const std::string dir = test::TempDir("models-" + name);
-  Options o;
-  o.command = "rewrite";
-  o.input = test::ModelPath(name + ".onnx");
-  o.output = dir + "/out.onnx";
-  o.report = dir + "/report.json";
-  o.seed = 3;
-  std::ostringstream out, err;
-  const int code = RunCommand(o, out, err);
-  EXPECT_EQ(code, 0) << err.str();
-  Rewritten r;
-  EXPECT_TRUE(LoadModel(o.input, &r.before).ok());
-  EXPECT_TRUE(LoadModel(o.output, &r.after).ok());
-  std::ifstream in(o.report);
-  r.report = json::parse(in);
-  fs::remove_all(dir);
-  return r;
-}
+Rewritten RewriteModel(const std::string& name) { return test::RewriteFile(test::ModelPath(name + ".onnx"), name, 3); }
 
 const json& Entry(const json& report, const std::string& name) {
   for (const auto& t : report["tensors"]) {

@@ -13,6 +13,7 @@
 #include "onnx/defs/parser.h"
 #include "passes/model_io.h"
 #include "passes/tensor_data.h"
+#include "tool/options.h"
 
 namespace reinit::test {
 
@@ -140,6 +141,25 @@ ToolResult RunTool(const std::string& args, const std::string& scratch_dir) {
   ToolResult r{WIFEXITED(status) ? WEXITSTATUS(status) : -1, Slurp(out), Slurp(err)};
   std::filesystem::remove(out);
   std::filesystem::remove(err);
+  return r;
+}
+
+Rewritten RewriteFile(const std::string& path, const std::string& tag, uint64_t seed) {
+  const std::string dir = TempDir("rewrite-" + tag);
+  Options o;
+  o.command = "rewrite";
+  o.input = path;
+  o.output = dir + "/out.onnx";
+  o.report = dir + "/report.json";
+  o.seed = seed;
+  std::ostringstream out, err;
+  EXPECT_EQ(RunCommand(o, out, err), 0) << path << ": " << err.str();
+  Rewritten r;
+  EXPECT_TRUE(LoadModel(o.input, &r.before).ok());
+  EXPECT_TRUE(LoadModel(o.output, &r.after).ok());
+  std::ifstream in(o.report);
+  r.report = nlohmann::json::parse(in);
+  std::filesystem::remove_all(dir);
   return r;
 }
 

@@ -4,6 +4,7 @@
 
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -65,6 +66,14 @@ ToolResult RunTool(const std::string& args, const std::string& scratch_dir);
 
 // A file's bytes.
 std::string Slurp(const std::string& path);
+
+// A model rewritten in-process through RunCommand (seed `seed`), with the model before and after and
+// the parsed JSON report. Fails the test if the rewrite fails.
+struct Rewritten {
+  onnx::ModelProto before, after;
+  nlohmann::json report;
+};
+Rewritten RewriteFile(const std::string& path, const std::string& tag, uint64_t seed);
 
 // Path of a file in the source tree's models/ directory.
 std::string ModelPath(const std::string& name);

@@ -23,29 +23,9 @@ using nlohmann::json;
 
 const char* kTestData = "/usr/share/libonnx-testdata/data/pytorch-converted";
 
-struct Outcome {
-  onnx::ModelProto before, after;
-  json report;
-};
+using Outcome = test::Rewritten;
 
-Outcome Rewrite(const std::string& path, const std::string& tag) {
-  const std::string dir = test::TempDir("zoo-" + tag);
-  Options o;
-  o.command = "rewrite";
-  o.input = path;
-  o.output = dir + "/out.onnx";
-  o.report = dir + "/report.json";
-  o.seed = 1;
-  std::ostringstream out, err;
-  EXPECT_EQ(RunCommand(o, out, err), 0) << path << ": " << err.str();
-  Outcome r;
-  EXPECT_TRUE(LoadModel(o.input, &r.before).ok());
-  EXPECT_TRUE(LoadModel(o.output, &r.after).ok());
-  std::ifstream in(o.report);
-  r.report = json::parse(in);
-  fs::remove_all(dir);
-  return r;
-}
+Outcome Rewrite(const std::string& path, const std::string& tag) { return test::RewriteFile(path, tag, 1); }
 
 // The contract every model must keep; returns the names the report re-initialized.
 std::set<std::string> ExpectContract(const Outcome& r, const std::string& label) {

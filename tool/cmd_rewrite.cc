@@ -17,6 +17,7 @@
 
 #include "passes/atomic_file.h"
 #include "passes/model_io.h"
+#include "passes/paths.h"
 #include "passes/report.h"
 #include "passes/version.h"
 #include "tool/session.h"
@@ -44,10 +45,6 @@ bool Exists(const std::string& path) { return ::access(path.c_str(), F_OK) == 0;
 
 bool Overwrites(const std::string& path, const std::string& input) { return path == input || SameFile(path, input); }
 
-std::string DirectoryOf(const std::string& path) {
-  const size_t slash = path.rfind('/');
-  return slash == std::string::npos ? "." : path.substr(0, slash == 0 ? 1 : slash);
-}
 
 // The output's data file, opened on first use (after the input's data files are known).
 class DataFile {
