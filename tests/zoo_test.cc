@@ -115,6 +115,21 @@ TEST(ZooDecisions, ArchitecturePatterns) {
   }
 }
 
+// Load: the whole zoo rewritten three times in a row in one process (under ASan/UBSan in the test
+// command, so a leak or a memory error anywhere fails it), each time with the same bytes.
+TEST(ZooLoad, EveryModelRewrittenThreeTimesGivesTheSameBytes) {
+  const json manifest = Manifest();
+  for (const auto& [name, _] : manifest.items()) {
+    std::string first;
+    for (int round = 0; round < 3; ++round) {
+      const Outcome r = Rewrite(test::ModelPath("zoo/" + name + ".onnx"), name + "-load");
+      const std::string bytes = r.after.SerializeAsString();
+      if (round == 0) first = bytes;
+      EXPECT_EQ(bytes, first) << name << " round " << round;
+    }
+  }
+}
+
 std::vector<std::string> TestDataModels() {
   std::vector<std::string> names;
   if (!fs::exists(kTestData)) return {"MISSING"};
