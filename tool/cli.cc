@@ -45,7 +45,7 @@ void AddPolicyOptions(CLI::App* cmd, Options* o, std::string* format, bool* quie
   cmd->add_option("--dump-after", o->dump_after, "print the parameter table to stderr after this pass");
   cmd->add_flag("--stats", o->stats, "print per-pass counters to stderr");
   cmd->add_flag("-q,--quiet", *quiet, "print nothing but errors (and check's verdict lines)");
-  cmd->add_flag("-v,--verbose", *verbose, "also print warnings' context and per-pass counters to stderr");
+  cmd->add_flag("-v,--verbose", *verbose, "also print per-pass counters to stderr");
 }
 
 }  // namespace
