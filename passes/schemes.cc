@@ -3,6 +3,7 @@
 #include <Eigen/Dense>
 #include <algorithm>
 #include <cmath>
+#include <thread>
 
 #include "passes/rng.h"
 
@@ -73,10 +74,19 @@ Status GenerateValues(const ParamRow& row, uint64_t seed, std::vector<double>* v
       const int64_t blocks = recurrent ? row.shape[0] * per_dir : 1;
       const int64_t rows = recurrent ? row.shape[1] / per_dir : row.shape[0];
       const int64_t cols = n / blocks / rows;
-      for (int64_t b = 0; b < blocks; ++b) {
-        const uint64_t first = static_cast<uint64_t>(b * rows * cols);
-        FillOrthogonal(seed, row.name, first, rows, cols, row.gain, values->data() + first);
-      }
+      // Blocks are independent (each from its own stretch of the stream): they run in parallel, one
+      // thread per core, and each block is the same whichever thread computes it.
+      const int64_t workers = std::min<int64_t>(blocks, std::max(1u, std::thread::hardware_concurrency()));
+      auto run = [&](int64_t w) {
+        for (int64_t b = w; b < blocks; b += workers) {
+          const uint64_t first = static_cast<uint64_t>(b * rows * cols);
+          FillOrthogonal(seed, row.name, first, rows, cols, row.gain, values->data() + first);
+        }
+      };
+      std::vector<std::thread> pool;
+      for (int64_t w = 1; w < workers; ++w) pool.emplace_back(run, w);
+      run(0);
+      for (auto& t : pool) t.join();
       return Status::Ok();
     }
     case Scheme::kNone:
