@@ -132,9 +132,8 @@ std::vector<std::vector<std::string>> TableCells(const ParamTable& table) {
 
 }  // namespace
 
-std::string FormatTable(const ParamTable& table) {
-  const auto rows = TableCells(table);
-  std::vector<size_t> width(rows[0].size(), 0);
+std::string FormatColumns(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> width(rows.empty() ? 0 : rows[0].size(), 0);
   for (const auto& row : rows) {
     for (size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
   }
@@ -150,15 +149,14 @@ std::string FormatTable(const ParamTable& table) {
   return out.str();
 }
 
-std::string FormatMarkdown(const ParamTable& table) {
-  const auto rows = TableCells(table);
+std::string FormatMarkdownRows(const std::vector<std::vector<std::string>>& rows, bool code_first_column) {
   std::ostringstream out;
   for (size_t r = 0; r < rows.size(); ++r) {
     out << "|";
-    for (const auto& cell : rows[r]) {
+    for (size_t c = 0; c < rows[r].size(); ++c) {
       std::string escaped;
-      for (char c : cell) escaped += c == '|' ? std::string("\\|") : std::string(1, c);
-      out << " " << (r == 0 || &cell != &rows[r][0] ? escaped : "`" + escaped + "`") << " |";
+      for (char ch : rows[r][c]) escaped += ch == '|' ? std::string("\\|") : std::string(1, ch);
+      out << " " << (r > 0 && c == 0 && code_first_column ? "`" + escaped + "`" : escaped) << " |";
     }
     out << "\n";
     if (r == 0) {
@@ -169,6 +167,10 @@ std::string FormatMarkdown(const ParamTable& table) {
   }
   return out.str();
 }
+
+std::string FormatTable(const ParamTable& table) { return FormatColumns(TableCells(table)); }
+
+std::string FormatMarkdown(const ParamTable& table) { return FormatMarkdownRows(TableCells(table), true); }
 
 std::string FormatCounters(const std::map<std::string, std::map<std::string, int64_t>>& counters,
                            const std::vector<std::string>& pass_order) {

@@ -24,6 +24,11 @@ nlohmann::ordered_json BuildReport(const ParamTable& table, const RunInfo& run);
 // One line per tensor: tensor, op, shape, fan_in, fan_out, activation, scheme, std/bound, action.
 std::string FormatTable(const ParamTable& table);
 
+// Rows of cells (the first row a header) as aligned columns separated by two spaces, or as a Markdown
+// table ('|' escaped; the first column in code spans when asked). Any command's table uses these.
+std::string FormatColumns(const std::vector<std::vector<std::string>>& rows);
+std::string FormatMarkdownRows(const std::vector<std::vector<std::string>>& rows, bool code_first_column);
+
 // The same table in Markdown, for a pull-request comment.
 std::string FormatMarkdown(const ParamTable& table);
 

@@ -107,19 +107,7 @@ int RunCheck(const Options& options, std::ostream& out, std::ostream& err) {
                                                                     ? ", not orthogonal: " + Fixed(*v.orthogonality_error) : "") + ")";
       rows.push_back({v.row->name, SchemeName(v.row->scheme), Fixed(v.row->std), Fixed(v.measured), Fixed(v.ratio), verdict});
     }
-    std::vector<size_t> width(rows[0].size(), 0);
-    for (const auto& r : rows) {
-      for (size_t i = 0; i < r.size(); ++i) width[i] = std::max(width[i], r[i].size());
-    }
-    for (size_t r = 0; r < rows.size(); ++r) {
-      std::string line = md ? "|" : "";
-      for (size_t i = 0; i < rows[r].size(); ++i) {
-        if (md) line += " " + rows[r][i] + " |";
-        else line += rows[r][i] + (i + 1 < rows[r].size() ? std::string(width[i] - rows[r][i].size() + 2, ' ') : "");
-      }
-      out << line << "\n";
-      if (md && r == 0) out << "| --- | --- | --- | --- | --- | --- |\n";
-    }
+    out << (md ? FormatMarkdownRows(rows, /*code_first_column=*/false) : FormatColumns(rows));
     out << (md ? "\n" : "") << verdicts.size() - off << " ok, " << off << " off (tolerance " << options.tolerance
         << ", preset " << s.ctx.policy.preset << ")\n";
   }
