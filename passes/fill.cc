@@ -32,21 +32,6 @@ bool FastPath(const ParamRow& row) {
   return random && (t == onnx::TensorProto::FLOAT || t == onnx::TensorProto::FLOAT16 || t == onnx::TensorProto::BFLOAT16);
 }
 
-TensorStats Measure(const std::vector<double>& v) {
-  TensorStats s;
-  if (v.empty()) return s;
-  double sum = 0, sq = 0;
-  s.min = s.max = v[0];
-  for (double x : v) {
-    sum += x;
-    s.min = std::min(s.min, x);
-    s.max = std::max(s.max, x);
-  }
-  s.mean = sum / v.size();
-  for (double x : v) sq += (x - s.mean) * (x - s.mean);
-  s.std = std::sqrt(sq / v.size());
-  return s;
-}
 
 // Generates chunks [first_chunk, last_chunk) of the tensor into its storage, recording per-chunk stats.
 void FillChunks(const TensorRng& rng, Draw draw, float scale, int32_t dtype, void* storage, bool int32_storage,
@@ -113,6 +98,22 @@ void FillChunks(const TensorRng& rng, Draw draw, float scale, int32_t dtype, voi
 }
 
 }  // namespace
+
+TensorStats Measure(const std::vector<double>& v) {
+  TensorStats s;
+  if (v.empty()) return s;
+  double sum = 0, sq = 0;
+  s.min = s.max = v[0];
+  for (double x : v) {
+    sum += x;
+    s.min = std::min(s.min, x);
+    s.max = std::max(s.max, x);
+  }
+  s.mean = sum / v.size();
+  for (double x : v) sq += (x - s.mean) * (x - s.mean);
+  s.std = std::sqrt(sq / v.size());
+  return s;
+}
 
 Status FillTensor(const ParamRow& row, uint64_t seed, unsigned threads, TensorStats* stats) {
   onnx::TensorProto* t = row.tensor;

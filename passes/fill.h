@@ -5,10 +5,15 @@
 // Stats are summed per chunk and combined in chunk order, so they too do not depend on thread count.
 #pragma once
 
+#include <vector>
+
 #include "passes/param_table.h"
 #include "passes/status.h"
 
 namespace reinit {
+
+// Mean, population std, min and max of values (all 0 for none).
+TensorStats Measure(const std::vector<double>& values);
 
 // Threads for one tensor; 0 means one per core.
 Status FillTensor(const ParamRow& row, uint64_t seed, unsigned threads, TensorStats* stats);

@@ -12,6 +12,7 @@
 #include <iomanip>
 #include <sstream>
 
+#include "passes/fill.h"
 #include "passes/model_io.h"
 #include "passes/report.h"
 #include "passes/tensor_data.h"
@@ -63,11 +64,7 @@ int RunCheck(const Options& options, std::ostream& out, std::ostream& err) {
     if (!status.ok()) return Fail(status, err);
     Verdict verdict;
     verdict.row = &row;
-    double sum = 0, sq = 0;
-    for (double x : v) sum += x;
-    const double mean = sum / v.size();
-    for (double x : v) sq += (x - mean) * (x - mean);
-    verdict.measured = std::sqrt(sq / v.size());
+    verdict.measured = Measure(v).std;
     verdict.ratio = verdict.measured / row.std;
     verdict.allowed = options.tolerance + 3.0 / std::sqrt(2.0 * v.size());
     verdict.off = std::fabs(verdict.ratio - 1) > verdict.allowed;
