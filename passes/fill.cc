@@ -1,6 +1,5 @@
 #include "passes/fill.h"
 
-#include <Eigen/Core>
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -20,11 +19,6 @@ namespace {
 // Tensors smaller than this are not worth a thread.
 constexpr size_t kParallelThreshold = size_t{1} << 16;
 
-struct ChunkStats {
-  double sum = 0, sum_sq = 0;
-  float min = std::numeric_limits<float>::infinity(), max = -std::numeric_limits<float>::infinity();
-};
-
 bool FastPath(const ParamRow& row) {
   const bool random = row.scheme == Scheme::kXavier || row.scheme == Scheme::kHe || row.scheme == Scheme::kLeCun ||
                       row.scheme == Scheme::kNormal || row.scheme == Scheme::kUniform;
@@ -34,66 +28,20 @@ bool FastPath(const ParamRow& row) {
 
 
 // Generates chunks [first_chunk, last_chunk) of the tensor into its storage, recording per-chunk stats.
-void FillChunks(const TensorRng& rng, Draw draw, float scale, int32_t dtype, void* storage, bool int32_storage,
+// float16 kept in int32_data (one value per int32) goes through a buffer and is widened.
+void FillChunks(const TensorRng& rng, Draw draw, float scale, Storage storage, void* out, bool int32_storage,
                 uint64_t n, uint64_t first_chunk, uint64_t last_chunk, ChunkStats* stats) {
-  alignas(64) float buf[kChunk];
+  const size_t width = storage == Storage::kFloat32 ? 4 : 2;
+  alignas(64) uint16_t bits[kChunk];
   for (uint64_t c = first_chunk; c < last_chunk; ++c) {
     const uint64_t begin = c * kChunk;
     const size_t len = static_cast<size_t>(std::min<uint64_t>(kChunk, n - begin));
-    float* dst = static_cast<float*>(storage) + begin;
-    const bool direct = dtype == onnx::TensorProto::FLOAT && len == kChunk &&
-                        reinterpret_cast<uintptr_t>(dst) % alignof(float) == 0;
-    float* values = direct ? dst : buf;
-    GenerateChunkF32(rng, draw, scale, c, values);
-    // Round to the tensor's type first: stats describe what is stored.
-    if (dtype == onnx::TensorProto::FLOAT) {
-      if (!direct) std::memcpy(dst, buf, len * sizeof(float));
-    } else {
-      for (size_t j = 0; j < len; ++j) {
-        uint16_t bits;
-        if (dtype == onnx::TensorProto::FLOAT16) {
-          const Eigen::half h(buf[j]);
-          bits = Eigen::numext::bit_cast<uint16_t>(h);
-          buf[j] = static_cast<float>(h);
-        } else {
-          const Eigen::bfloat16 h(buf[j]);
-          bits = Eigen::numext::bit_cast<uint16_t>(h);
-          buf[j] = static_cast<float>(h);
-        }
-        if (int32_storage) static_cast<int32_t*>(storage)[begin + j] = bits;
-        else std::memcpy(static_cast<char*>(storage) + 2 * (begin + j), &bits, 2);
-      }
+    if (!int32_storage) {
+      FillChunk(rng, draw, scale, c, storage, len, static_cast<char*>(out) + begin * width, &stats[c]);
+      continue;
     }
-    // Float sums within a chunk (1024 values of similar size: ample precision for a report, and
-    // vectorized); chunks are combined in double.
-    // Eight running partial sums in a fixed order: vectorizable, and the same result on every run.
-    constexpr size_t kLanes = 8;
-    float sum[kLanes] = {}, sum_sq[kLanes] = {}, lo[kLanes], hi[kLanes];
-    std::fill(lo, lo + kLanes, values[0]);
-    std::fill(hi, hi + kLanes, values[0]);
-    size_t j = 0;
-    for (; j + kLanes <= len; j += kLanes) {
-      for (size_t k = 0; k < kLanes; ++k) {
-        const float v = values[j + k];
-        sum[k] += v;
-        sum_sq[k] += v * v;
-        lo[k] = v < lo[k] ? v : lo[k];
-        hi[k] = v > hi[k] ? v : hi[k];
-      }
-    }
-    for (; j < len; ++j) {
-      sum[0] += values[j];
-      sum_sq[0] += values[j] * values[j];
-      lo[0] = values[j] < lo[0] ? values[j] : lo[0];
-      hi[0] = values[j] > hi[0] ? values[j] : hi[0];
-    }
-    ChunkStats& out = stats[c];
-    for (size_t k = 0; k < kLanes; ++k) {
-      out.sum += sum[k];
-      out.sum_sq += sum_sq[k];
-      out.min = std::min(out.min, lo[k]);
-      out.max = std::max(out.max, hi[k]);
-    }
+    FillChunk(rng, draw, scale, c, storage, len, bits, &stats[c]);
+    std::copy(bits, bits + len, static_cast<int32_t*>(out) + begin);
   }
 }
 
@@ -156,6 +104,9 @@ Status FillTensor(const ParamRow& row, uint64_t seed, unsigned threads, TensorSt
     int32_storage = true;
   }
   const TensorRng rng(seed, row.name);
+  const Storage kind = dtype == onnx::TensorProto::FLOAT     ? Storage::kFloat32
+                       : dtype == onnx::TensorProto::FLOAT16 ? Storage::kFloat16
+                                                             : Storage::kBFloat16;
   const Draw draw = row.bound ? Draw::kUniform
                     : row.distribution == Distribution::kTruncatedNormal ? Draw::kTruncatedNormal
                                                                          : Draw::kNormal;
@@ -167,10 +118,10 @@ Status FillTensor(const ParamRow& row, uint64_t seed, unsigned threads, TensorSt
   workers = static_cast<unsigned>(std::min<uint64_t>(workers, chunks));
   std::vector<std::thread> pool;
   for (unsigned w = 1; w < workers; ++w) {
-    pool.emplace_back(FillChunks, std::cref(rng), draw, scale, dtype, storage, int32_storage, n, chunks * w / workers,
+    pool.emplace_back(FillChunks, std::cref(rng), draw, scale, kind, storage, int32_storage, n, chunks * w / workers,
                       chunks * (w + 1) / workers, chunk_stats.data());
   }
-  FillChunks(rng, draw, scale, dtype, storage, int32_storage, n, 0, chunks / workers, chunk_stats.data());
+  FillChunks(rng, draw, scale, kind, storage, int32_storage, n, 0, chunks / workers, chunk_stats.data());
   for (auto& th : pool) th.join();
   // Combine in chunk order: the same numbers whatever the number of threads.
   double sum = 0, sum_sq = 0;

@@ -5,24 +5,37 @@
 
 namespace reinit {
 
-namespace sse2 {
-void GenerateChunk(const TensorRng& rng, Draw draw, float scale, uint64_t chunk, float* out);
-}
-namespace avx2 {
-void GenerateChunk(const TensorRng& rng, Draw draw, float scale, uint64_t chunk, float* out);
-}
+// Each instruction set's kernel (kernels_impl.inc) declares these two.
+#define REINIT_DECLARE_KERNEL(isa)                                                                            \
+  namespace isa {                                                                                             \
+  void GenerateChunk(const TensorRng& rng, Draw draw, float scale, uint64_t chunk, float* out);               \
+  void FillChunk(const TensorRng& rng, Draw draw, float scale, uint64_t chunk, Storage storage, size_t len,    \
+                 void* out, ChunkStats* stats);                                                               \
+  }
+REINIT_DECLARE_KERNEL(sse2)
+REINIT_DECLARE_KERNEL(avx2)
+#undef REINIT_DECLARE_KERNEL
 
 namespace {
-using ChunkFn = void (*)(const TensorRng&, Draw, float, uint64_t, float*);
-ChunkFn Pick() {
+bool HasAvx2() {
   __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") ? &avx2::GenerateChunk : &sse2::GenerateChunk;
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
 }
-const ChunkFn kChunkFn = Pick();
+const bool kAvx2 = HasAvx2();
 }  // namespace
 
+void FillChunk(const TensorRng& rng, Draw draw, float scale, uint64_t chunk, Storage storage, size_t len, void* out,
+               ChunkStats* stats) {
+  (kAvx2 ? avx2::FillChunk : sse2::FillChunk)(rng, draw, scale, chunk, storage, len, out, stats);
+}
+
+void FillChunkBaseline(const TensorRng& rng, Draw draw, float scale, uint64_t chunk, Storage storage, size_t len,
+                       void* out, ChunkStats* stats) {
+  sse2::FillChunk(rng, draw, scale, chunk, storage, len, out, stats);
+}
+
 void GenerateChunkF32(const TensorRng& rng, Draw draw, float scale, uint64_t chunk, float* out) {
-  kChunkFn(rng, draw, scale, chunk, out);
+  (kAvx2 ? avx2::GenerateChunk : sse2::GenerateChunk)(rng, draw, scale, chunk, out);
 }
 
 void GenerateChunkF32Baseline(const TensorRng& rng, Draw draw, float scale, uint64_t chunk, float* out) {

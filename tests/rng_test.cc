@@ -4,6 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <Eigen/Core>
+#include <algorithm>
+
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -147,6 +150,55 @@ TEST(Kernels, EveryInstructionSetGivesTheSameBits) {
       ASSERT_EQ(std::memcmp(a, b, sizeof a), 0) << "chunk " << chunk;
     }
   }
+}
+
+// float16 / bfloat16 storage rounds to nearest even exactly as Eigen's types do, with both kernels, from
+// subnormal halves (scale 1e-6) to overflow (scale 3e4), and the stats describe what was stored.
+TEST(Kernels, StoredTypesRoundLikeEigenOnEveryInstructionSet) {
+  const TensorRng rng(5, "store");
+  for (const float scale : {1e-6f, 0.7f, 3e4f}) {
+    for (const Storage storage : {Storage::kFloat16, Storage::kBFloat16}) {
+      for (const uint64_t chunk : {uint64_t{0}, uint64_t{12345}}) {
+        float ref[kChunk];
+        GenerateChunkF32Baseline(rng, Draw::kNormal, scale, chunk, ref);
+        uint16_t a[kChunk], b[kChunk];
+        ChunkStats sa, sb;
+        FillChunk(rng, Draw::kNormal, scale, chunk, storage, kChunk, a, &sa);
+        FillChunkBaseline(rng, Draw::kNormal, scale, chunk, storage, kChunk, b, &sb);
+        double sum = 0;
+        for (size_t j = 0; j < kChunk; ++j) {
+          const uint16_t expected = storage == Storage::kFloat16
+                                        ? Eigen::numext::bit_cast<uint16_t>(Eigen::half(ref[j]))
+                                        : Eigen::numext::bit_cast<uint16_t>(Eigen::bfloat16(ref[j]));
+          ASSERT_EQ(a[j], expected) << ref[j];
+          ASSERT_EQ(b[j], expected) << ref[j];
+          sum += storage == Storage::kFloat16 ? static_cast<double>(Eigen::half(ref[j]))
+                                              : static_cast<double>(Eigen::bfloat16(ref[j]));
+        }
+        EXPECT_EQ(std::memcmp(&sa, &sb, sizeof sa), 0);
+        if (std::isfinite(sum)) EXPECT_NEAR(sa.sum, sum, 1e-5 * kChunk * scale);
+      }
+    }
+  }
+}
+
+// A short last chunk writes only its own elements and measures only them.
+TEST(Kernels, ShortChunkWritesAndMeasuresOnlyItsLength) {
+  const TensorRng rng(6, "short");
+  float whole[kChunk], part[kChunk];
+  GenerateChunkF32(rng, Draw::kUniform, 1.0f, 3, whole);
+  std::fill(part, part + kChunk, 42.0f);
+  ChunkStats stats;
+  FillChunk(rng, Draw::kUniform, 1.0f, 3, Storage::kFloat32, 100, part, &stats);
+  double sum = 0;
+  for (size_t j = 0; j < 100; ++j) {
+    ASSERT_EQ(part[j], whole[j]);
+    sum += whole[j];
+  }
+  for (size_t j = 100; j < kChunk; ++j) ASSERT_EQ(part[j], 42.0f);
+  EXPECT_NEAR(stats.sum, sum, 1e-4);
+  EXPECT_EQ(stats.max, *std::max_element(whole, whole + 100));
+  EXPECT_EQ(stats.min, *std::min_element(whole, whole + 100));
 }
 
 }  // namespace
