@@ -2,11 +2,14 @@
 // orthogonal QR. Run: cmake -B build -DREINIT_BENCH=ON && cmake --build build -j2 && build/bench/reinit_bench
 #include <benchmark/benchmark.h>
 
+#include <Eigen/Dense>
+
 #include <vector>
 
 #include "onnx/onnx_pb.h"
 #include "passes/fill.h"
 #include "passes/kernels.h"
+#include "passes/orthogonal.h"
 #include "passes/rng.h"
 #include "passes/schemes.h"
 
@@ -70,15 +73,38 @@ void BM_ScalarNormalF64(benchmark::State& state) {
 }
 BENCHMARK(BM_ScalarNormalF64)->Unit(benchmark::kMillisecond);
 
+// n x n orthogonal init (Gaussian draw, blocked Householder QR, Q formed): threads 1 and 2, and the
+// baseline (SSE2) build for comparison. Orthogonality error max|Q^T Q - I| as a counter.
 void BM_Orthogonal(benchmark::State& state) {
   const int64_t n = state.range(0);
+  const unsigned threads = static_cast<unsigned>(state.range(1));
   std::vector<double> out(static_cast<size_t>(n * n));
   for (auto _ : state) {
-    FillOrthogonal(1, "bench", 0, n, n, 1.0, out.data());
+    FillOrthogonal(1, "bench", 0, n, n, 1.0, out.data(), threads);
     benchmark::DoNotOptimize(out.data());
   }
+  const Eigen::Map<const Eigen::MatrixXd> q(out.data(), n, n);
+  state.counters["orth_err"] = (q.transpose() * q - Eigen::MatrixXd::Identity(n, n)).cwiseAbs().maxCoeff();
 }
-BENCHMARK(BM_Orthogonal)->Arg(256)->Arg(1024)->Arg(2048)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Orthogonal)
+    ->Args({256, 2})
+    ->Args({1024, 2})
+    ->Args({2048, 1})
+    ->Args({2048, 2})
+    ->Args({4096, 2})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
+void BM_OrthogonalBaselineQr(benchmark::State& state) {
+  const int64_t n = state.range(0);
+  Eigen::MatrixXd a = Eigen::MatrixXd::Random(n, n);
+  for (auto _ : state) {
+    Eigen::MatrixXd q = a;
+    OrthonormalizeColumnsBaseline(q.data(), n, n, 2);
+    benchmark::DoNotOptimize(q.data());
+  }
+}
+BENCHMARK(BM_OrthogonalBaselineQr)->Arg(2048)->UseRealTime()->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace reinit

@@ -67,7 +67,7 @@ Status FillTensor(const ParamRow& row, uint64_t seed, unsigned threads, TensorSt
   onnx::TensorProto* t = row.tensor;
   if (!FastPath(row)) {
     std::vector<double> values;
-    REINIT_RETURN_IF_ERROR(GenerateValues(row, seed, &values));
+    REINIT_RETURN_IF_ERROR(GenerateValues(row, seed, threads, &values));
     REINIT_RETURN_IF_ERROR(WriteValues(values, t));
     // Measure the tensor as stored (after rounding), not the doubles we meant to write.
     REINIT_RETURN_IF_ERROR(ReadValues(*t, &values));

@@ -3,8 +3,11 @@
 #include <Eigen/Dense>
 #include <algorithm>
 #include <cmath>
-#include <thread>
+#include <vector>
 
+#include "passes/kernels.h"
+#include "passes/orthogonal.h"
+#include "passes/parallel.h"
 #include "passes/rng.h"
 
 namespace reinit {
@@ -21,24 +24,32 @@ double LeCunStd(double fan_in, double gain) { return gain * std::sqrt(1.0 / fan_
 double LeCunBound(double fan_in, double gain) { return gain * std::sqrt(3.0 / fan_in); }
 
 void FillOrthogonal(uint64_t seed, const std::string& tensor_name, uint64_t first, int64_t rows, int64_t cols,
-                    double gain, double* out) {
-  using Matrix = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+                    double gain, double* out, unsigned threads) {
   const TensorRng rng(seed, tensor_name);
-  Matrix a(rows, cols);
-  rng.Normal(first, static_cast<size_t>(rows * cols), 1.0, a.data());
-  // QR wants a tall matrix; for a wide one factor its transpose (as torch.nn.init.orthogonal_ does).
+  const size_t n = static_cast<size_t>(rows * cols);
+  // The Gaussian matrix from the float32 kernel (a Gaussian's low bits do not matter to Q's
+  // distribution; the kernel is 20x faster than the double path), QR in double.
+  std::vector<float> normal(n);
+  GenerateF32(rng, Draw::kNormal, 1.0f, first, n, normal.data());
+  // QR wants a tall matrix; a wide one is factored transposed (as torch.nn.init.orthogonal_ does). The
+  // row-major wide matrix already is its transpose in column-major order.
   const bool wide = rows < cols;
-  Eigen::MatrixXd tall = wide ? Eigen::MatrixXd(a.transpose()) : Eigen::MatrixXd(a);
-  Eigen::HouseholderQR<Eigen::MatrixXd> qr(tall);
-  Eigen::MatrixXd q = qr.householderQ() * Eigen::MatrixXd::Identity(tall.rows(), tall.cols());
-  // Fold the signs of diag(R) into Q: without this Q is not Haar-distributed (Mezzadri 2007).
-  Eigen::VectorXd signs = qr.matrixQR().diagonal().unaryExpr([](double d) { return d < 0 ? -1.0 : 1.0; });
-  q = q * signs.asDiagonal();
-  Matrix result = wide ? Matrix(q.transpose()) : Matrix(q);
-  Eigen::Map<Matrix>(out, rows, cols) = gain * result;
+  const int64_t tall_rows = wide ? cols : rows, tall_cols = wide ? rows : cols;
+  using RowMajor = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  Eigen::MatrixXd tall(tall_rows, tall_cols);
+  const Eigen::Map<const Eigen::MatrixXf> col_major(normal.data(), tall_rows, tall_cols);
+  const Eigen::Map<const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>> row_major(
+      normal.data(), tall_rows, tall_cols);
+  if (wide) tall = col_major.cast<double>();
+  else tall = row_major.cast<double>();
+  std::vector<float>().swap(normal);
+  OrthonormalizeColumns(tall.data(), tall_rows, tall_cols, threads);
+  // Back to row-major rows x cols: the wide result is the transpose of tall, which is the same memory.
+  if (wide) Eigen::Map<Eigen::MatrixXd>(out, tall_rows, tall_cols) = gain * tall;
+  else Eigen::Map<RowMajor>(out, rows, cols) = gain * tall;
 }
 
-Status GenerateValues(const ParamRow& row, uint64_t seed, std::vector<double>* values) {
+Status GenerateValues(const ParamRow& row, uint64_t seed, unsigned threads, std::vector<double>* values) {
   int64_t n = 1;
   for (int64_t d : row.shape) n *= d;
   values->assign(static_cast<size_t>(n), 0.0);
@@ -74,19 +85,22 @@ Status GenerateValues(const ParamRow& row, uint64_t seed, std::vector<double>* v
       const int64_t blocks = recurrent ? row.shape[0] * per_dir : 1;
       const int64_t rows = recurrent ? row.shape[1] / per_dir : row.shape[0];
       const int64_t cols = n / blocks / rows;
-      // Blocks are independent (each from its own stretch of the stream): they run in parallel, one
-      // thread per core, and each block is the same whichever thread computes it.
-      const int64_t workers = std::min<int64_t>(blocks, std::max(1u, std::thread::hardware_concurrency()));
-      auto run = [&](int64_t w) {
-        for (int64_t b = w; b < blocks; b += workers) {
-          const uint64_t first = static_cast<uint64_t>(b * rows * cols);
-          FillOrthogonal(seed, row.name, first, rows, cols, row.gain, values->data() + first);
+      // Blocks are independent (each from its own stretch of the stream): several blocks run in
+      // parallel, one per thread; a single block parallelizes its QR instead. Either way each block is
+      // the same whichever thread computes it.
+      struct Task {
+        const ParamRow& row;
+        uint64_t seed;
+        int64_t rows, cols;
+        unsigned inner_threads;
+        double* out;
+        static void Run(void* ctx, int64_t b) {
+          const Task& t = *static_cast<const Task*>(ctx);
+          const uint64_t first = static_cast<uint64_t>(b * t.rows * t.cols);
+          FillOrthogonal(t.seed, t.row.name, first, t.rows, t.cols, t.row.gain, t.out + first, t.inner_threads);
         }
-      };
-      std::vector<std::thread> pool;
-      for (int64_t w = 1; w < workers; ++w) pool.emplace_back(run, w);
-      run(0);
-      for (auto& t : pool) t.join();
+      } task{row, seed, rows, cols, blocks == 1 ? threads : 1u, values->data()};
+      ParallelFor(blocks, threads, &Task::Run, &task);
       return Status::Ok();
     }
     case Scheme::kNone:

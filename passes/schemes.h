@@ -24,12 +24,13 @@ double LeCunBound(double fan_in, double gain = 1.0);
 inline double UniformBoundForStd(double std) { return 1.7320508075688772 * std; }
 
 // Generates the new values of `row`'s tensor (row.scheme, distribution, std/bound, gain, constant,
-// and for orthogonal the gate-block layout) as doubles, in element order.
-Status GenerateValues(const ParamRow& row, uint64_t seed, std::vector<double>* values);
+// and for orthogonal the gate-block layout) as doubles, in element order. `threads`: 0 is one per core.
+Status GenerateValues(const ParamRow& row, uint64_t seed, unsigned threads, std::vector<double>* values);
 
 // Fills `out` (rows x cols, row-major, starting at element `first` of the tensor's stream) with an
 // orthogonal matrix times gain: rows orthonormal when rows <= cols, columns orthonormal otherwise.
+// The same values for any `threads` (0: one per core).
 void FillOrthogonal(uint64_t seed, const std::string& tensor_name, uint64_t first, int64_t rows, int64_t cols,
-                    double gain, double* out);
+                    double gain, double* out, unsigned threads = 0);
 
 }  // namespace reinit

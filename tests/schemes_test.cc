@@ -1,4 +1,6 @@
 #include "passes/schemes.h"
+#include "passes/orthogonal.h"
+#include "passes/kernels.h"
 
 #include "passes/rng.h"
 
@@ -69,12 +71,39 @@ TEST(Orthogonal, SignFoldMakesDiagonalOfRPositive) {
   // With the sign of diag(R) folded into Q, A = Q R' with R' = Q^T A upper triangular and diag > 0.
   RowMatrix q(6, 6), a(6, 6);
   FillOrthogonal(9, "w", 0, 6, 6, 1.0, q.data());
-  const TensorRng rng(9, "w");
-  rng.Normal(0, 36, 1.0, a.data());
+  // The Gaussian matrix FillOrthogonal factors: the float32 normal stream of (seed, name).
+  std::vector<float> normal(36);
+  GenerateF32(TensorRng(9, "w"), Draw::kNormal, 1.0f, 0, normal.size(), normal.data());
+  for (int i = 0; i < 36; ++i) a.data()[i] = normal[i];
   const Eigen::MatrixXd r = q.transpose() * a;
   for (int i = 0; i < 6; ++i) {
     EXPECT_GT(r(i, i), 0) << i;
     for (int j = 0; j < i; ++j) EXPECT_NEAR(r(i, j), 0, 1e-10);
+  }
+}
+
+// Many panels (48 reflectors) and column groups (256): the blocked, threaded QR gives the same Q as
+// Eigen's own HouseholderQR (to rounding), orthonormal, and the same bits for any thread count.
+TEST(Orthogonal, BlockedThreadedQrMatchesEigenAndIgnoresThreadCount) {
+  for (auto [rows, cols] : {std::pair<int, int>{700, 530}, {530, 530}}) {
+    Eigen::MatrixXd a(rows, cols);
+    std::vector<float> normal(static_cast<size_t>(rows) * cols);
+    GenerateF32(TensorRng(3, "qr"), Draw::kNormal, 1.0f, 0, normal.size(), normal.data());
+    for (size_t i = 0; i < normal.size(); ++i) a.data()[i] = normal[i];
+    Eigen::HouseholderQR<Eigen::MatrixXd> qr(a);
+    Eigen::MatrixXd expected = qr.householderQ() * Eigen::MatrixXd::Identity(rows, cols);
+    for (int j = 0; j < cols; ++j) {
+      if (qr.matrixQR()(j, j) < 0) expected.col(j) *= -1;
+    }
+    Eigen::MatrixXd one = a, two = a, three = a, baseline = a;
+    OrthonormalizeColumns(one.data(), rows, cols, 1);
+    OrthonormalizeColumns(two.data(), rows, cols, 2);
+    OrthonormalizeColumns(three.data(), rows, cols, 3);
+    OrthonormalizeColumnsBaseline(baseline.data(), rows, cols, 2);
+    EXPECT_TRUE(one == two && one == three) << rows << "x" << cols;
+    EXPECT_LT((one - expected).cwiseAbs().maxCoeff(), 1e-10);
+    EXPECT_LT((baseline - expected).cwiseAbs().maxCoeff(), 1e-10);
+    EXPECT_LT((one.transpose() * one - Eigen::MatrixXd::Identity(cols, cols)).cwiseAbs().maxCoeff(), 1e-12);
   }
 }
 
