@@ -34,16 +34,37 @@ struct Fd {
 };
 
 
+// The file into protobuf's parser through 256 KiB reads (protobuf's own FileInputStream reads 8 KiB at a
+// time: 60,000 system calls for 500 MB), hashed on the way when asked.
+class FileSource : public google::protobuf::io::CopyingInputStream {
+ public:
+  FileSource(int fd, Sha256Digest* digest) : fd_(fd), digest_(digest) {}
+  int Read(void* buffer, int size) override {
+    ssize_t n;
+    do {
+      n = ::read(fd_, buffer, static_cast<size_t>(size));
+    } while (n < 0 && errno == EINTR);
+    if (n > 0 && digest_ != nullptr) digest_->Update(static_cast<const char*>(buffer), static_cast<size_t>(n));
+    return static_cast<int>(n);
+  }
+
+ private:
+  int fd_;
+  Sha256Digest* digest_;
+};
+
 }  // namespace
 
-Status LoadModel(const std::string& path, onnx::ModelProto* model) {
+Status LoadModel(const std::string& path, onnx::ModelProto* model, std::string* sha256) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) return {ExitCode::kBadModel, path + ": cannot open: " + ErrnoText()};
   if (!S_ISREG(st.st_mode)) return {ExitCode::kBadModel, path + ": not a regular file"};
   if (st.st_size == 0) return {ExitCode::kBadModel, path + ": empty file, not an ONNX model"};
   Fd in{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
   if (in.fd < 0) return {ExitCode::kBadModel, path + ": cannot open: " + ErrnoText()};
-  google::protobuf::io::FileInputStream raw(in.fd);
+  Sha256Digest digest;
+  FileSource source(in.fd, sha256 != nullptr ? &digest : nullptr);
+  google::protobuf::io::CopyingInputStreamAdaptor raw(&source, 256 << 10);
   google::protobuf::io::CodedInputStream coded(&raw);
   coded.SetTotalBytesLimit(INT_MAX);  // protobuf's own ceiling for one message
   // A subgraph costs three message levels (graph, node, attribute): room for the tool's own nesting
@@ -53,6 +74,7 @@ Status LoadModel(const std::string& path, onnx::ModelProto* model) {
     return {ExitCode::kBadModel, path + ": not a valid ONNX model (protobuf parse failed)"};
   }
   if (!model->has_graph()) return {ExitCode::kBadModel, path + ": the model has no graph"};
+  if (sha256 != nullptr) *sha256 = digest.Hex();
   return Status::Ok();
 }
 

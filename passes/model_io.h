@@ -11,7 +11,9 @@
 namespace reinit {
 
 // Reads and parses `path`. Errors (kBadModel) name the file and the problem.
-Status LoadModel(const std::string& path, onnx::ModelProto* model);
+// Parses the model file; with `sha256`, also hashes the bytes as they are read (the report's input hash
+// is of exactly what was parsed, with no second read of the file).
+Status LoadModel(const std::string& path, onnx::ModelProto* model, std::string* sha256 = nullptr);
 
 // Runs the ONNX checker and strict shape inference on `model`; kBadModel with the checker's message.
 Status CheckModel(const onnx::ModelProto& model, const std::string& label);

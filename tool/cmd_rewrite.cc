@@ -167,7 +167,7 @@ int RunRewrite(const Options& options, std::ostream& out, std::ostream& err) {
   // The model is written and flushed under a temporary name, the report (which carries its SHA-256)
   // is committed, and only then is the model renamed into place: a failure anywhere leaves no output,
   // and --in-place replaces the input in one step, after everything else has succeeded.
-  AtomicFile model(options.output);
+  AtomicFile model(options.output, ReportNeeded(options));
   status = model.Open();
   if (status.ok()) status = model.WriteMessage(s.model);
   if (status.ok()) status = model.Close();

@@ -74,8 +74,7 @@ Status RunSession(const Options& options, const std::vector<std::string>& full, 
     if (!runs) return {ExitCode::kUsage, "--dump-after " + options.dump_after + ": that pass is not in the pipeline"};
   }
   REINIT_RETURN_IF_ERROR(BuildPolicy(options, &s->ctx.policy));
-  REINIT_RETURN_IF_ERROR(LoadModel(options.input, &s->model));
-  s->input_sha256 = InputSha(options);
+  REINIT_RETURN_IF_ERROR(LoadModel(options.input, &s->model, ReportNeeded(options) ? &s->input_sha256 : nullptr));
   // Lazily: external bytes stay on disk until regenerate or the writer needs them (check reads values).
   REINIT_RETURN_IF_ERROR(LoadExternalData(options.input, &s->model, &s->external, options.command != "check"));
   // Newer than the ONNX library knows: the tool only reads layouts it knows, so it goes on, but says so.
@@ -141,9 +140,8 @@ void PrintResults(const Options& options, const ParamTable& table, const nlohman
   }
 }
 
-std::string InputSha(const Options& options) {
-  const bool needed = !options.report.empty() || (options.format == OutputFormat::kJson && options.verbosity > 0);
-  return needed ? Sha256OfFile(options.input) : "";
+bool ReportNeeded(const Options& options) {
+  return !options.report.empty() || (options.format == OutputFormat::kJson && options.verbosity > 0);
 }
 
 int Fail(const Status& status, std::ostream& err) {

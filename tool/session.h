@@ -24,7 +24,7 @@ struct Session {
   ParamTable table;
   PassContext ctx;
   std::vector<std::string> passes;  // the pipeline that ran
-  std::string input_sha256;         // when a report needs it (read before anything is written)
+  std::string input_sha256;         // when a report needs it (hashed as the model is parsed)
 };
 
 // The effective policy: the preset, then the rules file, then the flags (flags win).
@@ -39,9 +39,9 @@ Status RunSession(const Options& options, const std::vector<std::string>& full, 
 void PrintResults(const Options& options, const ParamTable& table, const nlohmann::ordered_json& report,
                   std::ostream& out);
 
-// SHA-256 of the input, for a report that will be read (--report or --format json); "" otherwise, so
-// a plain run does not read the whole input a second time.
-std::string InputSha(const Options& options);
+// Whether a report will be read (--report, or --format json on stdout): only then are the input and
+// output hashed (SHA-256 of 500 MB is a quarter of a second), so a plain run does not pay for it.
+bool ReportNeeded(const Options& options);
 
 // Prints "onnx-reinit: error: <message>" and returns the status's exit code.
 int Fail(const Status& status, std::ostream& err);
