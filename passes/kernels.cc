@@ -14,32 +14,57 @@ namespace reinit {
   }
 REINIT_DECLARE_KERNEL(sse2)
 REINIT_DECLARE_KERNEL(avx2)
+REINIT_DECLARE_KERNEL(avx512)
 #undef REINIT_DECLARE_KERNEL
 
 namespace {
-bool HasAvx2() {
+struct Kernel {
+  decltype(&sse2::GenerateChunk) generate;
+  decltype(&sse2::FillChunk) fill;
+};
+constexpr Kernel kKernels[] = {{sse2::GenerateChunk, sse2::FillChunk},
+                               {avx2::GenerateChunk, avx2::FillChunk},
+                               {avx512::GenerateChunk, avx512::FillChunk}};
+
+bool Supported(Isa isa) {
   __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
+  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
+  switch (isa) {
+    case Isa::kSse2: return true;
+    case Isa::kAvx2: return avx2;
+    case Isa::kAvx512:
+      return avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+             __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq");
+  }
+  return false;
 }
-const bool kAvx2 = HasAvx2();
+
+const Kernel& Widest() {
+  static const Kernel& kernel = kKernels[static_cast<int>(Supported(Isa::kAvx512) ? Isa::kAvx512
+                                                           : Supported(Isa::kAvx2) ? Isa::kAvx2
+                                                                                   : Isa::kSse2)];
+  return kernel;
+}
 }  // namespace
+
+bool IsaSupported(Isa isa) { return Supported(isa); }
 
 void FillChunk(const TensorRng& rng, Draw draw, float scale, uint64_t chunk, Storage storage, size_t len, void* out,
                ChunkStats* stats) {
-  (kAvx2 ? avx2::FillChunk : sse2::FillChunk)(rng, draw, scale, chunk, storage, len, out, stats);
+  Widest().fill(rng, draw, scale, chunk, storage, len, out, stats);
 }
 
-void FillChunkBaseline(const TensorRng& rng, Draw draw, float scale, uint64_t chunk, Storage storage, size_t len,
-                       void* out, ChunkStats* stats) {
-  sse2::FillChunk(rng, draw, scale, chunk, storage, len, out, stats);
+void FillChunk(Isa isa, const TensorRng& rng, Draw draw, float scale, uint64_t chunk, Storage storage, size_t len,
+               void* out, ChunkStats* stats) {
+  kKernels[static_cast<int>(isa)].fill(rng, draw, scale, chunk, storage, len, out, stats);
 }
 
 void GenerateChunkF32(const TensorRng& rng, Draw draw, float scale, uint64_t chunk, float* out) {
-  (kAvx2 ? avx2::GenerateChunk : sse2::GenerateChunk)(rng, draw, scale, chunk, out);
+  Widest().generate(rng, draw, scale, chunk, out);
 }
 
-void GenerateChunkF32Baseline(const TensorRng& rng, Draw draw, float scale, uint64_t chunk, float* out) {
-  sse2::GenerateChunk(rng, draw, scale, chunk, out);
+void GenerateChunkF32(Isa isa, const TensorRng& rng, Draw draw, float scale, uint64_t chunk, float* out) {
+  kKernels[static_cast<int>(isa)].generate(rng, draw, scale, chunk, out);
 }
 
 void GenerateF32(const TensorRng& rng, Draw draw, float scale, uint64_t first, size_t n, float* out) {

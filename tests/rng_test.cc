@@ -142,12 +142,15 @@ TEST(Kernels, UniformAndTruncatedStayInRange) {
 
 TEST(Kernels, EveryInstructionSetGivesTheSameBits) {
   const TensorRng rng(4, "isa");
-  for (Draw draw : {Draw::kUniform, Draw::kNormal, Draw::kTruncatedNormal}) {
-    for (uint64_t chunk : {uint64_t{0}, uint64_t{1}, uint64_t{77777}}) {
-      float a[kChunk], b[kChunk];
-      GenerateChunkF32(rng, draw, 0.7f, chunk, a);
-      GenerateChunkF32Baseline(rng, draw, 0.7f, chunk, b);
-      ASSERT_EQ(std::memcmp(a, b, sizeof a), 0) << "chunk " << chunk;
+  for (const Isa isa : {Isa::kAvx2, Isa::kAvx512}) {
+    if (!IsaSupported(isa)) continue;
+    for (Draw draw : {Draw::kUniform, Draw::kNormal, Draw::kTruncatedNormal}) {
+      for (uint64_t chunk : {uint64_t{0}, uint64_t{1}, uint64_t{77777}, uint64_t{1} << 33}) {
+        float a[kChunk], b[kChunk];
+        GenerateChunkF32(isa, rng, draw, 0.7f, chunk, a);
+        GenerateChunkF32(Isa::kSse2, rng, draw, 0.7f, chunk, b);
+        ASSERT_EQ(std::memcmp(a, b, sizeof a), 0) << "isa " << static_cast<int>(isa) << " chunk " << chunk;
+      }
     }
   }
 }
@@ -160,23 +163,26 @@ TEST(Kernels, StoredTypesRoundLikeEigenOnEveryInstructionSet) {
     for (const Storage storage : {Storage::kFloat16, Storage::kBFloat16}) {
       for (const uint64_t chunk : {uint64_t{0}, uint64_t{12345}}) {
         float ref[kChunk];
-        GenerateChunkF32Baseline(rng, Draw::kNormal, scale, chunk, ref);
-        uint16_t a[kChunk], b[kChunk];
-        ChunkStats sa, sb;
-        FillChunk(rng, Draw::kNormal, scale, chunk, storage, kChunk, a, &sa);
-        FillChunkBaseline(rng, Draw::kNormal, scale, chunk, storage, kChunk, b, &sb);
+        GenerateChunkF32(Isa::kSse2, rng, Draw::kNormal, scale, chunk, ref);
+        uint16_t expected[kChunk];
         double sum = 0;
         for (size_t j = 0; j < kChunk; ++j) {
-          const uint16_t expected = storage == Storage::kFloat16
-                                        ? Eigen::numext::bit_cast<uint16_t>(Eigen::half(ref[j]))
-                                        : Eigen::numext::bit_cast<uint16_t>(Eigen::bfloat16(ref[j]));
-          ASSERT_EQ(a[j], expected) << ref[j];
-          ASSERT_EQ(b[j], expected) << ref[j];
+          expected[j] = storage == Storage::kFloat16 ? Eigen::numext::bit_cast<uint16_t>(Eigen::half(ref[j]))
+                                                     : Eigen::numext::bit_cast<uint16_t>(Eigen::bfloat16(ref[j]));
           sum += storage == Storage::kFloat16 ? static_cast<double>(Eigen::half(ref[j]))
                                               : static_cast<double>(Eigen::bfloat16(ref[j]));
         }
-        EXPECT_EQ(std::memcmp(&sa, &sb, sizeof sa), 0);
-        if (std::isfinite(sum)) EXPECT_NEAR(sa.sum, sum, 1e-5 * kChunk * scale);
+        ChunkStats baseline;
+        for (const Isa isa : {Isa::kSse2, Isa::kAvx2, Isa::kAvx512}) {
+          if (!IsaSupported(isa)) continue;
+          uint16_t bits[kChunk];
+          ChunkStats stats;
+          FillChunk(isa, rng, Draw::kNormal, scale, chunk, storage, kChunk, bits, &stats);
+          for (size_t j = 0; j < kChunk; ++j) ASSERT_EQ(bits[j], expected[j]) << ref[j] << " isa " << static_cast<int>(isa);
+          if (isa == Isa::kSse2) baseline = stats;
+          EXPECT_EQ(std::memcmp(&stats, &baseline, sizeof stats), 0);
+          if (std::isfinite(sum)) EXPECT_NEAR(stats.sum, sum, 1e-5 * kChunk * scale);
+        }
       }
     }
   }
