@@ -11,8 +11,8 @@
 namespace reinit {
 
 // Reads and parses `path`. Errors (kBadModel) name the file and the problem.
-// Parses the model file; with `sha256`, also hashes the bytes as they are read (the report's input hash
-// is of exactly what was parsed, with no second read of the file).
+// Parses the model file; with `sha256`, also hashes it on a second thread from the same open file
+// while it is parsed.
 Status LoadModel(const std::string& path, onnx::ModelProto* model, std::string* sha256 = nullptr);
 
 // Runs the ONNX checker and strict shape inference on `model`; kBadModel with the checker's message.
