@@ -1,5 +1,7 @@
 #include "passes/kernels.h"
 
+#include <cpuid.h>
+
 #include <algorithm>
 #include <cstring>
 
@@ -26,9 +28,15 @@ constexpr Kernel kKernels[] = {{sse2::GenerateChunk, sse2::FillChunk},
                                {avx2::GenerateChunk, avx2::FillChunk},
                                {avx512::GenerateChunk, avx512::FillChunk}};
 
+// F16C from CPUID leaf 1 (ECX bit 29): not every compiler's __builtin_cpu_supports knows "f16c".
+bool HasF16c() {
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C) != 0;
+}
+
 bool Supported(Isa isa) {
   __builtin_cpu_init();
-  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
+  const bool avx2 = __builtin_cpu_supports("avx2") && HasF16c();
   switch (isa) {
     case Isa::kSse2: return true;
     case Isa::kAvx2: return avx2;

@@ -1,5 +1,5 @@
-// Fast float32 generation: Philox4x32-10 over arrays and the uniform and Box-Muller transforms as plain
-// loops of float arithmetic (log and sincos by Cephes' polynomials), which the compiler vectorizes.
+// Fast float32 generation: Philox4x32-10 over arrays (with the CPU's even-lane multiply) and the uniform
+// and Box-Muller transforms as loops of float arithmetic (log and sincos by Cephes' polynomials).
 //
 // Determinism: the stream is cut into fixed chunks of kChunk elements on a global grid, and every chunk
 // is always computed whole by the same code, so element i of a tensor is the same whichever range,
