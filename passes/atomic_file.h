@@ -34,6 +34,7 @@ class AtomicFile {
   Status Commit();
 
   uint64_t size() const { return size_; }
+  const std::string& path() const { return path_; }
   // Lowercase hex SHA-256 of everything written; valid after Close(); empty if not hashed.
   const std::string& sha256() const { return sha256_; }
 

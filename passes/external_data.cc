@@ -130,9 +130,7 @@ Status LoadExternalData(const std::string& model_path, onnx::ModelProto* model, 
   return status;
 }
 
-namespace {
-// Reads [offset, offset + length) of `source` in pieces of at most 4 MiB, handing each to `take`.
-Status Stream(const ExternalSource& source, const std::function<Status(const char*, size_t)>& take) {
+Status StreamSource(const ExternalSource& source, const std::function<Status(const char*, size_t)>& take) {
   const int fd = ::open(source.file.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) return {ExitCode::kBadModel, source.file + ": cannot be opened"};
   struct Closer {
@@ -149,12 +147,11 @@ Status Stream(const ExternalSource& source, const std::function<Status(const cha
   }
   return Status::Ok();
 }
-}  // namespace
 
 Status ReadSource(const ExternalSource& source, std::string* bytes) {
   bytes->clear();
   bytes->reserve(static_cast<size_t>(source.length));
-  return Stream(source, [&](const char* data, size_t n) {
+  return StreamSource(source, [&](const char* data, size_t n) {
     bytes->append(data, n);
     return Status::Ok();
   });
@@ -163,7 +160,7 @@ Status ReadSource(const ExternalSource& source, std::string* bytes) {
 Status CopySource(const ExternalSource& source, AtomicFile* file, uint64_t* offset) {
   REINIT_RETURN_IF_ERROR(file->Pad(kAlignment));
   *offset = file->size();
-  return Stream(source, [&](const char* data, size_t n) { return file->Write(data, n); });
+  return StreamSource(source, [&](const char* data, size_t n) { return file->Write(data, n); });
 }
 
 void PointAt(onnx::TensorProto& t, const std::string& location, uint64_t offset, uint64_t length) {

@@ -40,6 +40,9 @@ void ForEachTensor(onnx::ModelProto* model, const std::function<void(onnx::Tenso
 Status LoadExternalData(const std::string& model_path, onnx::ModelProto* model, ExternalTensors* external,
                         bool lazy = false);
 
+// Reads [offset, offset + length) of `source` in pieces of at most 4 MiB, handing each to `take`.
+Status StreamSource(const ExternalSource& source, const std::function<Status(const char*, size_t)>& take);
+
 // Reads a lazily loaded tensor's bytes.
 Status ReadSource(const ExternalSource& source, std::string* bytes);
 

@@ -29,23 +29,104 @@ bool FastPath(const ParamRow& row) {
 
 // Generates chunks [first_chunk, last_chunk) of the tensor into its storage, recording per-chunk stats.
 // float16 kept in int32_data (one value per int32) goes through a buffer and is widened.
+// `out` holds the elements from chunk `base_chunk` on.
 void FillChunks(const TensorRng& rng, Draw draw, float scale, Storage storage, void* out, bool int32_storage,
-                uint64_t n, uint64_t first_chunk, uint64_t last_chunk, ChunkStats* stats) {
+                uint64_t n, uint64_t first_chunk, uint64_t last_chunk, uint64_t base_chunk, ChunkStats* stats) {
   const size_t width = storage == Storage::kFloat32 ? 4 : 2;
   alignas(64) uint16_t bits[kChunk];
   for (uint64_t c = first_chunk; c < last_chunk; ++c) {
-    const uint64_t begin = c * kChunk;
+    const uint64_t begin = c * kChunk, at = (c - base_chunk) * kChunk;
     const size_t len = static_cast<size_t>(std::min<uint64_t>(kChunk, n - begin));
     if (!int32_storage) {
-      FillChunk(rng, draw, scale, c, storage, len, static_cast<char*>(out) + begin * width, &stats[c]);
+      FillChunk(rng, draw, scale, c, storage, len, static_cast<char*>(out) + at * width, &stats[c]);
       continue;
     }
     FillChunk(rng, draw, scale, c, storage, len, bits, &stats[c]);
-    std::copy(bits, bits + len, static_cast<int32_t*>(out) + begin);
+    std::copy(bits, bits + len, static_cast<int32_t*>(out) + at);
   }
 }
 
+// What FillChunk needs to know about a row.
+struct Draws {
+  TensorRng rng;
+  Draw draw;
+  float scale;
+  Storage storage;
+  size_t width;
+};
+
+Draws DrawsOf(const ParamRow& row, uint64_t seed) {
+  const int32_t dtype = row.tensor->data_type();
+  return {TensorRng(seed, row.name),
+          row.bound                                              ? Draw::kUniform
+          : row.distribution == Distribution::kTruncatedNormal ? Draw::kTruncatedNormal
+                                                                 : Draw::kNormal,
+          static_cast<float>(row.bound ? *row.bound : row.std),
+          dtype == onnx::TensorProto::FLOAT     ? Storage::kFloat32
+          : dtype == onnx::TensorProto::FLOAT16 ? Storage::kFloat16
+                                                : Storage::kBFloat16,
+          dtype == onnx::TensorProto::FLOAT ? size_t{4} : size_t{2}};
+}
+
+// Chunks [first, last) of an n-element tensor into `out` (which starts at chunk `first`), split
+// between up to `threads` threads (0: one per core).
+void RunChunks(const Draws& d, void* out, bool int32_storage, uint64_t n, uint64_t first, uint64_t last,
+               unsigned threads, ChunkStats* stats) {
+  const uint64_t chunks = last - first;
+  unsigned workers = threads != 0 ? threads : std::max(1u, std::thread::hardware_concurrency());
+  if (chunks * kChunk < kParallelThreshold) workers = 1;
+  workers = static_cast<unsigned>(std::min<uint64_t>(workers, chunks));
+  std::vector<std::thread> pool;
+  for (unsigned w = 1; w < workers; ++w) {
+    pool.emplace_back(FillChunks, std::cref(d.rng), d.draw, d.scale, d.storage, out, int32_storage, n,
+                      first + chunks * w / workers, first + chunks * (w + 1) / workers, first, stats);
+  }
+  FillChunks(d.rng, d.draw, d.scale, d.storage, out, int32_storage, n, first, first + chunks / workers, first, stats);
+  for (auto& th : pool) th.join();
+}
+
+// Combined in chunk order: the same numbers whatever the number of threads or pieces.
+TensorStats Combine(const std::vector<ChunkStats>& chunk_stats, uint64_t n) {
+  double sum = 0, sum_sq = 0;
+  float lo = std::numeric_limits<float>::infinity(), hi = -lo;
+  for (const auto& s : chunk_stats) {
+    sum += s.sum;
+    sum_sq += s.sum_sq;
+    lo = std::min(lo, s.min);
+    hi = std::max(hi, s.max);
+  }
+  TensorStats stats;
+  stats.mean = sum / n;
+  stats.std = std::sqrt(std::max(0.0, sum_sq / n - stats.mean * stats.mean));
+  stats.min = lo;
+  stats.max = hi;
+  return stats;
+}
+
 }  // namespace
+
+bool FillsByChunks(const ParamRow& row) { return FastPath(row); }
+
+Status FillPieces(const ParamRow& row, uint64_t seed, unsigned threads, size_t piece_bytes,
+                  const std::function<Status(const char*, size_t)>& take, TensorStats* stats) {
+  if (!FastPath(row)) return {ExitCode::kInternal, "tensor '" + row.name + "': cannot be generated piece by piece"};
+  int64_t count = 0;
+  REINIT_RETURN_IF_ERROR(ElementCount(*row.tensor, &count));
+  const uint64_t n = static_cast<uint64_t>(count);
+  const Draws d = DrawsOf(row, seed);
+  const uint64_t chunks = (n + kChunk - 1) / kChunk;
+  const uint64_t per_piece = std::max<uint64_t>(1, piece_bytes / (kChunk * d.width));
+  std::vector<ChunkStats> chunk_stats(chunks);
+  std::vector<char> piece(static_cast<size_t>(per_piece * kChunk * d.width));
+  for (uint64_t first = 0; first < chunks; first += per_piece) {
+    const uint64_t last = std::min(chunks, first + per_piece);
+    RunChunks(d, piece.data(), false, n, first, last, threads, chunk_stats.data());
+    const uint64_t elements = std::min(n, last * kChunk) - first * kChunk;
+    REINIT_RETURN_IF_ERROR(take(piece.data(), static_cast<size_t>(elements * d.width)));
+  }
+  *stats = n == 0 ? TensorStats{} : Combine(chunk_stats, n);
+  return Status::Ok();
+}
 
 TensorStats Measure(const std::vector<double>& v) {
   TensorStats s;
@@ -103,39 +184,11 @@ Status FillTensor(const ParamRow& row, uint64_t seed, unsigned threads, TensorSt
     storage = t->mutable_int32_data()->mutable_data();
     int32_storage = true;
   }
-  const TensorRng rng(seed, row.name);
-  const Storage kind = dtype == onnx::TensorProto::FLOAT     ? Storage::kFloat32
-                       : dtype == onnx::TensorProto::FLOAT16 ? Storage::kFloat16
-                                                             : Storage::kBFloat16;
-  const Draw draw = row.bound ? Draw::kUniform
-                    : row.distribution == Distribution::kTruncatedNormal ? Draw::kTruncatedNormal
-                                                                         : Draw::kNormal;
-  const float scale = static_cast<float>(row.bound ? *row.bound : row.std);
+  const Draws d = DrawsOf(row, seed);
   const uint64_t chunks = (n + kChunk - 1) / kChunk;
   std::vector<ChunkStats> chunk_stats(chunks);
-  unsigned workers = threads != 0 ? threads : std::max(1u, std::thread::hardware_concurrency());
-  if (n < kParallelThreshold) workers = 1;
-  workers = static_cast<unsigned>(std::min<uint64_t>(workers, chunks));
-  std::vector<std::thread> pool;
-  for (unsigned w = 1; w < workers; ++w) {
-    pool.emplace_back(FillChunks, std::cref(rng), draw, scale, kind, storage, int32_storage, n, chunks * w / workers,
-                      chunks * (w + 1) / workers, chunk_stats.data());
-  }
-  FillChunks(rng, draw, scale, kind, storage, int32_storage, n, 0, chunks / workers, chunk_stats.data());
-  for (auto& th : pool) th.join();
-  // Combine in chunk order: the same numbers whatever the number of threads.
-  double sum = 0, sum_sq = 0;
-  float lo = std::numeric_limits<float>::infinity(), hi = -lo;
-  for (const auto& s : chunk_stats) {
-    sum += s.sum;
-    sum_sq += s.sum_sq;
-    lo = std::min(lo, s.min);
-    hi = std::max(hi, s.max);
-  }
-  stats->mean = sum / n;
-  stats->std = std::sqrt(std::max(0.0, sum_sq / n - stats->mean * stats->mean));
-  stats->min = lo;
-  stats->max = hi;
+  RunChunks(d, storage, int32_storage, n, 0, chunks, threads, chunk_stats.data());
+  *stats = Combine(chunk_stats, n);
   return Status::Ok();
 }
 

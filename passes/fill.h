@@ -5,6 +5,7 @@
 // Stats are summed per chunk and combined in chunk order, so they too do not depend on thread count.
 #pragma once
 
+#include <functional>
 #include <vector>
 
 #include "passes/param_table.h"
@@ -17,5 +18,14 @@ TensorStats Measure(const std::vector<double>& values);
 
 // Threads for one tensor; 0 means one per core.
 Status FillTensor(const ParamRow& row, uint64_t seed, unsigned threads, TensorStats* stats);
+
+// Whether `row` is generated chunk by chunk (float32/float16/bfloat16, random schemes): such a tensor
+// can also be generated piece by piece as it is written, never whole in memory.
+bool FillsByChunks(const ParamRow& row);
+
+// The raw_data bytes FillTensor would store for `row` (the shape's element count, in its dtype),
+// handed to `take` about `piece_bytes` at a time, and their stats; the same bytes and stats as FillTensor.
+Status FillPieces(const ParamRow& row, uint64_t seed, unsigned threads, size_t piece_bytes,
+                  const std::function<Status(const char*, size_t)>& take, TensorStats* stats);
 
 }  // namespace reinit

@@ -91,24 +91,58 @@ class FileHasher {
 
 }  // namespace
 
-Status LoadModel(const std::string& path, onnx::ModelProto* model, std::string* sha256) {
+namespace {
+// protobuf's limits for a model: the whole message, and nesting (a subgraph costs three message levels,
+// graph, node, attribute: room for the tool's own nesting limit to be the one that speaks, with a
+// clear message; protobuf still stops anything deeper).
+void SetLimits(google::protobuf::io::CodedInputStream* coded) {
+  coded->SetTotalBytesLimit(INT_MAX);
+  coded->SetRecursionLimit(4 * kMaxGraphDepth + 16);
+}
+
+bool ParseSkeleton(const std::string& bytes, onnx::ModelProto* model) {
+  google::protobuf::io::ArrayInputStream raw(bytes.data(), static_cast<int>(bytes.size()));
+  google::protobuf::io::CodedInputStream coded(&raw);
+  SetLimits(&coded);
+  return model->ParseFromCodedStream(&coded) && coded.ConsumedEntireMessage();
+}
+}  // namespace
+
+Status LoadModel(const std::string& path, onnx::ModelProto* model, std::string* sha256, int64_t split_threshold,
+                 std::vector<SplitTensor>* split) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) return {ExitCode::kBadModel, path + ": cannot open: " + ErrnoText()};
   if (!S_ISREG(st.st_mode)) return {ExitCode::kBadModel, path + ": not a regular file"};
   if (st.st_size == 0) return {ExitCode::kBadModel, path + ": empty file, not an ONNX model"};
-  Fd in{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
+  Fd in{::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC)};
+  if (in.fd < 0 && errno == ELOOP) in.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);  // a link: parsed whole
   if (in.fd < 0) return {ExitCode::kBadModel, path + ": cannot open: " + ErrnoText()};
   FileHasher hasher(in.fd, sha256 != nullptr);
-  FileSource source(in.fd);
-  google::protobuf::io::CopyingInputStreamAdaptor raw(&source, 256 << 10);
-  google::protobuf::io::CodedInputStream coded(&raw);
-  coded.SetTotalBytesLimit(INT_MAX);  // protobuf's own ceiling for one message
-  // A subgraph costs three message levels (graph, node, attribute): room for the tool's own nesting
-  // limit to be the one that speaks, with a clear message; protobuf still stops anything deeper.
-  coded.SetRecursionLimit(4 * kMaxGraphDepth + 16);
-  if (!model->ParseFromCodedStream(&coded) || !coded.ConsumedEntireMessage()) {
-    hasher.Finish(/*abandon=*/true);
-    return {ExitCode::kBadModel, path + ": not a valid ONNX model (protobuf parse failed)"};
+  bool parsed = false;
+  if (split != nullptr) {
+    split->clear();
+    struct stat own {};
+    std::string skeleton;
+    if (::fstat(in.fd, &own) == 0 && S_ISREG(own.st_mode) && own.st_nlink == 1 && own.st_size <= INT_MAX &&
+        ::lstat(path.c_str(), &st) == 0 && !S_ISLNK(st.st_mode) &&
+        SplitLargeInitializers(in.fd, own.st_size, split_threshold, &skeleton, split) && !split->empty()) {
+      parsed = ParseSkeleton(skeleton, model);
+      for (const auto& t : *split) parsed = parsed && t.index < model->graph().initializer_size();
+    }
+    if (!parsed) {
+      split->clear();
+      model->Clear();
+    }
+  }
+  if (!parsed) {
+    FileSource source(in.fd);
+    google::protobuf::io::CopyingInputStreamAdaptor raw(&source, 256 << 10);
+    google::protobuf::io::CodedInputStream coded(&raw);
+    SetLimits(&coded);
+    if (!model->ParseFromCodedStream(&coded) || !coded.ConsumedEntireMessage()) {
+      hasher.Finish(/*abandon=*/true);
+      return {ExitCode::kBadModel, path + ": not a valid ONNX model (protobuf parse failed)"};
+    }
   }
   if (!model->has_graph()) return {ExitCode::kBadModel, path + ": the model has no graph"};
   if (sha256 != nullptr) {

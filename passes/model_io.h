@@ -6,6 +6,7 @@
 #include <string>
 
 #include "onnx/onnx_pb.h"
+#include "passes/inline_split.h"
 #include "passes/status.h"
 
 namespace reinit {
@@ -13,7 +14,13 @@ namespace reinit {
 // Reads and parses `path`. Errors (kBadModel) name the file and the problem.
 // Parses the model file; with `sha256`, also hashes it on a second thread from the same open file
 // while it is parsed.
-Status LoadModel(const std::string& path, onnx::ModelProto* model, std::string* sha256 = nullptr);
+//
+// With `split`, main-graph initializers whose raw_data is at least `split_threshold` bytes are parsed
+// without it (passes/inline_split.h): each comes back with no data and an entry in `split` saying where
+// its bytes are in the file. Only for a regular file with one link and under protobuf's 2 GB; otherwise,
+// or if the walk does not understand the file, the model is parsed whole and `split` is empty.
+Status LoadModel(const std::string& path, onnx::ModelProto* model, std::string* sha256 = nullptr,
+                 int64_t split_threshold = 0, std::vector<SplitTensor>* split = nullptr);
 
 // Runs the ONNX checker and strict shape inference on `model`; kBadModel with the checker's message.
 Status CheckModel(const onnx::ModelProto& model, const std::string& label);

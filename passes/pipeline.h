@@ -30,6 +30,9 @@ struct PassContext {
   // Where a tensor whose bytes are still in the input's external file goes once regenerated (a rewrite
   // of a lazily loaded model): it writes the bytes out, frees them, and points the tensor there.
   std::function<Status(onnx::TensorProto&)> external_sink;
+  // Set by rewrite when it streams large tensors into the output itself: asked for each row about to be
+  // regenerated whose tensor is still on disk; true means the writer generates it (and its stats) later.
+  std::function<bool(ParamRow&)> defer;
   // Called by long passes with (done, total); the tool prints a progress line from it.
   std::function<void(const std::string& pass, size_t done, size_t total)> progress;
 };

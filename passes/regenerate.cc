@@ -53,6 +53,11 @@ Status RegeneratePass::Run(PassContext& ctx) {
       }
       int64_t n = 0;
       REINIT_RETURN_IF_ERROR(ElementCount(*row.tensor, &n));
+      if (ctx.defer && ctx.defer(row)) {
+        ++counters["rewritten"];
+        counters["elements written"] += n;
+        continue;
+      }
       row.tensor->clear_external_data();
       row.tensor->set_data_location(onnx::TensorProto::DEFAULT);
       row.tensor->set_raw_data(std::string(static_cast<size_t>(n) * FloatByteWidth(row.dtype), '\0'));

@@ -12,10 +12,14 @@
 #include <unistd.h>
 
 #include <climits>
+#include <map>
 #include <memory>
 #include <unordered_set>
 
 #include "passes/atomic_file.h"
+#include "passes/fill.h"
+#include "passes/inline_split.h"
+#include "passes/tensor_data.h"
 #include "passes/model_io.h"
 #include "passes/paths.h"
 #include "passes/report.h"
@@ -106,6 +110,45 @@ class DataFile {
   std::unordered_set<const onnx::TensorProto*> done_;
 };
 
+// Writes the model with its streamed tensors (Session::streamed) put back inline: each one regenerated
+// piece by piece (`deferred`) or copied from the input, straight into the file; the rest of the model
+// is serialized without them (passes/inline_split.h).
+Status WriteStreamed(Session& s, const std::map<int, ParamRow*>& deferred, unsigned threads, AtomicFile* file) {
+  std::map<int, int64_t> lengths;
+  int64_t total = 0;
+  for (const auto& [index, source] : s.streamed) {
+    onnx::TensorProto* t = s.model.mutable_graph()->mutable_initializer(index);
+    if (t->has_raw_data()) continue;  // regenerated in memory (not chunk by chunk): an ordinary tensor now
+    auto d = deferred.find(index);
+    int64_t n = source.length;
+    if (d != deferred.end()) {
+      REINIT_RETURN_IF_ERROR(ElementCount(*t, &n));
+      n *= static_cast<int64_t>(FloatByteWidth(d->second->dtype));
+    }
+    lengths[index] = n;
+    total += n + 16;  // the bytes and at most their field header
+    t->clear_external_data();
+    t->clear_data_location();
+  }
+  std::string skeleton;
+  if (!s.model.SerializeToString(&skeleton) || total + static_cast<int64_t>(skeleton.size()) > INT_MAX) {
+    return {ExitCode::kWriteFailed, file->path() + ": the model is over protobuf's 2 GB limit (use --external-data-file)"};
+  }
+  constexpr size_t kPiece = size_t{8} << 20;
+  return WriteWithRawData(
+      skeleton, lengths,
+      [&](int index, const std::function<Status(const char*, size_t)>& write) -> Status {
+        auto d = deferred.find(index);
+        if (d == deferred.end()) return StreamSource(s.streamed.at(index), write);
+        ParamRow& row = *d->second;
+        TensorStats stats;
+        REINIT_RETURN_IF_ERROR(FillPieces(row, s.ctx.policy.seed, threads, kPiece, write, &stats));
+        row.stats = stats;
+        return Status::Ok();
+      },
+      [&](const char* data, size_t n) { return file->Write(data, n); });
+}
+
 }  // namespace
 
 int RunRewrite(const Options& options, std::ostream& out, std::ostream& err) {
@@ -122,14 +165,37 @@ int RunRewrite(const Options& options, std::ostream& out, std::ostream& err) {
   }
   Session s;
   DataFile data(options, s.external);
-  s.ctx.external_sink = [&data](onnx::TensorProto& t) { return data.Put(t); };
+  // Streamed tensors (Session::streamed): one generated chunk by chunk waits for the writer; one
+  // regenerated otherwise is made in memory and stays inline; a kept one is copied by the writer.
+  std::map<const onnx::TensorProto*, int> streamed_index;
+  std::map<int, ParamRow*> deferred;
+  auto streamed_at = [&](const onnx::TensorProto* t) {
+    if (streamed_index.size() != s.streamed.size()) {
+      for (const auto& entry : s.streamed) streamed_index[&s.model.graph().initializer(entry.first)] = entry.first;
+    }
+    auto it = streamed_index.find(t);
+    return it == streamed_index.end() ? -1 : it->second;
+  };
+  s.ctx.defer = [&](ParamRow& row) {
+    const int index = streamed_at(row.tensor);
+    if (index < 0 || !FillsByChunks(row)) return false;
+    deferred[index] = &row;
+    return true;
+  };
+  s.ctx.external_sink = [&](onnx::TensorProto& t) {
+    if (streamed_at(&t) < 0) return data.Put(t);
+    t.clear_data_location();  // was inline: stays inline
+    return Status::Ok();
+  };
   Status status = RunSession(options, RewritePipeline(), /*whole_pipeline=*/true, &s, err);
   if (!status.ok()) return Fail(status, err);
 
   // The input's external tensors that were kept: file to file.
   ForEachTensor(&s.model, [&](onnx::TensorProto& t, const std::string& key) {
     auto it = s.external.sources.find(key);
-    if (status.ok() && it != s.external.sources.end() && !data.Done(t)) status = data.Copy(t, it->second);
+    if (status.ok() && it != s.external.sources.end() && !data.Done(t) && streamed_at(&t) < 0) {
+      status = data.Copy(t, it->second);
+    }
   });
   if (!status.ok()) return Fail(status, err);
 
@@ -169,7 +235,9 @@ int RunRewrite(const Options& options, std::ostream& out, std::ostream& err) {
   // and --in-place replaces the input in one step, after everything else has succeeded.
   AtomicFile model(options.output, ReportNeeded(options));
   status = model.Open();
-  if (status.ok()) status = model.WriteMessage(s.model);
+  if (status.ok()) {
+    status = s.streamed.empty() ? model.WriteMessage(s.model) : WriteStreamed(s, deferred, options.threads, &model);
+  }
   if (status.ok()) status = model.Close();
   if (!status.ok()) return Fail(status, err);
   RunInfo run{"rewrite", options.input, s.input_sha256, options.output, model.sha256(), s.ctx.policy};

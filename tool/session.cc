@@ -1,12 +1,15 @@
 #include "tool/session.h"
 
 #include <chrono>
+#include <climits>
+#include <cstdlib>
 #include <cmath>
 #include <iostream>
 #include <limits>
 
 #include "onnx/defs/schema.h"
 #include "passes/model_io.h"
+#include "passes/paths.h"
 #include "passes/report.h"
 #include "passes/untie_shared.h"
 #include "passes/version.h"
@@ -74,9 +77,27 @@ Status RunSession(const Options& options, const std::vector<std::string>& full, 
     if (!runs) return {ExitCode::kUsage, "--dump-after " + options.dump_after + ": that pass is not in the pipeline"};
   }
   REINIT_RETURN_IF_ERROR(BuildPolicy(options, &s->ctx.policy));
-  REINIT_RETURN_IF_ERROR(LoadModel(options.input, &s->model, ReportNeeded(options) ? &s->input_sha256 : nullptr));
+  // Streaming large inline tensors: rewrite only, and not where tensors are copied or all sent to a
+  // data file anyway.
+  const bool stream = options.command == "rewrite" && options.stream_threshold > 0 && !options.untie_shared &&
+                      options.external_data_file.empty();
+  std::vector<SplitTensor> split;
+  REINIT_RETURN_IF_ERROR(LoadModel(options.input, &s->model, ReportNeeded(options) ? &s->input_sha256 : nullptr,
+                                   options.stream_threshold, stream ? &split : nullptr));
   // Lazily: external bytes stay on disk until regenerate or the writer needs them (check reads values).
   REINIT_RETURN_IF_ERROR(LoadExternalData(options.input, &s->model, &s->external, options.command != "check"));
+  if (!split.empty()) {
+    char* real = ::realpath(options.input.c_str(), nullptr);
+    const std::string canonical = real != nullptr ? real : options.input;
+    std::free(real);
+    for (const SplitTensor& t : split) {
+      onnx::TensorProto* tensor = s->model.mutable_graph()->mutable_initializer(t.index);
+      PointAt(*tensor, BaseName(options.input), static_cast<uint64_t>(t.offset), static_cast<uint64_t>(t.length));
+      const ExternalSource source{canonical, t.offset, t.length};
+      s->external.sources[tensor->name()] = source;
+      s->streamed[t.index] = source;
+    }
+  }
   // Newer than the ONNX library knows: the tool only reads layouts it knows, so it goes on, but says so.
   if (s->model.ir_version() > onnx::Version::IR_VERSION) {
     s->ctx.warnings.push_back(options.input + ": IR version " + std::to_string(s->model.ir_version()) +

@@ -3,6 +3,7 @@
 // chosen format, and the error line every command prints.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <ostream>
@@ -25,6 +26,10 @@ struct Session {
   PassContext ctx;
   std::vector<std::string> passes;  // the pipeline that ran
   std::string input_sha256;         // when a report needs it (hashed as the model is parsed)
+  // Main-graph initializers whose inline bytes were left in the input (rewrite streams them; see
+  // passes/inline_split.h), by index in graph.initializer. They look like lazily loaded external tensors
+  // (their sources are in `external.sources`) but are not in `external.keys`: they are written inline.
+  std::map<int, ExternalSource> streamed;
 };
 
 // The effective policy: the preset, then the rules file, then the flags (flags win).
