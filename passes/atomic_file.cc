@@ -21,14 +21,21 @@ namespace {
 std::string ErrnoText() { return std::strerror(errno); }
 }  // namespace
 
+namespace {
+char* NewStage(size_t alignment, size_t size) {
+  char* stage = static_cast<char*>(std::aligned_alloc(alignment, size));
+  if (stage == nullptr) throw std::bad_alloc();
+  return stage;
+}
+}  // namespace
+
 AtomicFile::AtomicFile(std::string path, bool hash)
-    : path_(std::move(path)),
-      digest_(hash ? std::make_unique<Sha256Digest>() : nullptr),
-      stage_(static_cast<char*>(std::aligned_alloc(kAlign, kStage)), &std::free) {
-  if (!stage_) throw std::bad_alloc();
+    : path_(std::move(path)), digest_(hash ? std::make_unique<Sha256Digest>() : nullptr) {
+  stages_[0].reset(NewStage(kAlign, kStage));
 }
 
 AtomicFile::~AtomicFile() {
+  StopWriter();
   if (fd_ >= 0) ::close(fd_);
   if (!committed_ && !tmp_.empty()) ::unlink(tmp_.c_str());
 }
@@ -57,7 +64,7 @@ Status AtomicFile::Write(const char* data, size_t size) {
   Status status;
   while (size > 0 && status.ok()) {
     const size_t take = std::min(size, kStage - staged_);
-    std::memcpy(stage_.get() + staged_, data, take);
+    std::memcpy(stages_[current_].get() + staged_, data, take);
     staged_ += take;
     data += take;
     size -= take;
@@ -67,25 +74,74 @@ Status AtomicFile::Write(const char* data, size_t size) {
   return status;
 }
 
-// A full stage goes out with O_DIRECT: from this buffer straight to the disk, not through the page cache
+// The full stage goes to the writer thread (once it has finished the previous one, whose error, if
+// any, is returned here); filling goes on in the other stage.
+Status AtomicFile::FlushStage() {
+  REINIT_RETURN_IF_ERROR(WaitWriter());
+  if (!stages_[1]) stages_[1].reset(NewStage(kAlign, kStage));
+  if (!writer_.joinable()) writer_ = std::thread(&AtomicFile::WriterLoop, this);
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    job_ = stages_[current_].get();
+    job_size_ = staged_;
+  }
+  changed_.notify_all();
+  current_ = 1 - current_;
+  staged_ = 0;
+  return Status::Ok();
+}
+
+Status AtomicFile::WaitWriter() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  changed_.wait(lock, [this] { return job_ == nullptr; });
+  return writer_status_;
+}
+
+void AtomicFile::StopWriter() {
+  if (!writer_.joinable()) return;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stop_ = true;
+  }
+  changed_.notify_all();
+  writer_.join();
+}
+
+void AtomicFile::WriterLoop() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  for (;;) {
+    changed_.wait(lock, [this] { return job_ != nullptr || stop_; });
+    if (job_ == nullptr) return;
+    const char* data = job_;
+    const size_t size = job_size_;
+    const bool failed = !writer_status_.ok();
+    lock.unlock();
+    Status status = failed ? Status::Ok() : WriteStage(data, size);
+    lock.lock();
+    if (!status.ok() && writer_status_.ok()) writer_status_ = status;
+    job_ = nullptr;
+    changed_.notify_all();
+  }
+}
+
+// A full stage goes out with O_DIRECT: from the stage straight to the disk, not through the page cache
 // (copying 500 MB into freshly allocated cache pages is slow and erratic on virtual machines; cp's
 // in-kernel copy does not pay it either). Falls back to ordinary writes where the file system refuses.
 // Only full, aligned stages are written this way; the tail at Close() is an ordinary write.
-Status AtomicFile::FlushStage() {
+Status AtomicFile::WriteStage(const char* data, size_t size) {
   if (!direct_ && !direct_refused_) {
     const int flags = ::fcntl(fd_, F_GETFL);
     direct_ = flags >= 0 && ::fcntl(fd_, F_SETFL, flags | O_DIRECT) == 0;
     direct_refused_ = !direct_;
   }
-  Status status = WriteAll(stage_.get(), staged_);
+  Status status = WriteAll(data, size);
   if (!status.ok() && direct_ && write_errno_ == EINVAL) {
     // Accepted at fcntl but refused at write (some file systems): ordinary writes from here on.
     ::fcntl(fd_, F_SETFL, ::fcntl(fd_, F_GETFL) & ~O_DIRECT);
     direct_ = false;
     direct_refused_ = true;
-    status = WriteAll(stage_.get(), staged_);
+    status = WriteAll(data, size);
   }
-  staged_ = 0;
   return status;
 }
 
@@ -179,12 +235,15 @@ Status AtomicFile::WriteMessage(const google::protobuf::Message& message) {
 
 Status AtomicFile::Close() {
   if (closed_) return Status::Ok();
+  const Status written = WaitWriter();
+  StopWriter();
+  REINIT_RETURN_IF_ERROR(written);
   if (staged_ > 0) {
     if (direct_) ::fcntl(fd_, F_SETFL, ::fcntl(fd_, F_GETFL) & ~O_DIRECT);
     direct_ = false;
     const size_t tail = staged_;
     staged_ = 0;
-    REINIT_RETURN_IF_ERROR(WriteAll(stage_.get(), tail));
+    REINIT_RETURN_IF_ERROR(WriteAll(stages_[current_].get(), tail));
   }
   if (::fsync(fd_) != 0) return {ExitCode::kWriteFailed, path_ + ": flush failed: " + ErrnoText()};
   const int fd = fd_;

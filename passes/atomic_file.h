@@ -6,8 +6,12 @@
 
 #include <google/protobuf/message.h>
 
+#include <condition_variable>
+#include <cstdlib>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 
 #include "passes/sha256.h"
 #include "passes/status.h"
@@ -39,9 +43,14 @@ class AtomicFile {
   const std::string& sha256() const { return sha256_; }
 
  private:
-  // Writes go through an aligned stage; full stages are written with O_DIRECT (see FlushStage).
+  // Writes go through two aligned stages: a full stage is written (with O_DIRECT, see WriteStage) by a
+  // writer thread while the other one fills, so producing bytes and the disk overlap.
   static constexpr size_t kAlign = 4096, kStage = size_t{8} << 20;
   Status FlushStage();
+  Status WaitWriter();
+  void StopWriter();
+  void WriterLoop();
+  Status WriteStage(const char* data, size_t size);
   Status WriteAll(const char* data, size_t size);
 
   std::string path_, tmp_;
@@ -49,8 +58,17 @@ class AtomicFile {
   uint64_t size_ = 0;
   std::unique_ptr<Sha256Digest> digest_;
   std::string sha256_;
-  std::unique_ptr<char, void (*)(void*)> stage_;
+  using Stage = std::unique_ptr<char, void (*)(void*)>;
+  Stage stages_[2] = {Stage(nullptr, &std::free), Stage(nullptr, &std::free)};
+  int current_ = 0;
   size_t staged_ = 0;
+  std::thread writer_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  const char* job_ = nullptr;  // the stage the writer is writing
+  size_t job_size_ = 0;
+  bool stop_ = false;
+  Status writer_status_;
   bool direct_ = false, direct_refused_ = false;
   int write_errno_ = 0;
   bool closed_ = false;

@@ -323,5 +323,22 @@ TEST_F(Safety, FullDiskLeavesNothingBehind) {
   ::umount(mnt.c_str());
 }
 
+// The same with a model large enough to go through the streamed writer (a 24 MB tensor, streamed from
+// the input, written in 8 MiB stages by the writer thread) into a 16 MiB tmpfs: the error from the
+// writer thread still ends the run with exit 5 and nothing left.
+TEST_F(Safety, FullDiskDuringAStreamedWriteLeavesNothingBehind) {
+  const std::string mnt = dir_ + "/full";
+  fs::create_directories(mnt);
+  if (::mount("tmpfs", mnt.c_str(), "tmpfs", 0, "size=16m") != 0) GTEST_SKIP() << "cannot mount a tmpfs here";
+  auto m = Dense();
+  test::AddInitializer(m, "big", {6 << 20});  // 24 MB of float32, not used by any node: kept, copied
+  const std::string path = Save(m, "big.onnx");
+  test::ToolResult r = Tool("rewrite " + path + " -o " + mnt + "/o.onnx -q");
+  EXPECT_EQ(r.code, 5) << r.err;
+  EXPECT_NE(r.err.find(mnt + "/o.onnx: write failed: No space left on device"), std::string::npos) << r.err;
+  EXPECT_TRUE(fs::is_empty(mnt));
+  ::umount(mnt.c_str());
+}
+
 }  // namespace
 }  // namespace reinit
