@@ -115,7 +115,7 @@ TEST(InlineSplit, WhatTheWalkDoesNotUnderstandIsLeftToProtobuf) {
 
 // The whole rewrite with every initializer streamed (threshold 1 byte), against the in-memory rewrite:
 // the same output bytes and the same report, for the bundled models and the zoo, with everything
-// regenerated and with only the head regenerated (the rest copied from the input).
+// regenerated and with only the head regenerated (the rest copied from the input); and the same plan.
 TEST(InlineStream, RewriteGivesTheInMemoryBytesAndReport) {
   std::vector<std::string> models;
   for (const auto& dir : {test::ModelPath(""), test::ModelPath("zoo")}) {
@@ -147,6 +147,19 @@ TEST(InlineStream, RewriteGivesTheInMemoryBytesAndReport) {
       EXPECT_TRUE(bytes[0] == bytes[1]) << model << (head_only ? " (head only)" : "");
       EXPECT_EQ(reports[0], reports[1]) << model;
     }
+    // plan reads no values: the same plan either way.
+    std::string plans[2];
+    for (int streamed = 0; streamed < 2; ++streamed) {
+      Options o;
+      o.command = "plan";
+      o.input = model;
+      o.format = OutputFormat::kJson;
+      o.stream_threshold = streamed ? 1 : 0;
+      std::ostringstream out, err;
+      ASSERT_EQ(RunCommand(o, out, err), 0) << model << ": " << err.str();
+      plans[streamed] = out.str();
+    }
+    EXPECT_EQ(plans[0], plans[1]) << model;
   }
   fs::remove_all(dir);
 }

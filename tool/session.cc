@@ -77,10 +77,11 @@ Status RunSession(const Options& options, const std::vector<std::string>& full, 
     if (!runs) return {ExitCode::kUsage, "--dump-after " + options.dump_after + ": that pass is not in the pipeline"};
   }
   REINIT_RETURN_IF_ERROR(BuildPolicy(options, &s->ctx.policy));
-  // Streaming large inline tensors: rewrite only, and not where tensors are copied or all sent to a
-  // data file anyway.
-  const bool stream = options.command == "rewrite" && options.stream_threshold > 0 && !options.untie_shared &&
-                      options.external_data_file.empty();
+  // Large inline tensors left on disk: for rewrite (which streams them into its output) and plan (which
+  // needs no values), not check (which reads them all), and not where tensors are copied
+  // (--untie-shared) or all sent to a data file anyway.
+  const bool stream = (options.command == "rewrite" || options.command == "plan") && options.stream_threshold > 0 &&
+                      !options.untie_shared && options.external_data_file.empty();
   std::vector<SplitTensor> split;
   REINIT_RETURN_IF_ERROR(LoadModel(options.input, &s->model, ReportNeeded(options) ? &s->input_sha256 : nullptr,
                                    options.stream_threshold, stream ? &split : nullptr));
