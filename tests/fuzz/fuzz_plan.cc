@@ -1,15 +1,57 @@
-// libFuzzer target: arbitrary bytes through the loader's parse and the whole pipeline in memory
+// libFuzzer target: arbitrary bytes through the wire walk that leaves large tensors on disk and writes
+// them back (passes/inline_split.h), and through the loader's parse and the whole pipeline in memory
 // (find-params ... regenerate). Any crash, hang, sanitizer report or leak is a bug. External-data
 // tensors are not read here (no files): their rows are refused by the storage checks like any bad tensor.
 // Built by scripts/fuzz.sh with clang -fsanitize=fuzzer,address,undefined.
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <cstddef>
 #include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
 
 #include "onnx/onnx_pb.h"
 #include "passes/graph_index.h"
+#include "passes/inline_split.h"
 #include "passes/pipeline.h"
 
+namespace {
+// The walk reads a file: the input in a memory file; a skeleton it accepts is written back with the
+// left-out bytes taken from the input again.
+void WalkAndWriteBack(const uint8_t* data, size_t size) {
+  const int fd = ::memfd_create("fuzz", 0);
+  if (fd < 0) return;
+  if (::write(fd, data, size) == static_cast<ssize_t>(size)) {
+    std::string skeleton;
+    std::vector<reinit::SplitTensor> split;
+    if (reinit::SplitLargeInitializers(fd, static_cast<int64_t>(size), 16, &skeleton, &split)) {
+      std::map<int, int64_t> lengths;
+      std::map<int, reinit::SplitTensor> by_index;
+      for (const auto& t : split) {
+        lengths[t.index] = t.length;
+        by_index[t.index] = t;
+      }
+      std::string out;
+      (void)reinit::WriteWithRawData(
+          skeleton, lengths,
+          [&](int index, const std::function<reinit::Status(const char*, size_t)>& write) {
+            const auto& t = by_index.at(index);
+            return write(reinterpret_cast<const char*>(data) + t.offset, static_cast<size_t>(t.length));
+          },
+          [&](const char* bytes, size_t n) {
+            out.append(bytes, n);
+            return reinit::Status::Ok();
+          });
+    }
+  }
+  ::close(fd);
+}
+}  // namespace
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  WalkAndWriteBack(data, size);
   onnx::ModelProto model;
   if (!model.ParseFromArray(data, static_cast<int>(size)) || !model.has_graph()) return 0;
   reinit::GraphIndex index(model.mutable_graph());
