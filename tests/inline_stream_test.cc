@@ -164,5 +164,43 @@ TEST(InlineStream, RewriteGivesTheInMemoryBytesAndReport) {
   fs::remove_all(dir);
 }
 
+// Every stored type and draw through the piecewise generator, and a tensor FillPieces cannot make
+// (float64, generated in memory): streamed and in-memory rewrites agree byte for byte.
+TEST(InlineStream, EveryTypeAndDistributionGivesTheInMemoryBytes) {
+  const std::string dir = test::TempDir("inline-stream-types");
+  for (const int32_t dtype : {onnx::TensorProto::FLOAT16, onnx::TensorProto::BFLOAT16, onnx::TensorProto::DOUBLE,
+                              onnx::TensorProto::FLOAT}) {
+    const std::string type = dtype == onnx::TensorProto::FLOAT16    ? "float16"
+                             : dtype == onnx::TensorProto::BFLOAT16 ? "bfloat16"
+                             : dtype == onnx::TensorProto::DOUBLE   ? "double"
+                                                                    : "float";
+    auto m = test::ParseModel("<ir_version: 8, opset_import: [\"\" : 14]>\n g (" + type + "[2,1000] X) => (" + type +
+                              "[2,700] Y) { H = MatMul(X, W)  Y = Relu(H) }");
+    test::AddInitializer(m, "W", {1000, 700}, dtype);
+    const std::string path = dir + "/" + type + ".onnx";
+    std::string bytes;
+    ASSERT_TRUE(m.SerializeToString(&bytes));
+    std::ofstream(path, std::ios::binary) << bytes;
+    for (const std::string distribution : {"uniform", "normal", "truncated_normal"}) {
+      std::string outputs[2];
+      for (int streamed = 0; streamed < 2; ++streamed) {
+        Options o;
+        o.command = "rewrite";
+        o.input = path;
+        o.output = dir + "/out" + std::to_string(streamed) + ".onnx";
+        o.distribution = distribution;
+        o.stream_threshold = streamed ? 1 : 0;
+        o.threads = 3;
+        std::ostringstream out, err;
+        ASSERT_EQ(RunCommand(o, out, err), 0) << type << ": " << err.str();
+        outputs[streamed] = ReadAll(o.output);
+      }
+      EXPECT_TRUE(outputs[0] == outputs[1]) << type << " " << distribution;
+      EXPECT_GT(outputs[0].size(), bytes.size() / 2);
+    }
+  }
+  fs::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace reinit
