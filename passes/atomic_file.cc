@@ -50,28 +50,27 @@ Status AtomicFile::Open() {
   return Status::Ok();
 }
 
-namespace {
-// Hashing a large write on a second thread while write(2) copies it into the page cache: the two
-// passes over the bytes overlap instead of adding up.
-constexpr size_t kParallelHash = size_t{8} << 20;
-}  // namespace
-
 Status AtomicFile::Write(const char* data, size_t size) {
-  std::thread hasher;
-  if (digest_ && size >= kParallelHash) hasher = std::thread([this, data, size] { digest_->Update(data, size); });
-  else if (digest_) digest_->Update(data, size);
-  size_ += size;
-  Status status;
-  while (size > 0 && status.ok()) {
-    const size_t take = std::min(size, kStage - staged_);
-    std::memcpy(stages_[current_].get() + staged_, data, take);
-    staged_ += take;
-    data += take;
-    size -= take;
-    if (staged_ == kStage) status = FlushStage();
+  while (size > 0) {
+    size_t got = 0;
+    char* room = Room(size, &got);
+    std::memcpy(room, data, got);
+    REINIT_RETURN_IF_ERROR(Produced(got));
+    data += got;
+    size -= got;
   }
-  if (hasher.joinable()) hasher.join();
-  return status;
+  return Status::Ok();
+}
+
+char* AtomicFile::Room(size_t want, size_t* got) {
+  *got = std::min(want, kStage - staged_);
+  return stages_[current_].get() + staged_;
+}
+
+Status AtomicFile::Produced(size_t n) {
+  staged_ += n;
+  size_ += n;
+  return staged_ == kStage ? FlushStage() : Status::Ok();
 }
 
 // The full stage goes to the writer thread (once it has finished the previous one, whose error, if
@@ -116,7 +115,11 @@ void AtomicFile::WriterLoop() {
     const size_t size = job_size_;
     const bool failed = !writer_status_.ok();
     lock.unlock();
+    // The stage is hashed on one more thread while it is written: the two overlap.
+    std::thread hasher;
+    if (digest_ && !failed) hasher = std::thread([this, data, size] { digest_->Update(data, size); });
     Status status = failed ? Status::Ok() : WriteStage(data, size);
+    if (hasher.joinable()) hasher.join();
     lock.lock();
     if (!status.ok() && writer_status_.ok()) writer_status_ = status;
     job_ = nullptr;
@@ -243,6 +246,7 @@ Status AtomicFile::Close() {
     direct_ = false;
     const size_t tail = staged_;
     staged_ = 0;
+    if (digest_) digest_->Update(stages_[current_].get(), tail);
     REINIT_RETURN_IF_ERROR(WriteAll(stages_[current_].get(), tail));
   }
   if (::fsync(fd_) != 0) return {ExitCode::kWriteFailed, path_ + ": flush failed: " + ErrnoText()};

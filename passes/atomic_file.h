@@ -27,6 +27,10 @@ class AtomicFile {
 
   Status Open();
   Status Write(const char* data, size_t size);
+  // Writing in place: room for up to `want` bytes at the end of the current buffer (fewer at its end,
+  // at least one for want > 0), to fill and then count with Produced(n): the same as Write of them.
+  char* Room(size_t want, size_t* got);
+  Status Produced(size_t n);
   // Zero bytes up to the next multiple of `alignment`.
   Status Pad(uint64_t alignment);
   // Streams a protobuf message into the file: no serialized copy in memory, and large bytes fields

@@ -107,22 +107,33 @@ TensorStats Combine(const std::vector<ChunkStats>& chunk_stats, uint64_t n) {
 
 bool FillsByChunks(const ParamRow& row) { return FastPath(row); }
 
-Status FillPieces(const ParamRow& row, uint64_t seed, unsigned threads, size_t piece_bytes,
-                  const std::function<Status(const char*, size_t)>& take, TensorStats* stats) {
+Status FillPieces(const ParamRow& row, uint64_t seed, unsigned threads, const ByteSink& sink, TensorStats* stats) {
   if (!FastPath(row)) return {ExitCode::kInternal, "tensor '" + row.name + "': cannot be generated piece by piece"};
   int64_t count = 0;
   REINIT_RETURN_IF_ERROR(ElementCount(*row.tensor, &count));
   const uint64_t n = static_cast<uint64_t>(count);
   const Draws d = DrawsOf(row, seed);
   const uint64_t chunks = (n + kChunk - 1) / kChunk;
-  const uint64_t per_piece = std::max<uint64_t>(1, piece_bytes / (kChunk * d.width));
+  const size_t chunk_bytes = kChunk * d.width;
   std::vector<ChunkStats> chunk_stats(chunks);
-  std::vector<char> piece(static_cast<size_t>(per_piece * kChunk * d.width));
-  for (uint64_t first = 0; first < chunks; first += per_piece) {
-    const uint64_t last = std::min(chunks, first + per_piece);
-    RunChunks(d, piece.data(), false, n, first, last, threads, chunk_stats.data());
-    const uint64_t elements = std::min(n, last * kChunk) - first * kChunk;
-    REINIT_RETURN_IF_ERROR(take(piece.data(), static_cast<size_t>(elements * d.width)));
+  std::vector<char> scratch;
+  for (uint64_t c = 0; c < chunks;) {
+    const size_t left = static_cast<size_t>((n - c * kChunk) * d.width);
+    size_t got = 0;
+    char* room = sink.room ? sink.room(left, &got) : nullptr;
+    // Whole chunks that fit the room (the last, short chunk counts for its own length).
+    uint64_t take = got >= left ? chunks - c : got / chunk_bytes;
+    if (take > 0) {
+      RunChunks(d, room, false, n, c, c + take, threads, chunk_stats.data());
+      REINIT_RETURN_IF_ERROR(sink.produced(std::min(left, static_cast<size_t>(take) * chunk_bytes)));
+    } else {
+      // Less room than a chunk (or none to lend): one chunk through a buffer.
+      take = 1;
+      scratch.resize(chunk_bytes);
+      RunChunks(d, scratch.data(), false, n, c, c + 1, 1, chunk_stats.data());
+      REINIT_RETURN_IF_ERROR(sink.write(scratch.data(), std::min(left, chunk_bytes)));
+    }
+    c += take;
   }
   *stats = n == 0 ? TensorStats{} : Combine(chunk_stats, n);
   return Status::Ok();

@@ -8,6 +8,7 @@
 #include <functional>
 #include <vector>
 
+#include "passes/byte_sink.h"
 #include "passes/param_table.h"
 #include "passes/status.h"
 
@@ -23,9 +24,9 @@ Status FillTensor(const ParamRow& row, uint64_t seed, unsigned threads, TensorSt
 // can also be generated piece by piece as it is written, never whole in memory.
 bool FillsByChunks(const ParamRow& row);
 
-// The raw_data bytes FillTensor would store for `row` (the shape's element count, in its dtype),
-// handed to `take` about `piece_bytes` at a time, and their stats; the same bytes and stats as FillTensor.
-Status FillPieces(const ParamRow& row, uint64_t seed, unsigned threads, size_t piece_bytes,
-                  const std::function<Status(const char*, size_t)>& take, TensorStats* stats);
+// The raw_data bytes FillTensor would store for `row` (the shape's element count, in its dtype), generated
+// into the sink's room a piece at a time (or written, for pieces smaller than a chunk), and their stats:
+// the same bytes and stats as FillTensor.
+Status FillPieces(const ParamRow& row, uint64_t seed, unsigned threads, const ByteSink& sink, TensorStats* stats);
 
 }  // namespace reinit

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <set>
 
@@ -303,8 +304,7 @@ bool SplitLargeInitializers(int fd, int64_t size, int64_t threshold, std::string
 }
 
 Status WriteWithRawData(const std::string& skeleton, const std::map<int, int64_t>& lengths,
-                        const std::function<Status(int index, const std::function<Status(const char*, size_t)>&)>& produce,
-                        const std::function<Status(const char*, size_t)>& write) {
+                        const std::function<Status(int index, const ByteSink& sink)>& produce, const ByteSink& out) {
   Source source(skeleton);
   Planner planner{source, lengths, {}, 0};
   Pieces plan;
@@ -313,14 +313,29 @@ Status WriteWithRawData(const std::string& skeleton, const std::map<int, int64_t
   }
   for (const Piece& piece : plan.list) {
     if (piece.tensor < 0) {
-      REINIT_RETURN_IF_ERROR(write(piece.bytes.data(), piece.bytes.size()));
+      REINIT_RETURN_IF_ERROR(out.write(piece.bytes.data(), piece.bytes.size()));
       continue;
     }
+    // Counted, and never past the tensor's length: a producer that overruns is stopped, not trusted.
     int64_t written = 0;
-    REINIT_RETURN_IF_ERROR(produce(piece.tensor, [&](const char* data, size_t n) {
+    auto fits = [&](size_t n) { return written + static_cast<int64_t>(n) <= piece.length; };
+    ByteSink counted;
+    counted.write = [&](const char* data, size_t n) -> Status {
+      if (!fits(n)) return {ExitCode::kInternal, "initializer " + std::to_string(piece.tensor) + ": too many bytes"};
       written += static_cast<int64_t>(n);
-      return write(data, n);
-    }));
+      return out.write(data, n);
+    };
+    if (out.room) {
+      counted.room = [&](size_t want, size_t* got) {
+        return out.room(std::min<size_t>(want, static_cast<size_t>(piece.length - written)), got);
+      };
+      counted.produced = [&](size_t n) -> Status {
+        if (!fits(n)) return {ExitCode::kInternal, "initializer " + std::to_string(piece.tensor) + ": too many bytes"};
+        written += static_cast<int64_t>(n);
+        return out.produced(n);
+      };
+    }
+    REINIT_RETURN_IF_ERROR(produce(piece.tensor, counted));
     if (written != piece.length) {
       return {ExitCode::kInternal, "initializer " + std::to_string(piece.tensor) + ": produced " +
                                        std::to_string(written) + " bytes, not " + std::to_string(piece.length)};

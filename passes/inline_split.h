@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "passes/byte_sink.h"
 #include "passes/status.h"
 
 namespace reinit {
@@ -34,11 +35,11 @@ struct SplitTensor {
 bool SplitLargeInitializers(int fd, int64_t size, int64_t threshold, std::string* skeleton,
                             std::vector<SplitTensor>* split);
 
-// Writes `skeleton` (a serialized ModelProto) through `write`, with a raw_data field of `lengths[i]`
-// bytes from `produce(i, ...)` inserted into each main-graph initializer i named in `lengths`.
-// Fails if the skeleton does not have those initializers or they already have raw_data.
+// Writes `skeleton` (a serialized ModelProto) into `out`, with a raw_data field of `lengths[i]` bytes
+// from `produce(i, sink)` inserted into each main-graph initializer i named in `lengths`. Fails if the
+// skeleton does not have those initializers, they already have raw_data, or a producer gives another
+// number of bytes.
 Status WriteWithRawData(const std::string& skeleton, const std::map<int, int64_t>& lengths,
-                        const std::function<Status(int index, const std::function<Status(const char*, size_t)>&)>& produce,
-                        const std::function<Status(const char*, size_t)>& write);
+                        const std::function<Status(int index, const ByteSink& sink)>& produce, const ByteSink& out);
 
 }  // namespace reinit

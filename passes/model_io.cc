@@ -53,43 +53,37 @@ class FileSource : public google::protobuf::io::CopyingInputStream {
   int fd_;
 };
 
-// SHA-256 of the open file, read with pread on a second thread while the parse reads it (same inode,
-// its own offsets), so hashing adds no time on two cores. Stops early when told.
-class FileHasher {
- public:
-  FileHasher(int fd, bool wanted) {
-    if (wanted) thread_ = std::thread([this, fd] { Run(fd); });
-  }
-  ~FileHasher() { Finish(); }
-  // Waits for the hash; "" if it was not wanted or reading failed.
-  std::string Finish(bool abandon = false) {
-    stop_ = abandon;
-    if (thread_.joinable()) thread_.join();
-    return hex_;
-  }
-
- private:
-  void Run(int fd) {
-    Sha256Digest digest;
-    std::vector<char> buffer(1 << 20);
-    off_t offset = 0;
-    while (!stop_) {
-      const ssize_t n = ::pread(fd, buffer.data(), buffer.size(), offset);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return;
-      if (n == 0) break;
-      digest.Update(buffer.data(), static_cast<size_t>(n));
-      offset += n;
-    }
-    if (!stop_) hex_ = digest.Hex();
-  }
-
-  std::thread thread_;
-  std::atomic<bool> stop_{false};
-  std::string hex_;
-};
-
 }  // namespace
+
+FileHasher::FileHasher(int fd) : fd_(::dup(fd)) {
+  if (fd_ >= 0) thread_ = std::thread([this] { Run(); });
+}
+
+FileHasher::~FileHasher() {
+  Finish(/*abandon=*/true);
+  if (fd_ >= 0) ::close(fd_);
+}
+
+std::string FileHasher::Finish(bool abandon) {
+  if (abandon) stop_ = true;
+  if (thread_.joinable()) thread_.join();
+  return hex_;
+}
+
+void FileHasher::Run() {
+  Sha256Digest digest;
+  std::vector<char> buffer(1 << 20);
+  off_t offset = 0;
+  while (!stop_) {
+    const ssize_t n = ::pread(fd_, buffer.data(), buffer.size(), offset);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return;
+    if (n == 0) break;
+    digest.Update(buffer.data(), static_cast<size_t>(n));
+    offset += n;
+  }
+  if (!stop_) hex_ = digest.Hex();
+}
 
 namespace {
 // protobuf's limits for a model: the whole message, and nesting (a subgraph costs three message levels,
@@ -108,8 +102,14 @@ bool ParseSkeleton(const std::string& bytes, onnx::ModelProto* model) {
 }
 }  // namespace
 
-Status LoadModel(const std::string& path, onnx::ModelProto* model, std::string* sha256, int64_t split_threshold,
-                 std::vector<SplitTensor>* split) {
+Status LoadModel(const std::string& path, onnx::ModelProto* model) {
+  Loaded loaded;
+  return LoadModel(path, model, LoadOptions{}, &loaded);
+}
+
+Status LoadModel(const std::string& path, onnx::ModelProto* model, const LoadOptions& options, Loaded* loaded) {
+  std::vector<SplitTensor>* split = options.split_threshold > 0 ? &loaded->split : nullptr;
+  const int64_t split_threshold = options.split_threshold;
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) return {ExitCode::kBadModel, path + ": cannot open: " + ErrnoText()};
   if (!S_ISREG(st.st_mode)) return {ExitCode::kBadModel, path + ": not a regular file"};
@@ -117,7 +117,7 @@ Status LoadModel(const std::string& path, onnx::ModelProto* model, std::string* 
   Fd in{::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC)};
   if (in.fd < 0 && errno == ELOOP) in.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);  // a link: parsed whole
   if (in.fd < 0) return {ExitCode::kBadModel, path + ": cannot open: " + ErrnoText()};
-  FileHasher hasher(in.fd, sha256 != nullptr);
+  if (options.hash) loaded->hasher = std::make_unique<FileHasher>(in.fd);
   bool parsed = false;
   if (split != nullptr) {
     split->clear();
@@ -140,14 +140,13 @@ Status LoadModel(const std::string& path, onnx::ModelProto* model, std::string* 
     google::protobuf::io::CodedInputStream coded(&raw);
     SetLimits(&coded);
     if (!model->ParseFromCodedStream(&coded) || !coded.ConsumedEntireMessage()) {
-      hasher.Finish(/*abandon=*/true);
+      loaded->hasher.reset();
       return {ExitCode::kBadModel, path + ": not a valid ONNX model (protobuf parse failed)"};
     }
   }
-  if (!model->has_graph()) return {ExitCode::kBadModel, path + ": the model has no graph"};
-  if (sha256 != nullptr) {
-    *sha256 = hasher.Finish();
-    if (sha256->empty()) return {ExitCode::kBadModel, path + ": cannot read: " + ErrnoText()};
+  if (!model->has_graph()) {
+    loaded->hasher.reset();
+    return {ExitCode::kBadModel, path + ": the model has no graph"};
   }
   return Status::Ok();
 }

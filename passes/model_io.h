@@ -5,6 +5,11 @@
 
 #include <string>
 
+#include <atomic>
+#include <memory>
+#include <thread>
+#include <vector>
+
 #include "onnx/onnx_pb.h"
 #include "passes/inline_split.h"
 #include "passes/status.h"
@@ -12,15 +17,41 @@
 namespace reinit {
 
 // Reads and parses `path`. Errors (kBadModel) name the file and the problem.
-// Parses the model file; with `sha256`, also hashes it on a second thread from the same open file
-// while it is parsed.
-//
-// With `split`, main-graph initializers whose raw_data is at least `split_threshold` bytes are parsed
-// without it (passes/inline_split.h): each comes back with no data and an entry in `split` saying where
-// its bytes are in the file. Only for a regular file with one link and under protobuf's 2 GB; otherwise,
-// or if the walk does not understand the file, the model is parsed whole and `split` is empty.
-Status LoadModel(const std::string& path, onnx::ModelProto* model, std::string* sha256 = nullptr,
-                 int64_t split_threshold = 0, std::vector<SplitTensor>* split = nullptr);
+// SHA-256 of an open file, read with pread on a second thread (its own descriptor, its own offsets)
+// while the caller goes on: hashing a large input costs no time on two cores.
+class FileHasher {
+ public:
+  explicit FileHasher(int fd);
+  ~FileHasher();
+  FileHasher(const FileHasher&) = delete;
+  FileHasher& operator=(const FileHasher&) = delete;
+  // Waits for the digest (lowercase hex); "" if reading failed or it was abandoned.
+  std::string Finish(bool abandon = false);
+
+ private:
+  void Run();
+  int fd_;
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  std::string hex_;
+};
+
+struct LoadOptions {
+  bool hash = false;            // start a FileHasher on the file
+  int64_t split_threshold = 0;  // > 0: leave main-graph raw_data of at least this many bytes on disk
+};
+
+struct Loaded {
+  std::unique_ptr<FileHasher> hasher;  // with LoadOptions::hash
+  // With split_threshold: the initializers parsed without their raw_data (passes/inline_split.h), and
+  // where their bytes are. Only for a regular file with one link and under protobuf's 2 GB; otherwise,
+  // or if the walk does not understand the file, the model is parsed whole and this is empty.
+  std::vector<SplitTensor> split;
+};
+
+// Parses the model file.
+Status LoadModel(const std::string& path, onnx::ModelProto* model);
+Status LoadModel(const std::string& path, onnx::ModelProto* model, const LoadOptions& options, Loaded* loaded);
 
 // Runs the ONNX checker and strict shape inference on `model`; kBadModel with the checker's message.
 Status CheckModel(const onnx::ModelProto& model, const std::string& label);

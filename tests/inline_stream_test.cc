@@ -72,25 +72,27 @@ TEST(InlineSplit, SkeletonPlusTheLeftOutBytesIsTheFile) {
   std::map<int, int64_t> lengths;
   for (const auto& t : split) lengths[t.index] = t.length;
   std::string out;
-  ASSERT_TRUE(WriteWithRawData(
-                  skeleton, lengths,
-                  [&](int index, const std::function<Status(const char*, size_t)>& write) {
-                    const std::string& raw = m.graph().initializer(index).raw_data();
-                    return write(raw.data(), raw.size());
-                  },
-                  [&](const char* data, size_t n) {
-                    out.append(data, n);
-                    return Status::Ok();
-                  })
+  ByteSink to_string;
+  to_string.write = [&](const char* data, size_t n) {
+    out.append(data, n);
+    return Status::Ok();
+  };
+  ASSERT_TRUE(WriteWithRawData(skeleton, lengths,
+                               [&](int index, const ByteSink& sink) {
+                                 const std::string& raw = m.graph().initializer(index).raw_data();
+                                 return sink.write(raw.data(), raw.size());
+                               },
+                               to_string)
                   .ok());
   EXPECT_TRUE(out == bytes);
-  // A producer that gives the wrong number of bytes is an error, not a corrupt file.
-  EXPECT_FALSE(WriteWithRawData(
-                   skeleton, lengths, [](int, const std::function<Status(const char*, size_t)>& write) {
-                     return write("x", 1);
-                   },
-                   [](const char*, size_t) { return Status::Ok(); })
-                   .ok());
+  // A producer that gives too few or too many bytes is an error, not a corrupt file.
+  for (const size_t wrong : {size_t{1}, size_t{64 * 64 * 4 + 1}}) {
+    const std::string junk(wrong, 'x');
+    EXPECT_FALSE(WriteWithRawData(
+                     skeleton, lengths, [&](int, const ByteSink& sink) { return sink.write(junk.data(), junk.size()); },
+                     to_string)
+                     .ok());
+  }
   fs::remove_all(dir);
 }
 
@@ -106,9 +108,12 @@ TEST(InlineSplit, WhatTheWalkDoesNotUnderstandIsLeftToProtobuf) {
     EXPECT_FALSE(SplitLargeInitializers(fd, static_cast<int64_t>(bytes.size()), 1, &skeleton, &split));
     ::close(fd);
     onnx::ModelProto m;
-    split.push_back({});
-    EXPECT_EQ(LoadModel(path, &m, nullptr, 1, &split).code(), ExitCode::kBadModel);
-    EXPECT_TRUE(split.empty());
+    LoadOptions options;
+    options.split_threshold = 1;
+    Loaded loaded;
+    loaded.split.push_back({});
+    EXPECT_EQ(LoadModel(path, &m, options, &loaded).code(), ExitCode::kBadModel);
+    EXPECT_TRUE(loaded.split.empty());
   }
   fs::remove_all(dir);
 }

@@ -66,8 +66,12 @@ TEST(ModelIo, LoadHashesExactlyTheFileItParsed) {
   const std::string path = dir + "/m.onnx";
   ASSERT_TRUE(WriteFileAtomic(path, bytes).ok());
   onnx::ModelProto loaded;
-  std::string sha;
-  ASSERT_TRUE(LoadModel(path, &loaded, &sha).ok());
+  LoadOptions options;
+  options.hash = true;
+  Loaded result;
+  ASSERT_TRUE(LoadModel(path, &loaded, options, &result).ok());
+  ASSERT_TRUE(result.hasher);
+  const std::string sha = result.hasher->Finish();
   EXPECT_EQ(sha, Sha256OfFile(path));
   EXPECT_EQ(sha, Sha256(bytes));
   std::string again;

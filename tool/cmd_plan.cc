@@ -9,7 +9,10 @@ int RunPlan(const Options& options, std::ostream& out, std::ostream& err) {
   Session s;
   Status status = RunSession(options, PlanPipeline(), /*whole_pipeline=*/false, &s, err);
   if (!status.ok()) return Fail(status, err);
-  RunInfo run{"plan", options.input, s.input_sha256, "", "", s.ctx.policy};
+  std::string sha256;
+  status = InputSha256(s, &sha256);
+  if (!status.ok()) return Fail(status, err);
+  RunInfo run{"plan", options.input, sha256, "", "", s.ctx.policy};
   const auto report = BuildReport(s.table, run);
   if (!options.report.empty()) {
     status = WriteFileAtomic(options.report, report.dump(2) + "\n");

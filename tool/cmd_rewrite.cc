@@ -134,19 +134,19 @@ Status WriteStreamed(Session& s, const std::map<int, ParamRow*>& deferred, unsig
   if (!s.model.SerializeToString(&skeleton) || total + static_cast<int64_t>(skeleton.size()) > INT_MAX) {
     return {ExitCode::kWriteFailed, file->path() + ": the model is over protobuf's 2 GB limit (use --external-data-file)"};
   }
-  constexpr size_t kPiece = size_t{8} << 20;
-  return WriteWithRawData(
-      skeleton, lengths,
-      [&](int index, const std::function<Status(const char*, size_t)>& write) -> Status {
-        auto d = deferred.find(index);
-        if (d == deferred.end()) return StreamSource(s.streamed.at(index), write);
-        ParamRow& row = *d->second;
-        TensorStats stats;
-        REINIT_RETURN_IF_ERROR(FillPieces(row, s.ctx.policy.seed, threads, kPiece, write, &stats));
-        row.stats = stats;
-        return Status::Ok();
-      },
-      [&](const char* data, size_t n) { return file->Write(data, n); });
+  ByteSink out;
+  out.write = [file](const char* data, size_t n) { return file->Write(data, n); };
+  out.room = [file](size_t want, size_t* got) { return file->Room(want, got); };
+  out.produced = [file](size_t n) { return file->Produced(n); };
+  return WriteWithRawData(skeleton, lengths, [&](int index, const ByteSink& sink) -> Status {
+    auto d = deferred.find(index);
+    if (d == deferred.end()) return StreamSource(s.streamed.at(index), sink.write);
+    ParamRow& row = *d->second;
+    TensorStats stats;
+    REINIT_RETURN_IF_ERROR(FillPieces(row, s.ctx.policy.seed, threads, sink, &stats));
+    row.stats = stats;
+    return Status::Ok();
+  }, out);
 }
 
 }  // namespace
@@ -240,7 +240,10 @@ int RunRewrite(const Options& options, std::ostream& out, std::ostream& err) {
   }
   if (status.ok()) status = model.Close();
   if (!status.ok()) return Fail(status, err);
-  RunInfo run{"rewrite", options.input, s.input_sha256, options.output, model.sha256(), s.ctx.policy};
+  std::string input_sha256;
+  status = InputSha256(s, &input_sha256);
+  if (!status.ok()) return Fail(status, err);
+  RunInfo run{"rewrite", options.input, input_sha256, options.output, model.sha256(), s.ctx.policy};
   const auto report = BuildReport(s.table, run);
   if (!options.report.empty()) {
     const bool existed = Exists(options.report);

@@ -82,9 +82,13 @@ Status RunSession(const Options& options, const std::vector<std::string>& full, 
   // (--untie-shared) or all sent to a data file anyway.
   const bool stream = (options.command == "rewrite" || options.command == "plan") && options.stream_threshold > 0 &&
                       !options.untie_shared && options.external_data_file.empty();
-  std::vector<SplitTensor> split;
-  REINIT_RETURN_IF_ERROR(LoadModel(options.input, &s->model, ReportNeeded(options) ? &s->input_sha256 : nullptr,
-                                   options.stream_threshold, stream ? &split : nullptr));
+  LoadOptions load;
+  load.hash = ReportNeeded(options);
+  load.split_threshold = stream ? options.stream_threshold : 0;
+  Loaded loaded;
+  REINIT_RETURN_IF_ERROR(LoadModel(options.input, &s->model, load, &loaded));
+  s->input_hasher = std::move(loaded.hasher);
+  const std::vector<SplitTensor>& split = loaded.split;
   // Lazily: external bytes stay on disk until regenerate or the writer needs them (check reads values).
   REINIT_RETURN_IF_ERROR(LoadExternalData(options.input, &s->model, &s->external, options.command != "check"));
   if (!split.empty()) {
@@ -160,6 +164,14 @@ void PrintResults(const Options& options, const ParamTable& table, const nlohman
     case OutputFormat::kJson: out << report.dump(2) << "\n"; break;
     case OutputFormat::kMarkdown: out << FormatMarkdown(table); break;
   }
+}
+
+Status InputSha256(Session& s, std::string* sha256) {
+  sha256->clear();
+  if (!s.input_hasher) return Status::Ok();
+  *sha256 = s.input_hasher->Finish();
+  if (sha256->empty()) return {ExitCode::kBadModel, "the input could not be read again to hash it"};
+  return Status::Ok();
 }
 
 bool ReportNeeded(const Options& options) {

@@ -13,6 +13,7 @@
 #include "onnx/onnx_pb.h"
 #include "passes/external_data.h"
 #include "passes/graph_index.h"
+#include "passes/model_io.h"
 #include "passes/pipeline.h"
 #include "tool/options.h"
 
@@ -25,12 +26,16 @@ struct Session {
   ParamTable table;
   PassContext ctx;
   std::vector<std::string> passes;  // the pipeline that ran
-  std::string input_sha256;         // when a report needs it (hashed as the model is parsed)
+  // SHA-256 of the input for a report, hashed on a second thread while the session works.
+  std::unique_ptr<FileHasher> input_hasher;
   // Main-graph initializers whose inline bytes were left in the input (rewrite streams them; see
   // passes/inline_split.h), by index in graph.initializer. They look like lazily loaded external tensors
   // (their sources are in `external.sources`) but are not in `external.keys`: they are written inline.
   std::map<int, ExternalSource> streamed;
 };
+
+// The input's SHA-256 for the report ("" when no report is read), waiting for its hashing thread.
+Status InputSha256(Session& s, std::string* sha256);
 
 // The effective policy: the preset, then the rules file, then the flags (flags win).
 Status BuildPolicy(const Options& options, Policy* policy);

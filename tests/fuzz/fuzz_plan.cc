@@ -34,16 +34,18 @@ void WalkAndWriteBack(const uint8_t* data, size_t size) {
         by_index[t.index] = t;
       }
       std::string out;
+      reinit::ByteSink to_string;
+      to_string.write = [&](const char* bytes, size_t n) {
+        out.append(bytes, n);
+        return reinit::Status::Ok();
+      };
       (void)reinit::WriteWithRawData(
           skeleton, lengths,
-          [&](int index, const std::function<reinit::Status(const char*, size_t)>& write) {
+          [&](int index, const reinit::ByteSink& sink) {
             const auto& t = by_index.at(index);
-            return write(reinterpret_cast<const char*>(data) + t.offset, static_cast<size_t>(t.length));
+            return sink.write(reinterpret_cast<const char*>(data) + t.offset, static_cast<size_t>(t.length));
           },
-          [&](const char* bytes, size_t n) {
-            out.append(bytes, n);
-            return reinit::Status::Ok();
-          });
+          to_string);
     }
   }
   ::close(fd);
