@@ -60,6 +60,8 @@ BENCHMARK_CAPTURE(BM_FillTensor, uniform_f32, onnx::TensorProto::FLOAT, Scheme::
     ->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_FillTensor, normal_f16, onnx::TensorProto::FLOAT16, Scheme::kHe)
     ->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_FillTensor, normal_bf16, onnx::TensorProto::BFLOAT16, Scheme::kHe)
+    ->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
 
 // The scalar double-precision path (fp64 tensors; the baseline the vectorized kernel replaced).
 void BM_ScalarNormalF64(benchmark::State& state) {

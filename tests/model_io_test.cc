@@ -1,6 +1,7 @@
-// Reading and writing models: the streamed writer (small fields buffered, large tensor bytes written
-// from the message's memory, hashed on a second thread) and the hashing reader give exactly the bytes
-// and hashes that protobuf's own serializer and an independent hash of the file give.
+// Reading and writing models: the streamed writer (small fields buffered, large tensor bytes taken from
+// the message's memory, 8 MiB buffers written and hashed on threads of their own) and the hashing
+// reader give exactly the bytes and hashes that protobuf's own serializer and an independent hash of
+// the file give.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -22,7 +23,7 @@ std::string ReadAll(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
-// A model with tensors below and above the writer's 8 MiB parallel-hash size and its 1 MiB buffer.
+// A model with tensors below and above the writer's 8 MiB buffers and protobuf's 1 MiB one.
 onnx::ModelProto Model() {
   auto m = test::ParseModel(R"(<ir_version: 8, opset_import: ["" : 14]>
     g (float[2,4] X) => (float[2,3] Y) { H = MatMul(X, W)  Y = Relu(H) })");

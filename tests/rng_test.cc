@@ -188,6 +188,23 @@ TEST(Kernels, StoredTypesRoundLikeEigenOnEveryInstructionSet) {
   }
 }
 
+// Anywhere in a byte stream (a streamed tensor's bytes start after its field header): the same bytes
+// and stats as at an aligned address, for every stored type.
+TEST(Kernels, MisalignedOutputGetsTheSameBytes) {
+  const TensorRng rng(7, "misaligned");
+  for (const Storage storage : {Storage::kFloat32, Storage::kFloat16, Storage::kBFloat16}) {
+    for (const size_t len : {kChunk, size_t{333}}) {
+      alignas(64) char aligned[kChunk * 4 + 64], shifted[kChunk * 4 + 64];
+      ChunkStats a, b;
+      FillChunk(rng, Draw::kNormal, 0.3f, 5, storage, len, aligned, &a);
+      FillChunk(rng, Draw::kNormal, 0.3f, 5, storage, len, shifted + 1, &b);
+      const size_t bytes = len * (storage == Storage::kFloat32 ? 4 : 2);
+      EXPECT_EQ(std::memcmp(aligned, shifted + 1, bytes), 0) << static_cast<int>(storage) << " " << len;
+      EXPECT_EQ(std::memcmp(&a, &b, sizeof a), 0);
+    }
+  }
+}
+
 // A short last chunk writes only its own elements and measures only them.
 TEST(Kernels, ShortChunkWritesAndMeasuresOnlyItsLength) {
   const TensorRng rng(6, "short");
