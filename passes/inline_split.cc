@@ -11,8 +11,11 @@ namespace reinit {
 namespace {
 
 // Field numbers and wire types of the three messages walked (onnx.proto).
-constexpr uint32_t kModelGraph = 7, kGraphInitializer = 5, kTensorRawData = 9, kTensorExternalData = 13,
-                   kTensorDataLocation = 14;
+constexpr uint32_t kModelGraph = 7, kGraphInitializer = 5, kTensorRawData = 9;
+// The TensorProto fields a split tensor may have besides raw_data: dims, data_type, name, doc_string.
+// Anything else (typed data next to raw_data, external-data fields, segments, newer fields) keeps the
+// tensor whole, so the ordinary checks see it exactly as it is.
+bool SplittableField(uint32_t number) { return number == 1 || number == 2 || number == 8 || number == 12; }
 constexpr int kVarint = 0, kFixed64 = 1, kLengthDelimited = 2, kFixed32 = 5;
 
 void AppendVarint(uint64_t v, std::string* out) {
@@ -129,14 +132,14 @@ struct Splitter {
   int next_initializer = 0;
 
   // A tensor's fields without its raw_data; false if it has no large raw_data or anything that makes
-  // leaving it out unsafe (a second raw_data, external-data fields, a field not understood).
+  // leaving it out unsafe (a second raw_data, any field but the plain ones, a field not understood).
   bool Tensor(int64_t begin, int64_t end, std::string* out, SplitTensor* found) {
     int64_t pos = begin;
     int raw_data_fields = 0;
     Field f;
     while (pos < end) {
       if (!NextField(source, &pos, end, &f)) return false;
-      if (f.number == kTensorExternalData || f.number == kTensorDataLocation) return false;
+      if (f.number != kTensorRawData && !SplittableField(f.number)) return false;
       if (f.number == kTensorRawData) {
         if (++raw_data_fields > 1 || f.wire != kLengthDelimited || f.end - f.value < threshold) return false;
         found->offset = f.value;

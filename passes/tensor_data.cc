@@ -55,13 +55,15 @@ Status CheckStorage(const TensorProto& t, int64_t* count, bool external_ok = fal
   if (t.data_location() == TensorProto::EXTERNAL) {
     if (!external_ok) return {ExitCode::kUnsupported, where + ": its data is still in the external file"};
     int64_t length = -1;
+    bool inline_bytes = false;  // left on disk from the model file itself (passes/inline_split.h)
     for (const auto& e : t.external_data()) {
       if (e.key() == "length") length = std::strtoll(e.value().c_str(), nullptr, 10);
+      if (e.key() == kInlineMarker) inline_bytes = true;
     }
     const uint64_t expected = static_cast<uint64_t>(*count) * FloatTypeSize(t.data_type());
     if (length < 0 || static_cast<uint64_t>(length) != expected) {
-      return {ExitCode::kBadModel, where + ": external data has " + std::to_string(length) +
-                                       " bytes, the shape needs " + std::to_string(expected)};
+      return {ExitCode::kBadModel, where + ": " + (inline_bytes ? "raw_data" : "external data") + " has " +
+                                       std::to_string(length) + " bytes, the shape needs " + std::to_string(expected)};
     }
     return Status::Ok();
   }

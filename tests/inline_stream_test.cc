@@ -40,6 +40,8 @@ onnx::ModelProto Mixed() {
   entry->set_key("location");
   entry->set_value("x");
   test::AddInitializer(m, "V", {32, 64});                   // large again: split
+  auto* both = test::AddInitializer(m, "T", {64, 64});      // raw_data and float_data (invalid): kept whole
+  both->add_float_data(1.0f);
   return m;
 }
 
@@ -68,6 +70,7 @@ TEST(InlineSplit, SkeletonPlusTheLeftOutBytesIsTheFile) {
   EXPECT_EQ(parsed.graph().initializer(1).raw_data(), m.graph().initializer(1).raw_data());
   EXPECT_EQ(parsed.graph().initializer(2).float_data_size(), 64 * 64);
   EXPECT_EQ(parsed.graph().initializer(3).raw_data(), m.graph().initializer(3).raw_data());
+  EXPECT_EQ(parsed.graph().initializer(5).raw_data(), m.graph().initializer(5).raw_data());
   // Written back with the same bytes: protobuf's own serialization of the original, byte for byte.
   std::map<int, int64_t> lengths;
   for (const auto& t : split) lengths[t.index] = t.length;
@@ -114,6 +117,40 @@ TEST(InlineSplit, WhatTheWalkDoesNotUnderstandIsLeftToProtobuf) {
     loaded.split.push_back({});
     EXPECT_EQ(LoadModel(path, &m, options, &loaded).code(), ExitCode::kBadModel);
     EXPECT_TRUE(loaded.split.empty());
+  }
+  fs::remove_all(dir);
+}
+
+// A streamed tensor whose bytes do not match its shape, and one with raw_data next to typed data, are
+// refused exactly as in memory: same exit code, same message.
+TEST(InlineStream, BadStorageIsRefusedAsInMemory) {
+  const std::string dir = test::TempDir("inline-stream-bad");
+  for (const bool typed_too : {false, true}) {
+    auto m = test::ParseModel(R"(<ir_version: 8, opset_import: ["" : 14]>
+      g (float[2,64] X) => (float[2,64] Y) { H = MatMul(X, W)  Y = Relu(H) })");
+    auto* w = test::AddInitializer(m, "W", {64, 64});
+    if (typed_too) w->add_float_data(1.0f);
+    else w->mutable_raw_data()->append(4, '\0');
+    const std::string path = dir + "/bad.onnx";
+    std::string bytes;
+    ASSERT_TRUE(m.SerializeToString(&bytes));
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+    std::string errors[2];
+    int codes[2];
+    for (int streamed = 0; streamed < 2; ++streamed) {
+      Options o;
+      o.command = "rewrite";
+      o.input = path;
+      o.output = dir + "/out.onnx";
+      o.stream_threshold = streamed ? 1 : 0;
+      std::ostringstream out, err;
+      codes[streamed] = RunCommand(o, out, err);
+      errors[streamed] = err.str();
+    }
+    EXPECT_EQ(codes[0], 3) << errors[0];
+    EXPECT_EQ(codes[1], codes[0]);
+    EXPECT_EQ(errors[1], errors[0]);
+    EXPECT_FALSE(fs::exists(dir + "/out.onnx"));
   }
   fs::remove_all(dir);
 }

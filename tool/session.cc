@@ -10,6 +10,7 @@
 #include "onnx/defs/schema.h"
 #include "passes/model_io.h"
 #include "passes/paths.h"
+#include "passes/tensor_data.h"
 #include "passes/report.h"
 #include "passes/untie_shared.h"
 #include "passes/version.h"
@@ -98,6 +99,9 @@ Status RunSession(const Options& options, const std::vector<std::string>& full, 
     for (const SplitTensor& t : split) {
       onnx::TensorProto* tensor = s->model.mutable_graph()->mutable_initializer(t.index);
       PointAt(*tensor, BaseName(options.input), static_cast<uint64_t>(t.offset), static_cast<uint64_t>(t.length));
+      auto* marker = tensor->add_external_data();
+      marker->set_key(kInlineMarker);
+      marker->set_value("1");
       const ExternalSource source{canonical, t.offset, t.length};
       s->external.sources[tensor->name()] = source;
       s->streamed[t.index] = source;
