@@ -125,6 +125,21 @@ bool NextField(Source& s, int64_t* pos, int64_t limit, Field* f) {
   return *pos <= limit;
 }
 
+// Walks the fields of [begin, end): each length-delimited field numbered `number` goes to
+// `child(field, &handled)` (false: fail), and every field not handled there to `copy(field)`.
+template <typename Child, typename Copy>
+bool EachField(Source& s, int64_t begin, int64_t end, uint32_t number, Child child, Copy copy) {
+  int64_t pos = begin;
+  Field f;
+  while (pos < end) {
+    if (!NextField(s, &pos, end, &f)) return false;
+    bool handled = false;
+    if (f.number == number && f.wire == kLengthDelimited && !child(f, &handled)) return false;
+    if (!handled && !copy(f)) return false;
+  }
+  return true;
+}
+
 struct Splitter {
   Source& source;
   int64_t threshold;
@@ -151,45 +166,38 @@ struct Splitter {
     return raw_data_fields == 1;
   }
 
+  bool Copy(const Field& f, std::string* out) { return source.Append(f.start, f.end - f.start, out); }
+
+  // A split tensor goes in without its raw_data; any other initializer is copied.
   bool Graph(int64_t begin, int64_t end, std::string* out) {
-    int64_t pos = begin;
-    Field f;
-    while (pos < end) {
-      if (!NextField(source, &pos, end, &f)) return false;
-      if (f.number == kGraphInitializer && f.wire == kLengthDelimited) {
-        const int index = next_initializer++;
-        std::string tensor;
-        SplitTensor found;
-        if (f.end - f.value >= threshold && Tensor(f.value, f.end, &tensor, &found)) {
-          found.index = index;
-          split->push_back(found);
-          AppendVarint(Tag(kGraphInitializer, kLengthDelimited), out);
-          AppendVarint(tensor.size(), out);
-          out->append(tensor);
-          continue;
-        }
+    auto initializer = [&](const Field& f, bool* handled) {
+      const int index = next_initializer++;
+      std::string tensor;
+      SplitTensor found;
+      if (f.end - f.value >= threshold && Tensor(f.value, f.end, &tensor, &found)) {
+        found.index = index;
+        split->push_back(found);
+        AppendVarint(Tag(kGraphInitializer, kLengthDelimited), out);
+        AppendVarint(tensor.size(), out);
+        out->append(tensor);
+        *handled = true;
       }
-      if (!source.Append(f.start, f.end - f.start, out)) return false;
-    }
-    return true;
+      return true;
+    };
+    return EachField(source, begin, end, kGraphInitializer, initializer, [&](const Field& f) { return Copy(f, out); });
   }
 
   bool Model(std::string* out) {
-    int64_t pos = 0;
-    Field f;
-    while (pos < source.size()) {
-      if (!NextField(source, &pos, source.size(), &f)) return false;
-      if (f.number == kModelGraph && f.wire == kLengthDelimited) {
-        std::string graph;
-        if (!Graph(f.value, f.end, &graph)) return false;
-        AppendVarint(Tag(kModelGraph, kLengthDelimited), out);
-        AppendVarint(graph.size(), out);
-        out->append(graph);
-        continue;
-      }
-      if (!source.Append(f.start, f.end - f.start, out)) return false;
-    }
-    return true;
+    auto graph = [&](const Field& f, bool* handled) {
+      std::string bytes;
+      if (!Graph(f.value, f.end, &bytes)) return false;
+      AppendVarint(Tag(kModelGraph, kLengthDelimited), out);
+      AppendVarint(bytes.size(), out);
+      out->append(bytes);
+      *handled = true;
+      return true;
+    };
+    return EachField(source, 0, source.size(), kModelGraph, graph, [&](const Field& f) { return Copy(f, out); });
   }
 };
 
@@ -252,46 +260,38 @@ struct Planner {
     return true;
   }
 
-  bool Graph(int64_t begin, int64_t end, Pieces* out) {
-    int64_t pos = begin;
-    Field f;
-    while (pos < end) {
-      if (!NextField(source, &pos, end, &f)) return false;
-      if (f.number == kGraphInitializer && f.wire == kLengthDelimited) {
-        const int index = next_initializer++;
-        if (lengths.count(index)) {
-          Pieces tensor;
-          if (!Tensor(index, f.value, f.end, &tensor)) return false;
-          placed.insert(index);
-          out->Header(kGraphInitializer, tensor.size);
-          out->Append(tensor);
-          continue;
-        }
-      }
-      std::string bytes;
-      if (!source.Append(f.start, f.end - f.start, &bytes)) return false;
-      out->Bytes(bytes);
-    }
+  bool Copy(const Field& f, Pieces* out) {
+    std::string bytes;
+    if (!source.Append(f.start, f.end - f.start, &bytes)) return false;
+    out->Bytes(bytes);
     return true;
   }
 
+  bool Graph(int64_t begin, int64_t end, Pieces* out) {
+    auto initializer = [&](const Field& f, bool* handled) {
+      const int index = next_initializer++;
+      if (!lengths.count(index)) return true;
+      Pieces tensor;
+      if (!Tensor(index, f.value, f.end, &tensor)) return false;
+      placed.insert(index);
+      out->Header(kGraphInitializer, tensor.size);
+      out->Append(tensor);
+      *handled = true;
+      return true;
+    };
+    return EachField(source, begin, end, kGraphInitializer, initializer, [&](const Field& f) { return Copy(f, out); });
+  }
+
   bool Model(Pieces* out) {
-    int64_t pos = 0;
-    Field f;
-    while (pos < source.size()) {
-      if (!NextField(source, &pos, source.size(), &f)) return false;
-      if (f.number == kModelGraph && f.wire == kLengthDelimited) {
-        Pieces graph;
-        if (!Graph(f.value, f.end, &graph)) return false;
-        out->Header(kModelGraph, graph.size);
-        out->Append(graph);
-        continue;
-      }
-      std::string bytes;
-      if (!source.Append(f.start, f.end - f.start, &bytes)) return false;
-      out->Bytes(bytes);
-    }
-    return true;
+    auto graph = [&](const Field& f, bool* handled) {
+      Pieces pieces;
+      if (!Graph(f.value, f.end, &pieces)) return false;
+      out->Header(kModelGraph, pieces.size);
+      out->Append(pieces);
+      *handled = true;
+      return true;
+    };
+    return EachField(source, 0, source.size(), kModelGraph, graph, [&](const Field& f) { return Copy(f, out); });
   }
 };
 

@@ -20,11 +20,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
 // A model with initializers of every kind the walk must tell apart.
 onnx::ModelProto Mixed() {
   auto m = test::ParseModel(R"(<ir_version: 8, opset_import: ["" : 14]>
@@ -181,8 +176,8 @@ TEST(InlineStream, RewriteGivesTheInMemoryBytesAndReport) {
         if (head_only) o.reinit_last = 1;
         std::ostringstream out, err;
         ASSERT_EQ(RunCommand(o, out, err), 0) << model << ": " << err.str();
-        bytes[streamed] = ReadAll(o.output);
-        nlohmann::json report = nlohmann::json::parse(ReadAll(o.report));
+        bytes[streamed] = test::Slurp(o.output);
+        nlohmann::json report = nlohmann::json::parse(test::Slurp(o.report));
         report["output"].erase("path");
         reports[streamed] = report.dump();
       }
@@ -235,7 +230,7 @@ TEST(InlineStream, EveryTypeAndDistributionGivesTheInMemoryBytes) {
         o.threads = 3;
         std::ostringstream out, err;
         ASSERT_EQ(RunCommand(o, out, err), 0) << type << ": " << err.str();
-        outputs[streamed] = ReadAll(o.output);
+        outputs[streamed] = test::Slurp(o.output);
       }
       EXPECT_TRUE(outputs[0] == outputs[1]) << type << " " << distribution;
       EXPECT_GT(outputs[0].size(), bytes.size() / 2);

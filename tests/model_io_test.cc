@@ -18,11 +18,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
 // A model with tensors below and above the writer's 8 MiB buffers and protobuf's 1 MiB one.
 onnx::ModelProto Model() {
   auto m = test::ParseModel(R"(<ir_version: 8, opset_import: ["" : 14]>
@@ -52,7 +47,7 @@ TEST(ModelIo, StreamedWriteIsProtobufsSerializationWithItsHash) {
     ASSERT_TRUE(file.Open().ok());
     ASSERT_TRUE(file.WriteMessage(m).ok());
     ASSERT_TRUE(file.Commit().ok());
-    const std::string written = ReadAll(path);
+    const std::string written = test::Slurp(path);
     EXPECT_TRUE(written == expected) << "written " << written.size() << " bytes, expected " << expected.size();
     EXPECT_EQ(file.sha256(), hash ? Sha256OfFile(path) : "");
   }
