@@ -229,7 +229,9 @@ Status AtomicFile::WriteMessage(const google::protobuf::Message& message) {
   {
     google::protobuf::io::CodedOutputStream coded(&sink);
     coded.EnableAliasing(true);
-    serialized = message.SerializeToCodedStream(&coded) && !coded.HadError();
+    // Sizes were computed (and cached in the message) by the check above: not walked again.
+    message.SerializeWithCachedSizes(&coded);
+    serialized = !coded.HadError();
   }
   if (!sink.Flush() || !sink.status().ok()) return sink.status();
   if (!serialized) return {ExitCode::kWriteFailed, path_ + ": the model could not be serialized"};

@@ -19,12 +19,6 @@ namespace {
 // Tensors smaller than this are not worth a thread.
 constexpr size_t kParallelThreshold = size_t{1} << 16;
 
-bool FastPath(const ParamRow& row) {
-  const bool random = row.scheme == Scheme::kXavier || row.scheme == Scheme::kHe || row.scheme == Scheme::kLeCun ||
-                      row.scheme == Scheme::kNormal || row.scheme == Scheme::kUniform;
-  const int32_t t = row.tensor->data_type();
-  return random && (t == onnx::TensorProto::FLOAT || t == onnx::TensorProto::FLOAT16 || t == onnx::TensorProto::BFLOAT16);
-}
 
 
 // Generates chunks [first_chunk, last_chunk) of the tensor into its storage, recording per-chunk stats.
@@ -105,10 +99,15 @@ TensorStats Combine(const std::vector<ChunkStats>& chunk_stats, uint64_t n) {
 
 }  // namespace
 
-bool FillsByChunks(const ParamRow& row) { return FastPath(row); }
+bool FillsByChunks(const ParamRow& row) {
+  const bool random = row.scheme == Scheme::kXavier || row.scheme == Scheme::kHe || row.scheme == Scheme::kLeCun ||
+                      row.scheme == Scheme::kNormal || row.scheme == Scheme::kUniform;
+  const int32_t t = row.tensor->data_type();
+  return random && (t == onnx::TensorProto::FLOAT || t == onnx::TensorProto::FLOAT16 || t == onnx::TensorProto::BFLOAT16);
+}
 
 Status FillPieces(const ParamRow& row, uint64_t seed, unsigned threads, const ByteSink& sink, TensorStats* stats) {
-  if (!FastPath(row)) return {ExitCode::kInternal, "tensor '" + row.name + "': cannot be generated piece by piece"};
+  if (!FillsByChunks(row)) return {ExitCode::kInternal, "tensor '" + row.name + "': cannot be generated piece by piece"};
   int64_t count = 0;
   REINIT_RETURN_IF_ERROR(ElementCount(*row.tensor, &count));
   const uint64_t n = static_cast<uint64_t>(count);
@@ -157,7 +156,7 @@ TensorStats Measure(const std::vector<double>& v) {
 
 Status FillTensor(const ParamRow& row, uint64_t seed, unsigned threads, TensorStats* stats) {
   onnx::TensorProto* t = row.tensor;
-  if (!FastPath(row)) {
+  if (!FillsByChunks(row)) {
     std::vector<double> values;
     REINIT_RETURN_IF_ERROR(GenerateValues(row, seed, threads, &values));
     REINIT_RETURN_IF_ERROR(WriteValues(values, t));
