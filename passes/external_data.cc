@@ -31,11 +31,6 @@ void VisitGraph(onnx::GraphProto* graph, const std::function<void(onnx::TensorPr
   }
 }
 
-std::string Canonical(const std::string& path) {
-  char buf[PATH_MAX];
-  return ::realpath(path.c_str(), buf) != nullptr ? std::string(buf) : std::string();
-}
-
 bool ParseInt(const std::string& text, int64_t* value) {
   if (text.empty()) return false;
   char* end = nullptr;
@@ -67,8 +62,8 @@ Status ReadOne(const std::string& model_dir, onnx::TensorProto& t, const std::st
       (location.size() >= 3 && location.compare(location.size() - 3, 3, "/..") == 0)) {
     return {ExitCode::kBadModel, where + ": external data location '" + location + "' must be a relative path inside the model's directory"};
   }
-  const std::string dir = Canonical(model_dir);
-  const std::string file = Canonical(model_dir + "/" + location);
+  const std::string dir = CanonicalPath(model_dir);
+  const std::string file = CanonicalPath(model_dir + "/" + location);
   if (file.empty()) return {ExitCode::kBadModel, where + ": external data file '" + location + "' cannot be opened"};
   if (file.compare(0, dir.size() + 1, dir + "/") != 0) {
     return {ExitCode::kBadModel, where + ": external data file '" + location + "' resolves outside the model's directory"};

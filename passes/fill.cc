@@ -4,11 +4,11 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
-#include <thread>
 #include <vector>
 
 #include "onnx/onnx_pb.h"
 #include "passes/kernels.h"
+#include "passes/parallel.h"
 #include "passes/schemes.h"
 #include "passes/tensor_data.h"
 
@@ -67,16 +67,23 @@ Draws DrawsOf(const ParamRow& row, uint64_t seed) {
 void RunChunks(const Draws& d, void* out, bool int32_storage, uint64_t n, uint64_t first, uint64_t last,
                unsigned threads, ChunkStats* stats) {
   const uint64_t chunks = last - first;
-  unsigned workers = threads != 0 ? threads : std::max(1u, std::thread::hardware_concurrency());
-  if (chunks * kChunk < kParallelThreshold) workers = 1;
+  unsigned workers = chunks * kChunk < kParallelThreshold ? 1u : ThreadCount(threads);
   workers = static_cast<unsigned>(std::min<uint64_t>(workers, chunks));
-  std::vector<std::thread> pool;
-  for (unsigned w = 1; w < workers; ++w) {
-    pool.emplace_back(FillChunks, std::cref(d.rng), d.draw, d.scale, d.storage, out, int32_storage, n,
-                      first + chunks * w / workers, first + chunks * (w + 1) / workers, first, stats);
-  }
-  FillChunks(d.rng, d.draw, d.scale, d.storage, out, int32_storage, n, first, first + chunks / workers, first, stats);
-  for (auto& th : pool) th.join();
+  // One contiguous range of chunks per worker.
+  struct Ranges {
+    const Draws& d;
+    void* out;
+    bool int32_storage;
+    uint64_t n, first, chunks, workers;
+    ChunkStats* stats;
+    static void Run(void* ctx, int64_t w) {
+      const Ranges& r = *static_cast<const Ranges*>(ctx);
+      const uint64_t k = static_cast<uint64_t>(w);
+      FillChunks(r.d.rng, r.d.draw, r.d.scale, r.d.storage, r.out, r.int32_storage, r.n,
+                 r.first + r.chunks * k / r.workers, r.first + r.chunks * (k + 1) / r.workers, r.first, r.stats);
+    }
+  } ranges{d, out, int32_storage, n, first, chunks, workers, stats};
+  ParallelFor(workers, workers, &Ranges::Run, &ranges);
 }
 
 // Combined in chunk order: the same numbers whatever the number of threads or pieces.

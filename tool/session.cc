@@ -93,9 +93,8 @@ Status RunSession(const Options& options, const std::vector<std::string>& full, 
   // Lazily: external bytes stay on disk until regenerate or the writer needs them (check reads values).
   REINIT_RETURN_IF_ERROR(LoadExternalData(options.input, &s->model, &s->external, options.command != "check"));
   if (!split.empty()) {
-    char* real = ::realpath(options.input.c_str(), nullptr);
-    const std::string canonical = real != nullptr ? real : options.input;
-    std::free(real);
+    const std::string real = CanonicalPath(options.input);
+    const std::string canonical = real.empty() ? options.input : real;
     for (const SplitTensor& t : split) {
       onnx::TensorProto* tensor = s->model.mutable_graph()->mutable_initializer(t.index);
       PointAt(*tensor, BaseName(options.input), static_cast<uint64_t>(t.offset), static_cast<uint64_t>(t.length));
