@@ -35,12 +35,33 @@ command -v npm >/dev/null 2>&1 || missing+=(npm)
 
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+
+# apt-get that waits for another apt or dpkg to finish (on a fresh machine an unattended upgrade often
+# holds the locks for minutes) instead of failing at once: apt's own lock timeout, and a retry while
+# the failure is a lock that is still held, for up to 15 minutes.
+apt_get() {
+  local deadline=$((SECONDS + 900)) log
+  log=$(mktemp)
+  until DEBIAN_FRONTEND=noninteractive $SUDO apt-get -o DPkg::Lock::Timeout=900 "$@" 2>"$log"; do
+    if grep -qE "Could not get lock|Unable to acquire|is held by process" "$log" && [ $SECONDS -lt $deadline ]; then
+      echo "bootstrap: another apt or dpkg holds the package locks; waiting for it" >&2
+      sleep 5
+    else
+      cat "$log" >&2
+      rm -f "$log"
+      return 1
+    fi
+  done
+  cat "$log" >&2
+  rm -f "$log"
+}
+
 if [ ${#missing[@]} -eq 0 ]; then
   echo "bootstrap: all ${#PACKAGES[@]} packages present"
 else
   echo "bootstrap: installing ${missing[*]}"
-  $SUDO apt-get update -q
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+  apt_get update -q
+  apt_get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
 # onnxruntime-node at the version of tests/runtime/package-lock.json. --ignore-scripts: its CPU
