@@ -1,10 +1,12 @@
 #include "passes/atomic_file.h"
 
+#include "passes/file_guard.h"
 #include "passes/paths.h"
 
 #include <fcntl.h>
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -41,11 +43,30 @@ AtomicFile::~AtomicFile() {
 }
 
 Status AtomicFile::Open() {
-  tmp_ = path_ + ".tmp-" + std::to_string(::getpid());
+  OutputTarget target;
+  REINIT_RETURN_IF_ERROR(ResolveOutput(path_, &target));
+  if (target.kind == OutputTarget::Kind::kStream) {
+    // A device, FIFO, socket or standard output: written to directly, never replaced.
+    stream_ = true;
+    fd_ = target.fd >= 0 ? ::fcntl(target.fd, F_DUPFD_CLOEXEC, 3) : ::open(target.path.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd_ < 0) return {ExitCode::kWriteFailed, path_ + ": cannot open for writing: " + ErrnoText()};
+    return Status::Ok();
+  }
+  // A regular file (new or replaced), or the file a symbolic link points to: the temporary file goes
+  // in that file's directory, so the rename replaces it and the link stays a link.
+  target_ = target.path;
+  struct stat old {};
+  const bool replaces = ::stat(target_.c_str(), &old) == 0;
+  tmp_ = target_ + ".tmp-" + std::to_string(::getpid());
   fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd_ < 0) {
     tmp_.clear();
     return {ExitCode::kWriteFailed, path_ + ": cannot create: " + ErrnoText()};
+  }
+  if (replaces) {
+    // The replacement keeps the replaced file's permissions (and, where allowed, its owner).
+    ::fchmod(fd_, old.st_mode & 07777);
+    if (::geteuid() == 0) (void)!::fchown(fd_, old.st_uid, old.st_gid);
   }
   return Status::Ok();
 }
@@ -87,6 +108,7 @@ Status AtomicFile::FlushStage() {
   changed_.notify_all();
   current_ = 1 - current_;
   staged_ = 0;
+  if (progress_) progress_(size_, false);
   return Status::Ok();
 }
 
@@ -132,7 +154,7 @@ void AtomicFile::WriterLoop() {
 // in-kernel copy does not pay it either). Falls back to ordinary writes where the file system refuses.
 // Only full, aligned stages are written this way; the tail at Close() is an ordinary write.
 Status AtomicFile::WriteStage(const char* data, size_t size) {
-  if (!direct_ && !direct_refused_) {
+  if (!direct_ && !direct_refused_ && !stream_) {
     const int flags = ::fcntl(fd_, F_GETFL);
     direct_ = flags >= 0 && ::fcntl(fd_, F_SETFL, flags | O_DIRECT) == 0;
     direct_refused_ = !direct_;
@@ -251,23 +273,29 @@ Status AtomicFile::Close() {
     if (digest_) digest_->Update(stages_[current_].get(), tail);
     REINIT_RETURN_IF_ERROR(WriteAll(stages_[current_].get(), tail));
   }
-  if (::fsync(fd_) != 0) return {ExitCode::kWriteFailed, path_ + ": flush failed: " + ErrnoText()};
+  // A pipe or device has nothing to flush to a disk (fsync would fail with EINVAL).
+  if (!stream_ && ::fsync(fd_) != 0) return {ExitCode::kWriteFailed, path_ + ": flush failed: " + ErrnoText()};
   const int fd = fd_;
   fd_ = -1;
   if (::close(fd) != 0) return {ExitCode::kWriteFailed, path_ + ": flush failed: " + ErrnoText()};
   closed_ = true;
   if (digest_) sha256_ = digest_->Hex();
+  if (progress_) progress_(size_, true);
   return Status::Ok();
 }
 
 Status AtomicFile::Commit() {
   REINIT_RETURN_IF_ERROR(Close());
-  if (::rename(tmp_.c_str(), path_.c_str()) != 0) {
+  if (stream_) {
+    committed_ = true;
+    return Status::Ok();
+  }
+  if (::rename(tmp_.c_str(), target_.c_str()) != 0) {
     return {ExitCode::kWriteFailed, path_ + ": rename failed: " + ErrnoText()};
   }
   committed_ = true;
   // Make the rename itself durable.
-  const int dir = ::open(DirectoryOf(path_).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  const int dir = ::open(DirectoryOf(target_).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dir >= 0) {
     ::fsync(dir);
     ::close(dir);

@@ -1,13 +1,16 @@
 // AtomicFile: a file written under a temporary name in the target's directory, SHA-256 hashed as it is
 // written (when asked: a report needs it), then flushed, fsync'ed and renamed over the target (and the
-// directory fsync'ed). Until
-// Commit() succeeds the target is untouched; a failed or abandoned write removes the temporary file.
+// directory fsync'ed). Until Commit() succeeds the target is untouched; a failed or abandoned write
+// removes the temporary file. The target is resolved as passes/file_guard.h says: a symbolic link's
+// file is replaced (the link stays); a device, FIFO, socket or standard output ("-") is written to
+// directly — the one case that cannot be atomic — and a directory is refused.
 #pragma once
 
 #include <google/protobuf/message.h>
 
 #include <condition_variable>
 #include <cstdlib>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -36,6 +39,9 @@ class AtomicFile {
   // Streams a protobuf message into the file: no serialized copy in memory, and large bytes fields
   // (tensor data) go from the message's own memory to write(2) without passing through a buffer.
   Status WriteMessage(const google::protobuf::Message& message);
+  // Called with the bytes written so far each time a stage goes to the disk, and once more, with
+  // `done`, when the file is closed (progress lines for large files).
+  void OnProgress(std::function<void(uint64_t written, bool done)> progress) { progress_ = std::move(progress); }
   // Flushes and fsyncs the temporary file; the target is still untouched. Called by Commit() if needed.
   Status Close();
   // Renames the temporary file over the target and fsyncs the directory.
@@ -43,6 +49,10 @@ class AtomicFile {
 
   uint64_t size() const { return size_; }
   const std::string& path() const { return path_; }
+  // After Open(): the file the rename replaces (symbolic links followed); empty for a stream.
+  const std::string& target() const { return target_; }
+  // After Open(): written straight to a device, FIFO, socket or standard output.
+  bool streamed() const { return stream_; }
   // Lowercase hex SHA-256 of everything written; valid after Close(); empty if not hashed.
   const std::string& sha256() const { return sha256_; }
 
@@ -57,8 +67,10 @@ class AtomicFile {
   Status WriteStage(const char* data, size_t size);
   Status WriteAll(const char* data, size_t size);
 
-  std::string path_, tmp_;
+  std::string path_, target_, tmp_;
   int fd_ = -1;
+  bool stream_ = false;
+  std::function<void(uint64_t, bool)> progress_;
   uint64_t size_ = 0;
   std::unique_ptr<Sha256Digest> digest_;
   std::string sha256_;
