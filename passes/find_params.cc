@@ -422,7 +422,7 @@ void Classify(ParamRow& row, const GraphIndex& index) {
   row.consumed_shape = primary.shape;
   row.through = primary.through;
   row.quantized = !is_float;
-  row.role_reason = std::string(RoleName(row.role)) + " of " + Where(primary, index);
+  row.role_reason = std::string(NameOf(row.role)) + " of " + Where(primary, index);
   if (!primary.through.empty()) {
     std::string chain;
     for (const auto& op : primary.through) chain += (chain.empty() ? "" : ", ") + op;
@@ -430,7 +430,7 @@ void Classify(ParamRow& row, const GraphIndex& index) {
   }
   for (size_t i = 1; i < row.uses.size(); ++i) {
     if (row.uses[i].role != row.role) {
-      row.conflicts.push_back(std::string("also used as ") + RoleName(row.uses[i].role) + " by " +
+      row.conflicts.push_back(std::string("also used as ") + NameOf(row.uses[i].role) + " by " +
                               Where(row.uses[i], index));
     }
   }

@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "passes/names.h"
+
 namespace onnx {
 class TensorProto;
 class NodeProto;
@@ -38,22 +40,78 @@ enum class Role {
   kClassToken,       // a learned token concatenated in front of the patch embeddings (ViT)
   kLayerScale,       // a per-channel scale of a residual branch (ConvNeXt, CaiT)
 };
-const char* RoleName(Role role);
+template <>
+struct Names<Role> {
+  static constexpr Named<Role> table[] = {
+      {Role::kUnknown, "unknown"},
+      {Role::kWeight, "weight"},
+      {Role::kBias, "bias"},
+      {Role::kRecurrentInput, "recurrent_input_weight"},
+      {Role::kRecurrentHidden, "recurrent_hidden_weight"},
+      {Role::kRecurrentBias, "recurrent_bias"},
+      {Role::kEmbedding, "embedding"},
+      {Role::kNormScale, "norm_scale"},
+      {Role::kNormBias, "norm_bias"},
+      {Role::kNormMean, "norm_running_mean"},
+      {Role::kNormVar, "norm_running_var"},
+      {Role::kPReluSlope, "prelu_slope"},
+      {Role::kPositionalEmbedding, "positional_embedding"},
+      {Role::kClassToken, "class_token"},
+      {Role::kLayerScale, "layer_scale"},
+  };
+};
 
 // kNormal: N(0, std^2) with a given std; kUniform: U(-bound, bound) with a given bound.
 enum class Scheme { kNone, kXavier, kHe, kLeCun, kOrthogonal, kNormal, kUniform, kConstant };
-const char* SchemeName(Scheme scheme);
-std::optional<Scheme> ParseScheme(const std::string& text);
+template <>
+struct Names<Scheme> {
+  static constexpr Named<Scheme> table[] = {
+      {Scheme::kNone, "none", /*accepted=*/false},
+      {Scheme::kXavier, "xavier"},
+      {Scheme::kHe, "he"},
+      {Scheme::kLeCun, "lecun"},
+      {Scheme::kOrthogonal, "orthogonal"},
+      {Scheme::kNormal, "normal"},
+      {Scheme::kUniform, "uniform"},
+      {Scheme::kConstant, "constant"},
+  };
+};
 
 enum class Distribution { kUniform, kNormal, kTruncatedNormal };
-const char* DistributionName(Distribution d);
-std::optional<Distribution> ParseDistribution(const std::string& text);
+template <>
+struct Names<Distribution> {
+  static constexpr Named<Distribution> table[] = {
+      {Distribution::kUniform, "uniform"},
+      {Distribution::kNormal, "normal"},
+      {Distribution::kTruncatedNormal, "truncated_normal"},
+  };
+};
 
-enum class Action { kKeep, kReinitialize };
+// kUndecided until select-init runs (a --passes prefix may stop before it).
+enum class Action { kUndecided, kKeep, kReinitialize };
+
+// Why a row is kept: the table's summary line counts by it.
+enum class Kept {
+  kNo,               // not kept (re-initialized or undecided)
+  kNotAParameter,    // no role: shape tensors, scalars, indices, unused tensors
+  kQuantized,        // an integer weight behind DequantizeLinear or in a quantized op
+  kUnfit,            // a role whose shape does not fit the layer's layout (no fans)
+  kNoRule,           // a role the policy has no rule for
+  kByRule,           // a rules-file rule with keep: true
+  kBySelection,      // --only/--exclude/--keep/--reinit-last/--reinit-blocks left it out
+};
 
 // The note's grouping: sigmoid/tanh -> Xavier, ReLU family -> He, SELU -> LeCun, none -> linear.
 enum class ActivationFamily { kLinear, kSigmoidTanh, kRelu, kSelu };
-const char* FamilyName(ActivationFamily family);
+template <>
+struct Names<ActivationFamily> {
+  static constexpr Named<ActivationFamily> table[] = {
+      {ActivationFamily::kLinear, "linear"},
+      {ActivationFamily::kSigmoidTanh, "sigmoid/tanh"},
+      {ActivationFamily::kRelu, "relu"},
+      {ActivationFamily::kSelu, "selu"},
+  };
+};
 
 // One use of a tensor: which node reads it, and at which input slot.
 struct Consumer {
@@ -129,7 +187,8 @@ struct ParamRow {
   double std = 0;                 // target standard deviation of the generated values
   std::optional<double> bound;    // uniform limit, when the distribution is uniform
   double constant = 0;            // value for Scheme::kConstant
-  Action action = Action::kKeep;
+  Action action = Action::kUndecided;
+  Kept kept = Kept::kNo;          // why, when action is kKeep
   std::string reason;             // the rule that fired, in words
 
   // regenerate

@@ -1,5 +1,7 @@
 #include "passes/policy.h"
 
+#include "passes/settings.h"
+
 #include <yaml-cpp/yaml.h>
 
 #include <cmath>
@@ -70,65 +72,30 @@ double TorchGain(const std::string& activation, ActivationFamily family, double 
   return 1.0;  // linear, conv, sigmoid
 }
 
-const char* FanModeName(FanMode mode) {
-  switch (mode) {
-    case FanMode::kFanIn: return "fan_in";
-    case FanMode::kFanOut: return "fan_out";
-    case FanMode::kFanAvg: return "fan_avg";
-  }
-  return "?";
-}
-
-std::optional<FanMode> ParseFanMode(const std::string& text) {
-  for (FanMode m : {FanMode::kFanIn, FanMode::kFanOut, FanMode::kFanAvg}) {
-    if (text == FanModeName(m)) return m;
-  }
-  return std::nullopt;
-}
-
 json InitSpec::ToJson() const {
   json j = json::object();
   if (keep) j["keep"] = true;
-  if (scheme) j["scheme"] = SchemeName(*scheme);
-  if (distribution) j["distribution"] = DistributionName(*distribution);
+  if (scheme) j["scheme"] = NameOf(*scheme);
+  if (distribution) j["distribution"] = NameOf(*distribution);
   if (gain) j["gain"] = std::isnan(*gain) ? json("auto") : json(*gain);
-  if (mode) j["mode"] = FanModeName(*mode);
+  if (mode) j["mode"] = NameOf(*mode);
   if (std) j["std"] = *std;
   if (bound) j["bound"] = *bound;
   if (value) j["value"] = *value;
   return j;
 }
 
-static const char* ResidualName(ResidualScaling r) {
-  return r == ResidualScaling::kGpt2 ? "gpt2" : r == ResidualScaling::kZero ? "zero" : "none";
-}
-
 json Policy::ToJson() const {
-  const Preset& p = preset_rules();
-  auto texts = [](const std::vector<Match>& v) {
-    json a = json::array();
-    for (const auto& m : v) a.push_back(m.text);
-    return a;
-  };
+  // Settings::echo gives each setting's value; the rules sit between the settings and the selection.
+  json top = json::object(), selection = json::object();
+  for (const Setting& setting : Settings()) {
+    if (setting.echo != nullptr) (setting.in_selection ? selection : top)[setting.echo_key] = setting.echo(*this);
+  }
   json rules_json = json::array();
   for (const auto& r : rules) rules_json.push_back({{"match", r.match.text}, {"init", r.init.ToJson()}, {"origin", r.origin}});
-  return {
-      {"name", preset},
-      {"distribution", DistributionName(distribution.value_or(p.distribution))},
-      {"gain", gain ? (std::isnan(*gain) ? json("auto") : json(*gain)) : json("preset")},
-      {"mode", mode ? json(FanModeName(*mode)) : json("preset")},
-      {"forget_bias", forget_bias.value_or(p.forget_bias)},
-      {"embedding_std", embedding_std ? json(*embedding_std) : json("preset")},
-      {"residual_scaling", ResidualName(residual)},
-      {"rules", rules_json},
-      {"selection",
-       {{"only", texts(selection.only)},
-        {"exclude", texts(selection.exclude)},
-        {"keep", texts(selection.keep)},
-        {"reinit_last", selection.reinit_last ? json(*selection.reinit_last) : json(nullptr)},
-        {"reinit_blocks", selection.reinit_blocks ? json(*selection.reinit_blocks) : json(nullptr)},
-        {"allow_empty", selection.allow_empty}}},
-  };
+  top["rules"] = rules_json;
+  top["selection"] = selection;
+  return top;
 }
 
 // ---- rules files ----------------------------------------------------------------------------------
@@ -157,27 +124,20 @@ class RulesReader {
     return n.Scalar();
   }
 
-  double Number(const YAML::Node& n, const std::string& key) const {
-    const std::string t = Text(n, key);
-    char* end = nullptr;
-    const double v = std::strtod(t.c_str(), &end);
-    if (t.empty() || *end != '\0' || !std::isfinite(v)) Fail(n, key + " must be a number, not '" + t + "'");
+  // A value checked by `parse` (one of the parsers of passes/settings.h), or a failure at its line.
+  template <typename T>
+  T Value(const YAML::Node& n, const std::string& key, std::string (*parse)(const std::string&, T*)) const {
+    T v{};
+    const std::string error = parse(Text(n, key), &v);
+    if (!error.empty()) Fail(n, key + " " + error);
     return v;
   }
 
-  template <typename T>
-  T Enum(const YAML::Node& n, const std::string& key, std::optional<T> (*parse)(const std::string&),
-         const std::string& allowed) const {
-    auto v = parse(Text(n, key));
-    if (!v) Fail(n, key + " must be " + allowed + ", not '" + n.Scalar() + "'");
+  template <typename E>
+  E Name(const YAML::Node& n, const std::string& key) const {
+    const std::optional<E> v = ParseName<E>(Text(n, key));
+    if (!v) Fail(n, key + " must be " + NameList<E>() + ", not '" + n.Scalar() + "'");
     return *v;
-  }
-
-  std::optional<double> Gain(const YAML::Node& n) const {
-    if (n.IsScalar() && n.Scalar() == "auto") return std::numeric_limits<double>::quiet_NaN();
-    const double g = Number(n, "gain");
-    if (g <= 0) Fail(n, "gain must be positive");
-    return g;
   }
 
   // Calls `fn(key, value)` for each entry of a map, failing on keys not in `allowed`.
@@ -193,18 +153,6 @@ class RulesReader {
       }
       fn(key, kv.second);
     }
-  }
-
-  std::vector<Match> Selectors(const YAML::Node& n, const std::string& key) const {
-    std::vector<Match> out;
-    if (!n.IsSequence()) Fail(n, key + " must be a list of selectors");
-    for (const auto& item : n) {
-      Match m;
-      Status s = ParseSelector(Text(item, key), &m);
-      if (!s.ok()) Fail(item, s.message());
-      out.push_back(std::move(m));
-    }
-    return out;
   }
 
   Match ReadMatch(const YAML::Node& n) const {
@@ -225,18 +173,19 @@ class RulesReader {
     InitSpec init;
     Entries(n, "init", {"scheme", "distribution", "gain", "mode", "std", "bound", "value"},
             [&](const std::string& key, const YAML::Node& v) {
-              if (key == "scheme") init.scheme = Enum<Scheme>(v, key, ParseScheme,
-                                                             "xavier, he, lecun, orthogonal, normal, uniform or constant");
-              if (key == "distribution") init.distribution = Enum<Distribution>(v, key, ParseDistribution,
-                                                                               "uniform, normal or truncated_normal");
-              if (key == "gain") init.gain = Gain(v);
-              if (key == "mode") init.mode = Enum<FanMode>(v, key, ParseFanMode, "fan_in, fan_out or fan_avg");
-              if (key == "std") init.std = Number(v, key);
-              if (key == "bound") init.bound = Number(v, key);
-              if (key == "value") init.value = Number(v, key);
+              if (key == "scheme") init.scheme = Name<Scheme>(v, key);
+              if (key == "distribution") init.distribution = Name<Distribution>(v, key);
+              if (key == "gain") {
+                Policy gain;  // the --gain setting's parser: a positive number or auto
+                const std::string error = FindSetting("gain")->set(Text(v, key), gain);
+                if (!error.empty()) Fail(v, "gain " + error);
+                init.gain = gain.gain;
+              }
+              if (key == "mode") init.mode = Name<FanMode>(v, key);
+              if (key == "std") init.std = Value<double>(v, key, ParsePositiveNumber);
+              if (key == "bound") init.bound = Value<double>(v, key, ParsePositiveNumber);
+              if (key == "value") init.value = Value<double>(v, key, ParseNumber);
             });
-    if (init.std && *init.std < 0) Fail(n, "std must not be negative");
-    if (init.bound && *init.bound < 0) Fail(n, "bound must not be negative");
     if (init.scheme == Scheme::kNormal && !init.std) Fail(n, "scheme normal needs std");
     if (init.scheme == Scheme::kUniform && !init.bound) Fail(n, "scheme uniform needs bound");
     if (init.scheme == Scheme::kConstant && !init.value) Fail(n, "scheme constant needs value");
@@ -246,69 +195,50 @@ class RulesReader {
     return init;
   }
 
+  Rule ReadRule(const YAML::Node& item) const {
+    Rule rule;
+    rule.origin = Where(item);
+    bool has_match = false, has_action = false;
+    Entries(item, "a rule", {"match", "init", "keep"}, [&](const std::string& k, const YAML::Node& x) {
+      if (k == "match") {
+        rule.match = ReadMatch(x);
+        has_match = true;
+      }
+      if (k == "init") {
+        rule.init = ReadInit(x);
+        has_action = true;
+      }
+      if (k == "keep") {
+        rule.init.keep = Value<bool>(x, k, ParseBool);
+        has_action = true;
+      }
+    });
+    if (!has_match) Fail(item, "a rule needs match");
+    if (!has_action) Fail(item, "a rule needs init or keep");
+    return rule;
+  }
+
+  // A setting of passes/settings.h: one value, or a list of them for a list setting.
+  void ReadSetting(const Setting& setting, const YAML::Node& v, Policy* policy) const {
+    auto set = [&](const YAML::Node& item) {
+      const std::string error = setting.set(Text(item, setting.key), *policy);
+      if (!error.empty()) Fail(item, std::string(setting.key) + " " + error);
+    };
+    if (!setting.list) return set(v);
+    if (!v.IsSequence()) Fail(v, std::string(setting.key) + " must be a list");
+    setting.clear(*policy);
+    for (const auto& item : v) set(item);
+  }
+
   void Read(const YAML::Node& root, Policy* policy) const {
-    Entries(root, "the rules file",
-            {"preset", "seed", "distribution", "gain", "mode", "forget_bias", "embedding_std", "residual_scaling",
-             "only", "exclude", "keep", "reinit_last", "reinit_blocks", "allow_empty", "rules"},
-            [&](const std::string& key, const YAML::Node& v) {
-              if (key == "preset") {
-                policy->preset = Text(v, key);
-                if (!FindPreset(policy->preset)) Fail(v, "preset must be note, pytorch, keras or jax, not '" + policy->preset + "'");
-              }
-              if (key == "seed") {
-                const double s = Number(v, key);
-                if (s < 0 || s != std::floor(s)) Fail(v, "seed must be a non-negative integer");
-                policy->seed = static_cast<uint64_t>(s);
-              }
-              if (key == "distribution") policy->distribution = Enum<Distribution>(v, key, ParseDistribution,
-                                                                                  "uniform, normal or truncated_normal");
-              if (key == "gain") policy->gain = Gain(v);
-              if (key == "mode") policy->mode = Enum<FanMode>(v, key, ParseFanMode, "fan_in, fan_out or fan_avg");
-              if (key == "forget_bias") policy->forget_bias = Number(v, key);
-              if (key == "embedding_std") policy->embedding_std = Number(v, key);
-              if (key == "residual_scaling") {
-                const std::string r = Text(v, key);
-                if (r == "none") policy->residual = ResidualScaling::kNone;
-                else if (r == "gpt2") policy->residual = ResidualScaling::kGpt2;
-                else if (r == "zero") policy->residual = ResidualScaling::kZero;
-                else Fail(v, "residual_scaling must be none, gpt2 or zero, not '" + r + "'");
-              }
-              if (key == "only") policy->selection.only = Selectors(v, key);
-              if (key == "exclude") policy->selection.exclude = Selectors(v, key);
-              if (key == "keep") policy->selection.keep = Selectors(v, key);
-              if (key == "reinit_last" || key == "reinit_blocks") {
-                const double n = Number(v, key);
-                if (n < 1 || n != std::floor(n)) Fail(v, key + " must be a positive integer");
-                (key == "reinit_last" ? policy->selection.reinit_last : policy->selection.reinit_blocks) =
-                    static_cast<int64_t>(n);
-              }
-              if (key == "allow_empty") policy->selection.allow_empty = Text(v, key) == "true";
-              if (key == "rules") {
-                if (!v.IsSequence()) Fail(v, "rules must be a list");
-                for (const auto& item : v) {
-                  Rule rule;
-                  rule.origin = Where(item);
-                  bool has_match = false, has_action = false;
-                  Entries(item, "a rule", {"match", "init", "keep"}, [&](const std::string& k, const YAML::Node& x) {
-                    if (k == "match") {
-                      rule.match = ReadMatch(x);
-                      has_match = true;
-                    }
-                    if (k == "init") {
-                      rule.init = ReadInit(x);
-                      has_action = true;
-                    }
-                    if (k == "keep") {
-                      rule.init.keep = Text(x, k) == "true";
-                      has_action = true;
-                    }
-                  });
-                  if (!has_match) Fail(item, "a rule needs match");
-                  if (!has_action) Fail(item, "a rule needs init or keep");
-                  policy->rules.push_back(std::move(rule));
-                }
-              }
-            });
+    std::vector<std::string> keys;
+    for (const Setting& s : Settings()) keys.push_back(s.key);
+    keys.push_back("rules");
+    Entries(root, "the rules file", keys, [&](const std::string& key, const YAML::Node& v) {
+      if (key != "rules") return ReadSetting(*FindSetting(key), v, policy);
+      if (!v.IsSequence()) Fail(v, "rules must be a list");
+      for (const auto& item : v) policy->rules.push_back(ReadRule(item));
+    });
   }
 
  private:

@@ -18,8 +18,11 @@ namespace reinit {
 
 // Which fan a variance-scaling scheme divides by.
 enum class FanMode { kFanIn, kFanOut, kFanAvg };
-const char* FanModeName(FanMode mode);
-std::optional<FanMode> ParseFanMode(const std::string& text);
+template <>
+struct Names<FanMode> {
+  static constexpr Named<FanMode> table[] = {
+      {FanMode::kFanIn, "fan_in"}, {FanMode::kFanOut, "fan_out"}, {FanMode::kFanAvg, "fan_avg"}};
+};
 
 // A variance-scaling rule: variance = gain^2 * scale / n, n = fan_in, fan_out or their mean.
 struct VarianceScaling {
@@ -87,6 +90,11 @@ struct Rule {
 
 // What to do about residual branches (depth-aware initialization; off by default).
 enum class ResidualScaling { kNone, kGpt2, kZero };
+template <>
+struct Names<ResidualScaling> {
+  static constexpr Named<ResidualScaling> table[] = {
+      {ResidualScaling::kNone, "none"}, {ResidualScaling::kGpt2, "gpt2"}, {ResidualScaling::kZero, "zero"}};
+};
 
 struct Policy {
   std::string preset = "note";

@@ -106,7 +106,7 @@ Status GenerateValues(const ParamRow& row, uint64_t seed, unsigned threads, std:
     case Scheme::kNone:
       break;
   }
-  return {ExitCode::kInternal, "tensor '" + row.name + "': no generator for scheme " + SchemeName(row.scheme)};
+  return {ExitCode::kInternal, "tensor '" + row.name + "': no generator for scheme " + NameOf(row.scheme)};
 }
 
 }  // namespace reinit

@@ -39,7 +39,7 @@ bool Match::Matches(const ParamRow& row, const GraphIndex& index) const {
   if (name && !name->Matches(row.name)) return false;
   if (node && !any_node(*node, false)) return false;
   if (op && !any_node(*op, true)) return false;
-  if (role && !role->Matches(RoleName(row.role))) return false;
+  if (role && !role->Matches(NameOf(row.role))) return false;
   if (activation && !activation->Matches(row.activation)) return false;
   if (any_name && !any_name->Matches(row.name) && !any_node(*any_name, false)) return false;
   return true;

@@ -97,7 +97,7 @@ TEST_F(ExternalData, KeptTensorsAreCopiedAcrossUnchanged) {
   o.command = "rewrite";
   o.input = dir_ + "/model.onnx";
   o.output = dir_ + "/out.onnx";
-  o.keep = {"op=BatchNormalization"};
+  o.Set("keep", "op=BatchNormalization");
   std::ostringstream out, err;
   ASSERT_EQ(RunCommand(o, out, err), 0) << err.str();
   onnx::ModelProto rewritten;

@@ -171,9 +171,9 @@ TEST(InlineStream, RewriteGivesTheInMemoryBytesAndReport) {
         o.input = model;
         o.output = dir + "/out" + std::to_string(streamed) + ".onnx";
         o.report = dir + "/report" + std::to_string(streamed) + ".json";
-        o.seed = 11;
+        o.Set("seed", "11");
         o.stream_threshold = streamed ? 1 : 0;
-        if (head_only) o.reinit_last = 1;
+        if (head_only) o.Set("reinit_last", "1");
         std::ostringstream out, err;
         ASSERT_EQ(RunCommand(o, out, err), 0) << model << ": " << err.str();
         bytes[streamed] = test::Slurp(o.output);
@@ -225,7 +225,7 @@ TEST(InlineStream, EveryTypeAndDistributionGivesTheInMemoryBytes) {
         o.command = "rewrite";
         o.input = path;
         o.output = dir + "/out" + std::to_string(streamed) + ".onnx";
-        o.distribution = distribution;
+        o.Set("distribution", distribution);
         o.stream_threshold = streamed ? 1 : 0;
         o.threads = 3;
         std::ostringstream out, err;

@@ -151,7 +151,7 @@ Rewritten RewriteFile(const std::string& path, const std::string& tag, uint64_t 
   o.input = path;
   o.output = dir + "/out.onnx";
   o.report = dir + "/report.json";
-  o.seed = seed;
+  o.Set("seed", std::to_string(seed));
   std::ostringstream out, err;
   EXPECT_EQ(RunCommand(o, out, err), 0) << path << ": " << err.str();
   Rewritten r;

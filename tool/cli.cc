@@ -1,51 +1,219 @@
-// The command line: CLI11 definitions of the subcommands and their options, filling Options.
+// The command line: CLI11 definitions of the subcommands, built from two tables — the policy settings
+// (passes/settings.h, shared with rules files) and the options only the command line has (below) — so
+// each subcommand offers exactly the options it takes. Values are checked by the same parsers rules
+// files use, and errors say in words what is wrong; an unknown option suggests the closest one.
 #include <CLI/CLI.hpp>
+#include <algorithm>
+#include <map>
 #include <ostream>
 
+#include "passes/names.h"
+#include "passes/settings.h"
 #include "passes/status.h"
 #include "passes/version.h"
 #include "tool/options.h"
 
 namespace reinit {
 
+template <>
+struct Names<OutputFormat> {
+  static constexpr Named<OutputFormat> table[] = {
+      {OutputFormat::kText, "text"}, {OutputFormat::kJson, "json"}, {OutputFormat::kMarkdown, "markdown"}};
+};
+
 namespace {
 
-// What plan, rewrite and check share: the model, the policy and the output.
-void AddPolicyOptions(CLI::App* cmd, Options* o, std::string* format, bool* quiet, bool* verbose) {
-  cmd->add_option("model", o->input, "input ONNX model")->required();
-  cmd->add_option("--config", o->config, "rules file (YAML or JSON): defaults and ordered match -> init rules");
-  cmd->add_option("--preset", o->preset, "note (default), pytorch, keras or jax")
-      ->check(CLI::IsMember({"note", "pytorch", "keras", "jax"}));
-  cmd->add_option("--seed", o->seed, "random seed (default 0): same seed, same bytes");
-  cmd->add_option("--distribution", o->distribution, "uniform, normal or truncated_normal, for Xavier/He/LeCun")
-      ->check(CLI::IsMember({"uniform", "normal", "truncated_normal"}));
-  cmd->add_option("--gain", o->gain, "a number, or auto (torch.nn.init.calculate_gain of the activation)");
-  cmd->add_option("--mode", o->mode, "fan_in, fan_out or fan_avg: the fan Xavier/He/LeCun divide by")
-      ->check(CLI::IsMember({"fan_in", "fan_out", "fan_avg"}));
-  cmd->add_option("--forget-bias", o->forget_bias, "LSTM forget-gate bias (default: 0; keras preset: 1)");
-  cmd->add_option("--embedding-std", o->embedding_std, "embeddings drawn from N(0, std^2)");
-  cmd->add_option("--residual-scaling", o->residual_scaling,
-                  "none (default), gpt2 (last layer of each residual branch * 1/sqrt(branches)) or zero (Fixup)")
-      ->check(CLI::IsMember({"none", "gpt2", "zero"}));
-  cmd->add_option("--only", o->only, "re-initialize only tensors matching [field=]glob or /regex/ (repeatable)");
-  cmd->add_option("--exclude", o->exclude, "leave tensors matching this selector alone (repeatable; wins)");
-  cmd->add_option("--keep", o->keep, "freeze tensors matching this selector (repeatable; wins)");
-  cmd->add_option("--reinit-last", o->reinit_last, "only the last N parameterized layers, with their biases and norms")
-      ->check(CLI::PositiveNumber);
-  cmd->add_option("--reinit-blocks", o->reinit_blocks, "only the last N repeated blocks (transformer layers, stages)")
-      ->check(CLI::PositiveNumber);
-  cmd->add_flag("--allow-empty", o->allow_empty, "a selector that matches nothing is a warning, not an error");
-  cmd->add_flag("--untie-shared", o->untie_shared,
-                "give each layer that shares a parameter its own copy (named <name>.untied.<k>)");
-  cmd->add_option("--threads", o->threads, "generation threads (default: one per core); the output never depends on it");
-  cmd->add_option("--report", o->report, "write the JSON report to this file");
-  cmd->add_option("--format", *format, "stdout: text (default), json (the report) or markdown")
-      ->check(CLI::IsMember({"text", "json", "markdown"}));
-  cmd->add_option("--passes", o->passes, "run only this prefix of the pipeline, e.g. find-params,infer-fans");
-  cmd->add_option("--dump-after", o->dump_after, "print the parameter table to stderr after this pass");
-  cmd->add_flag("--stats", o->stats, "print per-pass counters to stderr");
-  cmd->add_flag("-q,--quiet", *quiet, "print nothing but errors (and check's verdict lines)");
-  cmd->add_flag("-v,--verbose", *verbose, "also print per-pass counters to stderr");
+constexpr unsigned kPlan = kPlanCommand, kRewrite = kRewriteCommand, kCheck = kCheckCommand, kAll = kEveryCommand;
+
+// What the command line gives, before it is checked: the raw texts of the options.
+struct Raw {
+  std::map<std::string, std::string> values;              // option -> text (the last one given)
+  std::map<std::string, std::vector<std::string>> lists;  // repeatable setting -> texts
+  std::map<std::string, bool> flags;
+};
+
+// The options only the command line has. `value` null: a flag.
+struct CliOption {
+  const char* names;  // CLI11 names: "-o,--output"
+  const char* value;
+  const char* help;
+  unsigned commands;
+};
+
+// clang-format off
+const CliOption kCliOptions[] = {
+  {"-o,--output",          "OUT",  "output model (must differ from the input; '-' writes it to stdout)", kRewrite},
+  {"--in-place",           nullptr, "replace the input model itself (written atomically)", kRewrite},
+  {"--external-data-file", "NAME", "write tensors to this data file beside the output (a file name; automatic over 2 GB)", kRewrite},
+  {"--size-threshold",     "BYTES", "with external data: tensors of at least this many bytes go to the data file (default 1024)", kRewrite},
+  {"--threads",            "N",    "generation threads (default: one per core); the output never depends on it", kRewrite},
+  {"--tolerance",          "T",    "allowed relative deviation of a measured std (default 0.25)", kCheck},
+  {"--config",             "RULES", "rules file (YAML or JSON): settings and ordered match -> init rules", kAll},
+  {"--untie-shared",       nullptr, "give each layer that shares a parameter its own copy (named <name>.untied.<k>)", kAll},
+  {"--report",             "R.json", "write the JSON report to this file", kAll},
+  {"--format",             "F",    "stdout: text (default), json (the report) or markdown", kAll},
+  {"--all",                nullptr, "list every tensor in the table, not only parameters", kPlan | kRewrite},
+  {"--passes",             "LIST", "run only this prefix of the pipeline, e.g. find-params,infer-fans", kPlan},
+  {"--dump-after",         "PASS", "print the parameter table to stderr after this pass", kAll},
+  {"--stats",              nullptr, "print per-pass counters to stderr", kAll},
+  {"-q,--quiet",           nullptr, "print nothing but errors (check: only the layers that are off)", kAll},
+  {"-v,--verbose",         nullptr, "also print per-pass counters to stderr", kAll},
+};
+// clang-format on
+
+// "-o,--output" -> "--output".
+std::string LongName(const std::string& names) { return names.substr(names.rfind(',') + 1); }
+
+void AddOptions(CLI::App* cmd, unsigned command, Raw* raw) {
+  cmd->add_option("model", raw->values["model"], "input ONNX model")->required();
+  auto add = [&](const std::string& names, const char* value, const std::string& help, bool list) {
+    const std::string key = LongName(names);
+    if (value == nullptr) {
+      cmd->add_flag(names, raw->flags[key], help);
+    } else if (list) {
+      cmd->add_option(names, raw->lists[key], help)->type_name(value);
+    } else {
+      cmd->add_option(names, raw->values[key], help)->type_name(value)->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+    }
+  };
+  for (const CliOption& o : kCliOptions) {
+    if (o.commands & command) add(o.names, o.value, o.help, false);
+  }
+  for (const Setting& s : Settings()) {
+    if (s.commands & command) add(s.flag, s.value_name, s.help, s.list);
+  }
+}
+
+// Levenshtein distance, for suggesting the option a typo meant.
+size_t Distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] != b[j - 1])});
+      diagonal = up;
+    }
+  }
+  return row[b.size()];
+}
+
+// The closest of `candidates` to `word`, if it is close enough to be a typo of it.
+std::string Closest(const std::string& word, const std::vector<std::string>& candidates) {
+  std::string best;
+  size_t best_distance = std::max<size_t>(2, word.size() / 3) + 1;
+  for (const auto& c : candidates) {
+    const size_t d = Distance(word, c);
+    if (d < best_distance) best = c, best_distance = d;
+  }
+  return best;
+}
+
+// What is wrong with the arguments a subcommand did not take ("" if none).
+std::string Unexpected(const CLI::App& cmd, unsigned command, const std::vector<std::string>& extras) {
+  if (extras.empty()) return "";
+  std::string arg = extras[0];
+  for (const auto& e : extras) {
+    if (e.rfind("-", 0) == 0) {
+      arg = e;
+      break;
+    }
+  }
+  if (arg.rfind("-", 0) != 0) return "unexpected argument '" + arg + "'";
+  const std::string name = arg.substr(0, arg.find('='));
+  // An option of another command.
+  std::vector<std::string> commands;
+  for (const CliOption& o : kCliOptions) {
+    if (LongName(o.names) == name && !(o.commands & command)) {
+      for (auto [bit, c] : {std::pair{kPlan, "plan"}, {kRewrite, "rewrite"}, {kCheck, "check"}}) {
+        if (o.commands & bit) commands.push_back(c);
+      }
+    }
+  }
+  for (const Setting& s : Settings()) {
+    if (s.flag == name && !(s.commands & command)) {
+      for (auto [bit, c] : {std::pair{kPlan, "plan"}, {kRewrite, "rewrite"}, {kCheck, "check"}}) {
+        if (s.commands & bit) commands.push_back(c);
+      }
+    }
+  }
+  if (!commands.empty()) {
+    std::string list;
+    for (size_t i = 0; i < commands.size(); ++i) list += (i ? (i + 1 == commands.size() ? " and " : ", ") : "") + commands[i];
+    return name + " is an option of " + list + ", not of " + cmd.get_name();
+  }
+  std::vector<std::string> names;
+  for (const CLI::Option* o : cmd.get_options()) {
+    for (const auto& l : o->get_lnames()) names.push_back("--" + l);
+  }
+  const std::string suggestion = Closest(name, names);
+  return "unknown option " + name + (suggestion.empty() ? "" : "; did you mean " + suggestion + "?");
+}
+
+// Moves the raw texts into `o`, checking each; "" or the error.
+std::string Apply(const Raw& raw, unsigned command, Options* o) {
+  auto value = [&](const std::string& key) -> const std::string* {
+    auto it = raw.values.find(key);
+    return it == raw.values.end() || it->second.empty() ? nullptr : &it->second;
+  };
+  auto flag = [&](const std::string& key) {
+    auto it = raw.flags.find(key);
+    return it != raw.flags.end() && it->second;
+  };
+  o->input = raw.values.at("model");
+  if (auto* v = value("--output")) o->output = *v;
+  if (auto* v = value("--config")) o->config = *v;
+  if (auto* v = value("--report")) o->report = *v;
+  if (auto* v = value("--passes")) o->passes = *v;
+  if (auto* v = value("--dump-after")) o->dump_after = *v;
+  if (auto* v = value("--external-data-file")) o->external_data_file = *v;
+  if (auto* v = value("--format")) {
+    const auto f = ParseName<OutputFormat>(*v);
+    if (!f) return "--format must be " + NameList<OutputFormat>() + ", not '" + *v + "'";
+    o->format = *f;
+  }
+  if (auto* v = value("--size-threshold")) {
+    const std::string e = ParseNonNegativeInteger(*v, &o->size_threshold, UINT64_MAX);
+    if (!e.empty()) return "--size-threshold " + e;
+  }
+  if (auto* v = value("--threads")) {
+    uint64_t n = 0;
+    const std::string e = ParseNonNegativeInteger(*v, &n, 1024);
+    if (!e.empty()) return "--threads " + e;
+    o->threads = static_cast<unsigned>(n);
+  }
+  if (auto* v = value("--tolerance")) {
+    const std::string e = ParsePositiveNumber(*v, &o->tolerance);
+    if (!e.empty()) return "--tolerance " + e;
+  }
+  o->in_place = flag("--in-place");
+  o->untie_shared = flag("--untie-shared");
+  o->all = flag("--all");
+  o->stats = flag("--stats");
+  if (flag("--quiet") && flag("--verbose")) return "-q and -v cannot be combined";
+  o->verbosity = flag("--quiet") ? 0 : flag("--verbose") ? 2 : 1;
+  // Policy settings: checked here, with the flag's name, so a bad value stops before any work.
+  for (const Setting& s : Settings()) {
+    if (!(s.commands & command)) continue;
+    std::vector<std::string> texts;
+    if (s.list) {
+      auto it = raw.lists.find(s.flag);
+      if (it != raw.lists.end()) texts = it->second;
+    } else if (s.value_name == nullptr) {
+      if (flag(s.flag)) texts = {"true"};
+    } else if (auto* v = value(s.flag)) {
+      texts = {*v};
+    }
+    for (const auto& text : texts) {
+      Policy scratch;
+      const std::string error = s.set(text, scratch);
+      if (!error.empty()) return std::string(s.flag) + " " + error;
+      o->Set(s.key, text);
+    }
+  }
+  return "";
 }
 
 }  // namespace
@@ -54,6 +222,7 @@ int ParseCommandLine(int argc, const char* const* argv, Options* o, std::ostream
   CLI::App app{std::string(kToolName) + " " + kToolVersion +
                ": re-initialize the learnable parameters of an ONNX model by the weight-initialization note"};
   app.name(kToolName);
+  app.set_version_flag("--version", std::string(kToolName) + " " + kToolVersion);
   app.footer(
       "Examples:\n"
       "  onnx-reinit plan model.onnx\n"
@@ -65,64 +234,68 @@ int ParseCommandLine(int argc, const char* const* argv, Options* o, std::ostream
       "            4 unsupported construct, 5 write failure, 6 check found layers off.");
   bool list_passes = false;
   app.add_flag("--list-passes", list_passes, "print every pass of the pipeline with a one-line summary");
+  app.allow_extras();
 
-  std::string format = "text";
-  bool quiet = false, verbose = false;
-  CLI::App* plan = app.add_subcommand("plan", "dry run: print the per-layer decisions, write nothing but --report");
-  AddPolicyOptions(plan, o, &format, &quiet, &verbose);
-  plan->footer("Example:\n  onnx-reinit plan models/cnn_bn.onnx --report plan.json");
-
-  CLI::App* rewrite = app.add_subcommand("rewrite", "re-initialize the parameters and write a new model");
-  AddPolicyOptions(rewrite, o, &format, &quiet, &verbose);
-  auto* output = rewrite->add_option("-o,--output", o->output, "output model (must differ from the input)");
-  auto* in_place = rewrite->add_flag("--in-place", o->in_place, "replace the input model itself (written atomically)");
-  output->excludes(in_place);
-  rewrite->add_option("--external-data-file", o->external_data_file,
-                      "write tensors to this data file beside the output (a file name; automatic over 2 GB)");
-  rewrite->add_option("--size-threshold", o->size_threshold,
-                      "with external data: tensors of at least this many bytes go to the data file (default 1024)");
-  rewrite->footer("Example:\n  onnx-reinit rewrite models/cnn_bn.onnx -o fresh.onnx --seed 7 --report fresh.json");
-
-  CLI::App* check = app.add_subcommand("check", "compare an initialized model's parameters with what the policy recommends");
-  AddPolicyOptions(check, o, &format, &quiet, &verbose);
-  check->add_option("--tolerance", o->tolerance, "allowed relative deviation of a measured std (default 0.25)")
-      ->check(CLI::PositiveNumber);
-  check->footer("Example:\n  onnx-reinit check fresh.onnx --tolerance 0.25   # exit 6 if a layer is off");
-
+  struct Command {
+    const char* name;
+    unsigned bit;
+    const char* summary;
+    const char* example;
+    CLI::App* app = nullptr;
+    Raw raw;
+  };
+  Command commands[] = {
+      {"plan", kPlan, "dry run: print the per-layer decisions, write nothing but --report",
+       "onnx-reinit plan models/cnn_bn.onnx --report plan.json"},
+      {"rewrite", kRewrite, "re-initialize the parameters and write a new model",
+       "onnx-reinit rewrite models/cnn_bn.onnx -o fresh.onnx --seed 7 --report fresh.json"},
+      {"check", kCheck, "compare an initialized model's parameters with what the policy recommends",
+       "onnx-reinit check fresh.onnx --tolerance 0.25   # exit 6 if a layer is off"},
+  };
+  for (Command& c : commands) {
+    c.app = app.add_subcommand(c.name, c.summary);
+    AddOptions(c.app, c.bit, &c.raw);
+    c.app->allow_extras();
+    c.app->footer(std::string("Example:\n  ") + c.example);
+  }
   app.require_subcommand(0, 1);
+  auto usage = [&](const std::string& message) {
+    err << kToolName << ": error: " << message << " (see --help)\n";
+    return static_cast<int>(ExitCode::kUsage);
+  };
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    if (e.get_exit_code() == 0) return app.exit(e, out, err);  // --help
-    err << kToolName << ": error: " << e.what() << " (see --help)\n";
-    return static_cast<int>(ExitCode::kUsage);
+    if (e.get_exit_code() == 0) return app.exit(e, out, err);  // --help, --version
+    return usage(e.what());
   }
-  o->format = format == "json" ? OutputFormat::kJson : format == "markdown" ? OutputFormat::kMarkdown : OutputFormat::kText;
-  if (quiet && verbose) {
-    err << kToolName << ": error: -q and -v cannot be combined (see --help)\n";
-    return static_cast<int>(ExitCode::kUsage);
-  }
-  o->verbosity = quiet ? 0 : verbose ? 2 : 1;
   if (list_passes) {
     o->command = "list-passes";
-  } else if (plan->parsed()) {
-    o->command = "plan";
-  } else if (rewrite->parsed()) {
-    o->command = "rewrite";
-    if (o->in_place) {
-      o->output = o->input;
-    } else if (o->output.empty()) {
-      err << kToolName << ": error: rewrite needs -o OUT.onnx, or --in-place (see --help)\n";
-      return static_cast<int>(ExitCode::kUsage);
-    }
-  } else if (check->parsed()) {
-    o->command = "check";
-  } else {
-    err << app.help();
-    err << kToolName << ": error: a command is required (plan, rewrite or check)\n";
-    return static_cast<int>(ExitCode::kUsage);
+    return -1;
   }
-  return -1;
+  for (Command& c : commands) {
+    if (!c.app->parsed()) continue;
+    o->command = c.name;
+    if (std::string problem = Unexpected(*c.app, c.bit, c.app->remaining()); !problem.empty()) return usage(problem);
+    if (std::string problem = Apply(c.raw, c.bit, o); !problem.empty()) return usage(problem);
+    if (o->command == "rewrite") {
+      if (o->in_place && !o->output.empty()) return usage("--output and --in-place cannot be combined");
+      if (o->in_place) o->output = o->input;
+      if (o->output.empty()) return usage("rewrite needs -o OUT.onnx, or --in-place");
+    }
+    return -1;
+  }
+  const std::vector<std::string> extras = app.remaining();
+  if (!extras.empty()) {
+    std::string word = extras[0];
+    if (word.rfind("-", 0) == 0) return usage("unknown option " + word);
+    const std::string suggestion = Closest(word, {"plan", "rewrite", "check"});
+    return usage("unknown command '" + word + "' (plan, rewrite or check" +
+                 (suggestion.empty() ? "" : "; did you mean " + suggestion + "?") + ")");
+  }
+  err << app.help();
+  err << kToolName << ": error: a command is required (plan, rewrite or check)\n";
+  return static_cast<int>(ExitCode::kUsage);
 }
 
 }  // namespace reinit

@@ -1,14 +1,13 @@
 // What the command line asked for, as plain data: commands are run from this struct, so tests can run
-// them without argv. Optional fields were not given; the rules file (--config) or the preset decides.
+// them without argv. Policy settings are kept as the texts given (parsed by the settings table of
+// passes/settings.h, as a rules file's are); the other options are typed.
 #pragma once
 
 #include <cstdint>
 #include <iosfwd>
-#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
-
-#include "passes/param_table.h"
 
 namespace reinit {
 
@@ -17,19 +16,16 @@ enum class OutputFormat { kText, kJson, kMarkdown };
 struct Options {
   std::string command;  // "plan", "rewrite", "check" or "list-passes"
   std::string input;
-  std::string output;   // rewrite: the new model
+  std::string output;   // rewrite: the new model; "-" for stdout
   std::string report;   // --report: JSON report path, empty for none
   std::string config;   // --config: rules file (YAML or JSON)
-  std::optional<std::string> preset;
-  std::optional<uint64_t> seed;
-  std::optional<std::string> distribution, gain, mode, residual_scaling;
-  std::optional<double> forget_bias, embedding_std;
-  std::vector<std::string> only, exclude, keep;
-  std::optional<int64_t> reinit_last, reinit_blocks;
-  bool allow_empty = false;
+  // Policy settings from the command line, (setting key, text) in the order given: they override the
+  // rules file (a list setting given here replaces the file's list).
+  std::vector<std::pair<std::string, std::string>> settings;
   std::string passes;      // --passes a,b,c; empty: the command's whole pipeline
   std::string dump_after;  // --dump-after PASS
   bool stats = false;
+  bool all = false;           // --all: the table lists every tensor, not only parameters
   bool untie_shared = false;  // --untie-shared: each layer gets its own copy of a shared parameter
   double tolerance = 0.25;    // check: allowed relative deviation of a measured std
   OutputFormat format = OutputFormat::kText;
@@ -42,6 +38,15 @@ struct Options {
   // read into memory; rewrite streams them (regenerated or copied) into the output. 0: never. Not a
   // flag (tests lower it to stream every tensor).
   int64_t stream_threshold = int64_t{1} << 20;
+  // Progress lines start once a run has taken this long, then come at most this often. Not a flag
+  // (tests set 0 to see every line).
+  double progress_seconds = 1.0;
+
+  // Adds a policy setting as if given on the command line: Set("seed", "7").
+  Options& Set(const std::string& key, const std::string& text) {
+    settings.emplace_back(key, text);
+    return *this;
+  }
 };
 
 // Runs a parsed command; results go to `out`, diagnostics (errors, warnings, dumps, stats, progress)
@@ -49,7 +54,7 @@ struct Options {
 int RunCommand(const Options& options, std::ostream& out, std::ostream& err);
 
 // Parses argv into `options`. Returns -1 to go on and run the command, or the exit code to stop with
-// (0 after --help, kUsage after a parse error, which has been printed to `err`).
+// (0 after --help or --version, kUsage after a parse error, which has been printed to `err`).
 int ParseCommandLine(int argc, const char* const* argv, Options* options, std::ostream& out, std::ostream& err);
 
 }  // namespace reinit
