@@ -104,6 +104,13 @@ TensorStats Combine(const std::vector<ChunkStats>& chunk_stats, uint64_t n) {
   return stats;
 }
 
+// Every generated tensor is checked before it is written: a non-finite value (a sum, min or max that is
+// not finite) is a bug in the decision or the generator, never something to write.
+Status CheckFinite(const ParamRow& row, const TensorStats& s) {
+  if (std::isfinite(s.mean) && std::isfinite(s.std) && std::isfinite(s.min) && std::isfinite(s.max)) return Status::Ok();
+  return {ExitCode::kInternal, "tensor '" + row.name + "': generated values are not finite (" + row.reason + ")"};
+}
+
 }  // namespace
 
 bool FillsByChunks(const ParamRow& row) {
@@ -142,7 +149,7 @@ Status FillPieces(const ParamRow& row, uint64_t seed, unsigned threads, const By
     c += take;
   }
   *stats = n == 0 ? TensorStats{} : Combine(chunk_stats, n);
-  return Status::Ok();
+  return CheckFinite(row, *stats);
 }
 
 TensorStats Measure(const std::vector<double>& v) {
@@ -170,7 +177,7 @@ Status FillTensor(const ParamRow& row, uint64_t seed, unsigned threads, TensorSt
     // Measure the tensor as stored (after rounding), not the doubles we meant to write.
     REINIT_RETURN_IF_ERROR(ReadValues(*t, &values));
     *stats = Measure(values);
-    return Status::Ok();
+    return CheckFinite(row, *stats);
   }
   int64_t count = 0;
   REINIT_RETURN_IF_ERROR(ElementCount(*t, &count));
@@ -206,7 +213,7 @@ Status FillTensor(const ParamRow& row, uint64_t seed, unsigned threads, TensorSt
   std::vector<ChunkStats> chunk_stats(chunks);
   RunChunks(d, storage, int32_storage, n, 0, chunks, threads, chunk_stats.data());
   *stats = Combine(chunk_stats, n);
-  return Status::Ok();
+  return CheckFinite(row, *stats);
 }
 
 }  // namespace reinit

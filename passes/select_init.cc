@@ -8,15 +8,19 @@
 //      embedding -> N(0, 1); positional embedding -> N(0, 0.02^2); class token -> 0; layer scale -> 1e-6
 //    (presets pytorch, keras, jax change gains, fan modes, distributions and the recurrent rule).
 // 2. Flags: --distribution, --gain, --mode, --forget-bias, --embedding-std.
-// 3. The rules file, in order: every matching rule overrides what it names; a later rule wins.
+// 3. The rules file, in order: every matching rule overrides what it names; a later rule wins. A rule
+//    whose scheme needs fans (Xavier, He, LeCun) or a matrix (orthogonal) skips rows without them,
+//    which keep their decision; a rule that applies to nothing is an error naming its line.
 // 4. --residual-scaling: the last layer of each residual branch scaled by 1/sqrt(branches), or zeroed.
 // Then std and bound: variance = gain^2 * scale / n (n = fan_in, fan_out or their mean); uniform bound
 // = sqrt(3) * std; a truncated normal is drawn from N(0, (std / 0.8796)^2) cut at two of its sigmas.
-// Quantized weights, unknown roles and shapes that do not fit are kept, bit for bit.
+// Quantized weights, unknown roles and shapes that do not fit are kept, bit for bit. A decision whose
+// values would not be finite in the tensor's type (a rule's huge std for a float16 tensor) is refused.
 #include "passes/select_init.h"
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <set>
 #include <sstream>
 
@@ -87,6 +91,20 @@ struct Decision {
   std::string words;
 };
 
+// What one rule of the rules file did over the table: the rows it decided (or kept), and the rows it
+// matched but could not apply to, with why.
+struct RuleUse {
+  std::vector<std::string> applied, skipped;
+};
+
+// Why `scheme` cannot be applied to `row` (nullptr: it can). Variance scaling divides by a fan, which a
+// bias or a norm parameter does not have (it would give inf); orthogonal needs a matrix.
+const char* CannotApply(Scheme scheme, const ParamRow& row) {
+  if (IsVarianceScaling(scheme) && !row.has_fans) return "no fans";
+  if (scheme == Scheme::kOrthogonal && (row.shape.size() < 2 || row.shape[0] == 0)) return "not a matrix";
+  return nullptr;
+}
+
 class Decider {
  public:
   Decider(const Policy& policy, const GraphIndex& index) : policy_(policy), preset_(policy.preset_rules()), index_(index) {}
@@ -102,7 +120,7 @@ class Decider {
           d.scale = 2.0 / (1.0 + row.activation_param * row.activation_param);
         }
         if (preset_.torch_gain) d.gain = TorchGain(row.activation, row.activation_family, row.activation_param);
-        d.words = std::string(FamilyWords(row.activation_family)) + " -> " + SchemeName(vs.scheme) + " (activation " +
+        d.words = std::string(FamilyWords(row.activation_family)) + " -> " + NameOf(vs.scheme) + " (activation " +
                   row.activation + ")";
         return true;
       }
@@ -156,31 +174,43 @@ class Decider {
     if (policy_.distribution) d.distribution = *policy_.distribution;
   }
 
-  // The rules file: each matching rule overrides the fields it names. Returns the keeping rule, if any.
-  const Rule* Rules(const ParamRow& row, Decision& d) const {
+  // The rules file: each matching rule overrides the fields it names, unless the scheme it leads to
+  // cannot apply to the row (a scheme that divides by a fan, for a row without fans; orthogonal, for
+  // a row that is not a matrix): then the row keeps its decision and `uses` records the skip. Returns
+  // the keeping rule, if any.
+  const Rule* Rules(const ParamRow& row, Decision& d, std::vector<RuleUse>& uses) const {
     const Rule* keep = nullptr;
-    for (const Rule& rule : policy_.rules) {
+    for (size_t r = 0; r < policy_.rules.size(); ++r) {
+      const Rule& rule = policy_.rules[r];
       if (!rule.match.Matches(row, index_)) continue;
       const InitSpec& init = rule.init;
       if (init.keep) {
         keep = &rule;
+        uses[r].applied.push_back(row.name);
+        continue;
+      }
+      Decision next = d;
+      if (init.scheme && *init.scheme != next.scheme) {
+        next.scheme = *init.scheme;
+        if (IsVarianceScaling(next.scheme)) SetScaling(next, DefaultScaling(next.scheme));
+        if (next.scheme == Scheme::kHe) next.scale = 2.0 / (1.0 + row.activation_param * row.activation_param);
+      }
+      if (const char* why = CannotApply(next.scheme, row)) {
+        uses[r].skipped.push_back(row.name + " (" + why + ")");
         continue;
       }
       keep = nullptr;
-      if (init.scheme && *init.scheme != d.scheme) {
-        d.scheme = *init.scheme;
-        if (IsVarianceScaling(d.scheme)) SetScaling(d, DefaultScaling(d.scheme));
-        if (d.scheme == Scheme::kHe) d.scale = 2.0 / (1.0 + row.activation_param * row.activation_param);
-      }
-      if (init.distribution) d.distribution = *init.distribution;
-      if (init.gain) d.gain = std::isnan(*init.gain) ? TorchGain(row.activation, row.activation_family,
-                                                                 row.activation_param)
-                                                     : *init.gain;
-      if (init.mode) d.mode = *init.mode;
-      if (init.std) d.value = *init.std;
-      if (init.bound) d.value = *init.bound;
-      if (init.value) d.value = *init.value;
-      d.words = std::string(SchemeName(d.scheme)) + " by rule " + rule.origin + " (" + rule.match.text + ")";
+      uses[r].applied.push_back(row.name);
+      if (init.distribution) next.distribution = *init.distribution;
+      if (init.gain) next.gain = std::isnan(*init.gain) ? TorchGain(row.activation, row.activation_family,
+                                                                    row.activation_param)
+                                                        : *init.gain;
+      if (init.mode) next.mode = *init.mode;
+      if (init.std) next.value = *init.std;
+      if (init.bound) next.value = *init.bound;
+      if (init.value) next.value = *init.value;
+      next.words = std::string(NameOf(next.scheme)) + " by rule " + rule.origin + " (" + rule.match.text + ")";
+      d = next;
     }
     return keep;
   }
@@ -240,7 +270,7 @@ class Decider {
     SetScaling(d, preset_.recurrent_input);
     if (whole) d.fan_out_factor = row.gate_blocks;
     d.words = std::string(row.role == Role::kRecurrentHidden ? "recurrent R" : "recurrent W") + " -> " +
-              SchemeName(d.scheme) +
+              NameOf(d.scheme) +
               (whole ? " over the whole kernel (fan_out = gates*H)" : " per gate block (gates are sigmoid/tanh)") +
               (row.role == Role::kRecurrentHidden ? " (R is reshaped on its way to the op, so not orthogonal)" : "");
     return true;
@@ -258,14 +288,14 @@ void ApplyScaling(ParamRow& row, const Decision& d, Distribution dist) {
   const double n = d.mode == FanMode::kFanIn ? fi : d.mode == FanMode::kFanOut ? fo : (fi + fo) / 2;
   row.scale = d.scale;
   row.gain = d.gain;
-  row.mode = FanModeName(d.mode);
+  row.mode = NameOf(d.mode);
   row.std = d.gain * std::sqrt(d.scale / n);
   row.distribution = dist;
   if (dist == Distribution::kUniform) row.bound = UniformBoundForStd(row.std);
   row.reason += ": std = " + (d.gain != 1 ? Num(d.gain) + "*" : std::string()) + "sqrt(" + Num(d.scale) + "/n), n = " +
                 row.mode + " = " + Num(n) + " (n_in " + std::to_string(row.fan_in) + ", n_out " +
                 std::to_string(static_cast<int64_t>(fo)) + ") -> " +
-                (row.bound ? "uniform bound " + Num(*row.bound) : DistributionName(dist) + std::string(" std ") + Num(row.std));
+                (row.bound ? "uniform bound " + Num(*row.bound) : NameOf(dist) + std::string(" std ") + Num(row.std));
 }
 
 bool NeedsFans(Role role) {
@@ -273,11 +303,143 @@ bool NeedsFans(Role role) {
          role == Role::kEmbedding;
 }
 
+// Applies a decision to its row: scheme, std, bound or constant, and the reason.
+void Apply(ParamRow& row, const Decision& d, const Decider& decider, const Policy& policy) {
+  row.action = Action::kReinitialize;
+  row.scheme = d.scheme;
+  row.reason = d.words;
+  row.whole_kernel = d.whole_kernel;
+  row.gain = d.gain;
+  switch (d.scheme) {
+    case Scheme::kXavier:
+    case Scheme::kHe:
+    case Scheme::kLeCun:
+      ApplyScaling(row, d, decider.DistributionOf(d));
+      break;
+    case Scheme::kConstant:
+      row.constant = d.value;
+      if (row.role == Role::kRecurrentBias && row.gate_blocks == 4) {
+        row.forget_bias = policy.forget_bias.value_or(policy.preset_rules().forget_bias);
+        if (row.forget_bias != 0) row.reason += ", forget-gate bias (Wb) -> " + Num(row.forget_bias);
+      }
+      break;
+    case Scheme::kNormal:
+      row.distribution = Distribution::kNormal;
+      row.std = d.value;
+      break;
+    case Scheme::kUniform:
+      row.distribution = Distribution::kUniform;
+      row.bound = d.value;
+      row.std = d.value / std::sqrt(3.0);
+      break;
+    case Scheme::kOrthogonal: {
+      // Entries of a matrix with orthonormal rows (or columns) of length L have mean square 1/L. The
+      // matrix is a recurrent gate block [H, I] (or all gates, [G*H, I]), or the weight flattened to
+      // [dim0, rest] as torch.nn.init.orthogonal_ flattens it.
+      const bool recurrent = row.role == Role::kRecurrentHidden || row.role == Role::kRecurrentInput;
+      int64_t elements = 1;
+      for (int64_t dim : row.shape) elements *= dim;
+      const int64_t rows = recurrent ? (d.whole_kernel ? row.fan_out * row.gate_blocks : row.fan_out) : row.shape[0];
+      const int64_t cols = recurrent ? row.fan_in : elements / row.shape[0];
+      row.std = row.gain / std::sqrt(static_cast<double>(std::max<int64_t>({rows, cols, 1})));
+      break;
+    }
+    case Scheme::kNone:
+      break;
+  }
+}
+
+// Depth-aware scaling of the last layer of each residual branch (--residual-scaling).
+void ScaleResidual(ParamRow& row, const Policy& policy, size_t branches) {
+  if (policy.residual == ResidualScaling::kZero) {
+    row.scheme = Scheme::kConstant;
+    row.constant = 0;
+    row.bound.reset();
+    row.std = 0;
+    row.reason += "; last layer of a residual branch -> 0 (--residual-scaling zero, Fixup)";
+  } else if (policy.residual == ResidualScaling::kGpt2) {
+    const double f = 1.0 / std::sqrt(static_cast<double>(branches));
+    row.std *= f;
+    if (row.bound) *row.bound *= f;
+    row.reason += "; last layer of a residual branch: scaled by 1/sqrt(" + std::to_string(branches) +
+                  " residual branches) (--residual-scaling gpt2)";
+  }
+}
+
+// The largest finite value of a float type.
+double LargestFinite(int32_t dtype) {
+  switch (dtype) {
+    case onnx::TensorProto::FLOAT16: return 65504.0;
+    case onnx::TensorProto::BFLOAT16: return 3.3895313892515355e38;
+    case onnx::TensorProto::FLOAT: return 3.4028234663852886e38;
+    default: return std::numeric_limits<double>::max();
+  }
+}
+
+// The largest magnitude a decision can draw: the constant, the uniform bound, the orthogonal gain, or
+// the largest normal the generators produce (Box-Muller from uniforms no smaller than 2^-33: 6.77 std;
+// a truncated normal stops at two of its raised sigmas).
+double LargestDraw(const ParamRow& row) {
+  switch (row.scheme) {
+    case Scheme::kConstant: return std::max(std::fabs(row.constant), std::fabs(row.forget_bias));
+    case Scheme::kOrthogonal: return row.gain;
+    case Scheme::kNone: return 0;
+    default: break;
+  }
+  if (row.bound) return *row.bound;
+  if (row.distribution == Distribution::kTruncatedNormal) return 2 * row.std / kTruncatedNormalStdFactor;
+  return 6.8 * row.std;
+}
+
+// A decision whose values would not be finite in the tensor's type is the user's to change (a rule's
+// std, value or bound); one that is not finite at all is a bug.
+Status CheckRepresentable(const ParamRow& row) {
+  const double largest = LargestDraw(row);
+  if (!std::isfinite(row.std) || !std::isfinite(largest) || (row.bound && !std::isfinite(*row.bound))) {
+    return {ExitCode::kInternal, "tensor '" + row.name + "': the decision is not finite (" + row.reason + ")"};
+  }
+  if (largest > LargestFinite(row.dtype)) {
+    return {ExitCode::kUsage, "tensor '" + row.name + "' (" + DTypeName(row.dtype) + "): values up to " + Num(largest) +
+                                  " do not fit its type (largest " + Num(LargestFinite(row.dtype)) + "): " + row.reason};
+  }
+  return Status::Ok();
+}
+
+// Each rule must apply to something: one that matches no tensor, or only tensors it cannot apply to,
+// is an error naming its line (a warning with allow_empty); one that skips some tensors says which.
+Status ReportRuleUses(const Policy& policy, const std::vector<RuleUse>& uses, std::vector<std::string>* warnings) {
+  auto names = [](const std::vector<std::string>& v) {
+    std::string list;
+    for (size_t i = 0; i < v.size() && i < 3; ++i) list += (i ? ", " : "") + v[i];
+    return v.size() > 3 ? list + " and " + std::to_string(v.size() - 3) + " more" : list;
+  };
+  for (size_t r = 0; r < uses.size(); ++r) {
+    const Rule& rule = policy.rules[r];
+    const RuleUse& use = uses[r];
+    const std::string what = rule.origin + ": rule (" + rule.match.text + ")";
+    std::string problem;
+    if (use.applied.empty() && use.skipped.empty()) {
+      problem = what + " matches no parameter";
+    } else if (use.applied.empty()) {
+      problem = what + " applies to none of the tensors it matches: " + names(use.skipped);
+    } else if (!use.skipped.empty()) {
+      const size_t n = use.skipped.size();
+      warnings->push_back(what + " does not apply to " + std::to_string(n) + (n == 1 ? " tensor" : " tensors") +
+                          ", which keep their other decision: " + names(use.skipped));
+    }
+    if (problem.empty()) continue;
+    if (!policy.selection.allow_empty) return {ExitCode::kUsage, problem + " (use --allow-empty to accept that)"};
+    warnings->push_back(problem);
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Status SelectInitPass::Run(PassContext& ctx) {
   auto& counters = ctx.counters["select-init"];
   const Decider decider(ctx.policy, *ctx.index);
+  std::vector<RuleUse> rule_uses(ctx.policy.rules.size());
   // Residual branches for --residual-scaling: the distinct residual Adds the weights' layers reach.
   std::set<const onnx::NodeProto*> residual_adds;
   for (const ParamRow& row : *ctx.table) {
@@ -285,81 +447,38 @@ Status SelectInitPass::Run(PassContext& ctx) {
   }
   for (ParamRow& row : *ctx.table) {
     row.action = Action::kKeep;
+    row.kept = Kept::kNo;
     row.scheme = Scheme::kNone;
     row.bound.reset();
     row.std = 0;
     Decision d;
     if (row.role == Role::kUnknown) {
+      row.kept = Kept::kNotAParameter;
       row.reason = "kept: unknown role (" + row.role_reason + ")";
     } else if (row.quantized) {
+      row.kept = Kept::kQuantized;
       row.reason = "kept: quantized weights are kept (" + DTypeName(row.dtype) + " " + row.role_reason + ")";
     } else if (NeedsFans(row.role) && !row.has_fans) {
+      row.kept = Kept::kUnfit;
       row.reason = "kept: " + row.role_reason;
     } else if (!decider.Base(row, d)) {
-      row.reason = "kept: no rule for role " + std::string(RoleName(row.role));
+      row.kept = Kept::kNoRule;
+      row.reason = "kept: no rule for role " + std::string(NameOf(row.role));
     } else {
       decider.Flags(row, d);
-      if (const Rule* keep = decider.Rules(row, d)) {
+      if (const Rule* keep = decider.Rules(row, d, rule_uses)) {
+        row.kept = Kept::kByRule;
         row.reason = "kept: by rule " + keep->origin + " (" + keep->match.text + ")";
       } else {
-        row.action = Action::kReinitialize;
-        row.scheme = d.scheme;
-        row.reason = d.words;
-        row.whole_kernel = d.whole_kernel;
-        row.gain = d.gain;
-        switch (d.scheme) {
-          case Scheme::kXavier:
-          case Scheme::kHe:
-          case Scheme::kLeCun:
-            ApplyScaling(row, d, decider.DistributionOf(d));
-            break;
-          case Scheme::kConstant:
-            row.constant = d.value;
-            if (row.role == Role::kRecurrentBias && row.gate_blocks == 4) {
-              row.forget_bias = ctx.policy.forget_bias.value_or(ctx.policy.preset_rules().forget_bias);
-              if (row.forget_bias != 0) row.reason += ", forget-gate bias (Wb) -> " + Num(row.forget_bias);
-            }
-            break;
-          case Scheme::kNormal:
-            row.distribution = Distribution::kNormal;
-            row.std = d.value;
-            break;
-          case Scheme::kUniform:
-            row.distribution = Distribution::kUniform;
-            row.bound = d.value;
-            row.std = d.value / std::sqrt(3.0);
-            break;
-          case Scheme::kOrthogonal: {
-            // Entries of a matrix with orthonormal rows (or columns) of length L have mean square 1/L.
-            const int64_t rows = d.whole_kernel ? row.fan_out * row.gate_blocks : row.fan_out;
-            row.std = row.gain / std::sqrt(static_cast<double>(std::max(rows, row.fan_in)));
-            break;
-          }
-          case Scheme::kNone:
-            break;
-        }
-        // Depth-aware scaling of the last layer of each residual branch.
-        if (row.residual_add != nullptr && row.role == Role::kWeight && ctx.policy.residual != ResidualScaling::kNone) {
-          if (ctx.policy.residual == ResidualScaling::kZero) {
-            row.scheme = Scheme::kConstant;
-            row.constant = 0;
-            row.bound.reset();
-            row.std = 0;
-            row.reason += "; last layer of a residual branch -> 0 (--residual-scaling zero, Fixup)";
-          } else {
-            const double f = 1.0 / std::sqrt(static_cast<double>(residual_adds.size()));
-            row.std *= f;
-            if (row.bound) *row.bound *= f;
-            row.reason += "; last layer of a residual branch: scaled by 1/sqrt(" + std::to_string(residual_adds.size()) +
-                          " residual branches) (--residual-scaling gpt2)";
-          }
-        }
+        Apply(row, d, decider, ctx.policy);
+        if (row.residual_add != nullptr && row.role == Role::kWeight) ScaleResidual(row, ctx.policy, residual_adds.size());
+        REINIT_RETURN_IF_ERROR(CheckRepresentable(row));
       }
     }
     for (const auto& conflict : row.conflicts) row.reason += "; conflict: " + conflict;
     ++counters[row.action == Action::kReinitialize ? "to reinitialize" : "kept"];
   }
-  return Status::Ok();
+  return ReportRuleUses(ctx.policy, rule_uses, &ctx.warnings);
 }
 
 }  // namespace reinit
