@@ -12,6 +12,12 @@ namespace reinit {
 // ordered_json keeps keys in the order written here, which is the order the README documents.
 using json = nlohmann::ordered_json;
 
+std::string Short(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.4g", v);
+  return buf;
+}
+
 namespace {
 
 // The distribution only means something for the random, variance-scaled schemes.
@@ -19,10 +25,11 @@ bool HasDistribution(Scheme s) {
   return s == Scheme::kXavier || s == Scheme::kHe || s == Scheme::kLeCun || s == Scheme::kNormal || s == Scheme::kUniform;
 }
 
-std::string Short(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.4g", v);
-  return buf;
+// Why a row is kept, for the table: the reason without what it would have been or its conflicts.
+std::string KeptWords(const std::string& reason) {
+  size_t end = reason.size();
+  for (const char* tail : {" (would be: ", "; conflict: "}) end = std::min(end, reason.find(tail));
+  return reason.substr(0, end);
 }
 
 json RowJson(const ParamRow& r) {
@@ -37,7 +44,7 @@ json RowJson(const ParamRow& r) {
       {"source", r.source},
       {"graph", r.graph},
       {"consumers", consumers},
-      {"role", RoleName(r.role)},
+      {"role", NameOf(r.role)},
       {"through", r.through},
       {"conflicts", r.conflicts},
       {"fan_in", r.has_fans ? json(r.fan_in) : json(nullptr)},
@@ -48,14 +55,16 @@ json RowJson(const ParamRow& r) {
       {"directions", r.directions},
       {"activation", r.activation.empty() ? json(nullptr) : json(r.activation)},
       {"activation_path", r.activation_path},
-      {"scheme", SchemeName(r.scheme)},
-      {"distribution", HasDistribution(r.scheme) ? json(DistributionName(r.distribution)) : json(nullptr)},
-      {"gain", r.gain},
+      {"scheme", NameOf(r.scheme)},
+      {"distribution", HasDistribution(r.scheme) ? json(NameOf(r.distribution)) : json(nullptr)},
+      {"gain", r.action == Action::kReinitialize ? json(r.gain) : json(nullptr)},
       {"mode", r.mode.empty() || r.action != Action::kReinitialize ? json(nullptr) : json(r.mode)},
       {"std", r.action == Action::kReinitialize ? json(r.std) : json(nullptr)},
       {"bound", r.bound ? json(*r.bound) : json(nullptr)},
       {"value", r.scheme == Scheme::kConstant ? json(r.constant) : json(nullptr)},
-      {"action", r.action == Action::kReinitialize ? "reinitialized" : "kept"},
+      {"action", r.action == Action::kReinitialize ? json("reinitialized")
+                 : r.action == Action::kKeep       ? json("kept")
+                                                   : json(nullptr)},
       {"reason", r.reason},
       {"stats", nullptr},
   };
@@ -70,17 +79,12 @@ json RowJson(const ParamRow& r) {
 json BuildReport(const ParamTable& table, const RunInfo& run) {
   json tensors = json::array();
   json by_role = json::object(), by_scheme = json::object();
-  int64_t reinitialized = 0, kept = 0;
   for (const auto& r : table) {
     tensors.push_back(RowJson(r));
-    by_role[RoleName(r.role)] = by_role.value(RoleName(r.role), 0) + 1;
-    if (r.action == Action::kReinitialize) {
-      by_scheme[SchemeName(r.scheme)] = by_scheme.value(SchemeName(r.scheme), 0) + 1;
-      ++reinitialized;
-    } else {
-      ++kept;
-    }
+    by_role[NameOf(r.role)] = by_role.value(NameOf(r.role), 0) + 1;
+    if (r.action == Action::kReinitialize) by_scheme[NameOf(r.scheme)] = by_scheme.value(NameOf(r.scheme), 0) + 1;
   }
+  const Tally tally = Count(table);
   return {
       {"schema_version", kReportSchemaVersion},
       {"tool", {{"name", kToolName}, {"version", kToolVersion}}},
@@ -93,29 +97,64 @@ json BuildReport(const ParamTable& table, const RunInfo& run) {
       {"policy", run.policy.ToJson()},
       {"summary",
        {{"tensors", table.size()},
-        {"reinitialized", reinitialized},
-        {"kept", kept},
+        {"reinitialized", tally.reinitialized},
+        {"kept", tally.kept},
+        {"kept_by_selection", tally.by[static_cast<int>(Kept::kBySelection)]},
+        {"not_parameters", tally.by[static_cast<int>(Kept::kNotAParameter)]},
+        {"undecided", tally.undecided},
         {"by_role", by_role},
         {"by_scheme", by_scheme}}},
       {"tensors", tensors},
   };
 }
 
+Tally Count(const ParamTable& table) {
+  Tally t;
+  for (const auto& r : table) {
+    if (r.action == Action::kReinitialize) ++t.reinitialized;
+    if (r.action == Action::kUndecided) ++t.undecided;
+    if (r.action == Action::kKeep) ++t.kept, ++t.by[static_cast<int>(r.kept)];
+  }
+  return t;
+}
+
+std::string SummaryLine(const ParamTable& table, bool all) {
+  const Tally t = Count(table);
+  auto by = [&](Kept k) { return t.by[static_cast<int>(k)]; };
+  std::string line = std::to_string(table.size()) + " tensors: " + std::to_string(t.reinitialized) + " re-initialized, " +
+                     std::to_string(by(Kept::kBySelection)) + " kept by selection";
+  const std::pair<int64_t, const char*> parts[] = {
+      {by(Kept::kByRule), " kept by rules"},
+      {by(Kept::kQuantized), " quantized kept"},
+      {by(Kept::kUnfit) + by(Kept::kNoRule), " other parameters kept (see reason)"},
+      {t.undecided, " undecided (the pipeline stopped before select-init)"},
+      {by(Kept::kNotAParameter), all ? " non-parameters kept" : " non-parameters not shown (--all)"},
+  };
+  for (const auto& [n, words] : parts) {
+    if (n > 0) line += ", " + std::to_string(n) + words;
+  }
+  return line + "\n";
+}
+
 namespace {
 
-// The per-layer table's cells: a header row, then one row per tensor.
-std::vector<std::vector<std::string>> TableCells(const ParamTable& table) {
+// The per-layer table's cells: a header row, then one row per tensor (parameters only, unless `all`).
+// A kept row shows why, in the report's words, and no numbers.
+std::vector<std::vector<std::string>> TableCells(const ParamTable& table, bool all) {
   std::vector<std::vector<std::string>> rows = {
-      {"tensor", "op", "shape", "fan_in", "fan_out", "activation", "scheme", "std", "bound", "action"}};
+      {"tensor", "role", "op", "shape", "fan_in", "fan_out", "activation", "scheme", "std", "bound", "action"}};
   for (const auto& r : table) {
+    if (!all && r.role == Role::kUnknown && r.action != Action::kReinitialize) continue;
     const bool reinit = r.action == Action::kReinitialize;
-    std::string scheme = reinit ? SchemeName(r.scheme) : "-";
+    std::string scheme = reinit ? NameOf(r.scheme) : "-";
     if (reinit && r.scheme == Scheme::kConstant) scheme += "(" + Short(r.constant) + ")";
     if (reinit && HasDistribution(r.scheme)) {
       scheme += r.bound ? " U" : r.distribution == Distribution::kTruncatedNormal ? " TN" : " N";
     }
+    std::string action = reinit ? "reinit" : r.action == Action::kUndecided ? "-" : KeptWords(r.reason);
     rows.push_back({
         r.name,
+        r.role == Role::kUnknown ? "-" : NameOf(r.role),
         r.layer != nullptr ? r.layer->op_type() : (r.consumers.empty() ? "-" : r.consumers[0].op_type),
         ShapeText(r.shape),
         r.has_fans ? std::to_string(r.fan_in) : "-",
@@ -123,8 +162,8 @@ std::vector<std::vector<std::string>> TableCells(const ParamTable& table) {
         r.activation.empty() ? "-" : r.activation,
         scheme,
         reinit && r.scheme != Scheme::kConstant ? Short(r.std) : "-",
-        r.bound ? Short(*r.bound) : "-",
-        reinit ? "reinit" : "kept: " + std::string(RoleName(r.role)),
+        reinit && r.bound ? Short(*r.bound) : "-",
+        action,
     });
   }
   return rows;
@@ -168,9 +207,15 @@ std::string FormatMarkdownRows(const std::vector<std::vector<std::string>>& rows
   return out.str();
 }
 
-std::string FormatTable(const ParamTable& table) { return FormatColumns(TableCells(table)); }
+std::string FormatTable(const ParamTable& table, bool all) {
+  return FormatColumns(TableCells(table, all)) + SummaryLine(table, all);
+}
 
-std::string FormatMarkdown(const ParamTable& table) { return FormatMarkdownRows(TableCells(table), true); }
+std::string FormatMarkdown(const ParamTable& table, bool all) {
+  return FormatMarkdownRows(TableCells(table, all), true) + "\n" + SummaryLine(table, all);
+}
+
+std::string FormatTableRows(const ParamTable& table) { return FormatColumns(TableCells(table, true)); }
 
 std::string FormatCounters(const std::map<std::string, std::map<std::string, int64_t>>& counters,
                            const std::vector<std::string>& pass_order) {

@@ -149,11 +149,18 @@ class Selector {
   std::set<const onnx::NodeProto*> layers_;
 };
 
+// Keeps a row the selection leaves out: the reason tells what it would have been; the decision's
+// scheme, std and bound go, so neither the table nor the report shows numbers for a kept tensor.
 void Keep(ParamRow& row, const std::string& why) {
   if (row.action != Action::kReinitialize) return;
   row.action = Action::kKeep;
+  row.kept = Kept::kBySelection;
   row.stats.reset();
   row.reason = "kept: " + why + " (would be: " + row.reason + ")";
+  row.scheme = Scheme::kNone;
+  row.std = 0;
+  row.bound.reset();
+  row.mode.clear();
 }
 
 }  // namespace

@@ -194,7 +194,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadRules{"unknown_match_key", "rules:\n  - match: {kind: Conv}\n    keep: true\n",
                  "2: unknown key 'kind' in match (expected name, node, op, role, activation)"},
         BadRules{"rule_without_action", "rules:\n  - match: {op: Conv}\n", "2: a rule needs init or keep"},
-        BadRules{"bad_gain", "rules:\n  - match: {op: Conv}\n    init: {gain: -1}\n", "3: gain must be positive"},
+        BadRules{"bad_gain", "rules:\n  - match: {op: Conv}\n    init: {gain: -1}\n", "3: gain must be a positive number or auto, not '-1'"},
         BadRules{"normal_without_std", "rules:\n  - match: {op: Conv}\n    init: {scheme: normal}\n",
                  "3: scheme normal needs std"},
         BadRules{"not_yaml", "rules: [\n", "2: end of sequence flow not found"}),
@@ -230,7 +230,7 @@ TEST_F(CliPolicy, CheckPassesOnAFreshRewriteAndFlagsAPyTorchDefaultInit) {
   // JSON for CI.
   test::ToolResult j = Tool("check " + test::ModelPath("mlp_relu.onnx") + " --format json");
   const json report = json::parse(j.out);
-  EXPECT_EQ(report["off"], 2);
+  EXPECT_EQ(report["summary"]["off"], 2);
   EXPECT_NEAR(report["layers"][0]["ratio"].get<double>(), std::sqrt(1.0 / 3) / std::sqrt(2.0), 0.05);
   // A wider tolerance lets it pass.
   EXPECT_EQ(Tool("check " + test::ModelPath("mlp_relu.onnx") + " --tolerance 0.7").code, 0);
@@ -252,9 +252,9 @@ TEST_F(CliPolicy, CheckVerifiesOrthogonalityOfRecurrentWeights) {
 
 TEST_F(CliPolicy, FormatsAndVerbosity) {
   test::ToolResult md = Tool("plan " + cnn_ + " --format markdown");
-  EXPECT_EQ(md.out.rfind("| tensor | op | shape |", 0), 0u) << md.out;
+  EXPECT_EQ(md.out.rfind("| tensor | role | op | shape |", 0), 0u) << md.out;
   EXPECT_NE(md.out.find("| --- |"), std::string::npos);
-  EXPECT_NE(md.out.find("| `features.0.weight` | Conv |"), std::string::npos) << md.out;
+  EXPECT_NE(md.out.find("| `features.0.weight` | weight | Conv |"), std::string::npos) << md.out;
   test::ToolResult js = Tool("plan " + cnn_ + " --format json");
   EXPECT_EQ(json::parse(js.out)["command"], "plan");
   test::ToolResult quiet = Tool("rewrite " + cnn_ + " -o " + dir_ + "/o.onnx -q");
@@ -290,7 +290,7 @@ TEST_F(CliPolicy, PerSchemeFlagsReachTheReport) {
   test::ToolResult bad;
   Plan(cnn_, "--gain -3", &bad);
   EXPECT_EQ(bad.code, 2);
-  EXPECT_EQ(bad.err, "onnx-reinit: error: --gain must be a positive number or auto, not '-3'\n");
+  EXPECT_EQ(bad.err, "onnx-reinit: error: --gain must be a positive number or auto, not '-3' (see --help)\n");
 }
 
 }  // namespace

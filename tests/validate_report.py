@@ -1,7 +1,8 @@
 #!/usr/bin/python3
-"""Runs the tool on every model in MODELS_DIR (plan and rewrite) and validates each JSON report against
-the documented schema, then checks what the schema cannot say: counts add up, the summary matches the
-entries, kept tensors have no stats and re-initialized ones do (rewrite).
+"""Runs the tool on every model in MODELS_DIR (plan, rewrite, and check of the rewritten model) and
+validates each JSON report against the documented schema, then checks what the schema cannot say:
+counts add up, the summary matches the entries, kept tensors have no stats and re-initialized ones do
+(rewrite), a check's verdicts add up.
 
 usage: validate_report.py TOOL SCHEMA MODELS_DIR
 """
@@ -15,6 +16,35 @@ import tempfile
 import jsonschema
 
 
+def table_problems(report, command):
+    problems = []
+    entries = report["tensors"]
+    summary = report["summary"]
+    if summary["tensors"] != len(entries):
+        problems.append("summary.tensors != number of entries")
+    if summary["reinitialized"] + summary["kept"] + summary["undecided"] != len(entries):
+        problems.append("reinitialized + kept + undecided != tensors")
+    if sum(summary["by_role"].values()) != len(entries):
+        problems.append("by_role does not count every entry")
+    for e in entries:
+        wrote = e["stats"] is not None
+        if wrote != (command == "rewrite" and e["action"] == "reinitialized"):
+            problems.append(e["name"] + ": stats present=%s for %s/%s" % (wrote, command, e["action"]))
+        if e["action"] != "reinitialized" and (e["std"] is not None or e["bound"] is not None):
+            problems.append(e["name"] + ": a kept tensor shows a std or bound")
+    return problems
+
+
+def check_problems(report):
+    problems = []
+    summary = report["summary"]
+    if summary["checked"] != len(report["layers"]) or summary["ok"] + summary["off"] != summary["checked"]:
+        problems.append("check summary does not add up")
+    if summary["off"] != sum(layer["verdict"] == "off" for layer in report["layers"]):
+        problems.append("check summary.off does not count the layers that are off")
+    return problems
+
+
 def main():
     tool, schema_path, models = sys.argv[1:4]
     with open(schema_path) as f:
@@ -25,27 +55,17 @@ def main():
     checked = 0
     with tempfile.TemporaryDirectory() as tmp:
         for model in sorted(glob.glob(os.path.join(models, "*.onnx"))):
-            for command in ("plan", "rewrite"):
+            for command in ("plan", "rewrite", "check"):
                 report_path = os.path.join(tmp, "report.json")
-                args = [tool, command, model, "--report", report_path]
+                out_model = os.path.join(tmp, "out.onnx")
+                args = [tool, command, out_model if command == "check" else model, "--report", report_path]
                 if command == "rewrite":
-                    args += ["-o", os.path.join(tmp, "out.onnx")]
+                    args += ["-o", out_model]
                 subprocess.run(args, check=True, stdout=subprocess.DEVNULL)
                 with open(report_path) as f:
                     report = json.load(f)
                 problems = [e.message for e in validator.iter_errors(report)]
-                entries = report["tensors"]
-                summary = report["summary"]
-                if summary["tensors"] != len(entries):
-                    problems.append("summary.tensors != number of entries")
-                if summary["reinitialized"] + summary["kept"] != len(entries):
-                    problems.append("reinitialized + kept != tensors")
-                if sum(summary["by_role"].values()) != len(entries):
-                    problems.append("by_role does not count every entry")
-                for e in entries:
-                    wrote = e["stats"] is not None
-                    if wrote != (command == "rewrite" and e["action"] == "reinitialized"):
-                        problems.append(e["name"] + ": stats present=%s for %s/%s" % (wrote, command, e["action"]))
+                problems += check_problems(report) if command == "check" else table_problems(report, command)
                 for p in problems:
                     print("%s (%s): %s" % (os.path.basename(model), command, p))
                 failures += len(problems) > 0

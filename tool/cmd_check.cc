@@ -1,16 +1,16 @@
 // check: reads an already-initialized model and compares each parameter with what the policy would
 // generate: the measured standard deviation of every randomly initialized tensor against the target
 // std, and for orthogonal recurrent weights the orthogonality of each gate block. Prints the layers
-// and exits 6 (kCheckFailed) when any is off; 0 when all are within tolerance. Writes nothing.
+// and exits 6 (kCheckFailed) when any is off; 0 when all are within tolerance. Writes nothing but the
+// --report file.
 //
 // A tensor is off when |measured / target - 1| > tolerance + 3 / sqrt(2 n): the second term is three
-// standard errors of a sample std over n values, so small tensors are not flagged for noise.
-// Constant-initialized tensors (biases, norms) are not checked: trained or framework-default values
-// of those are legitimate.
+// standard errors of a sample std over n values, so small tensors are not flagged for noise. A target
+// or a measurement that is not finite is off. Constant-initialized tensors (biases, norms) are not
+// checked: trained or framework-default values of those are legitimate. A check that measures nothing
+// is not a pass: exit 2, unless --allow-empty.
 #include <Eigen/Dense>
 #include <cmath>
-#include <iomanip>
-#include <sstream>
 
 #include "passes/fill.h"
 #include "passes/model_io.h"
@@ -22,6 +22,8 @@
 namespace reinit {
 
 namespace {
+
+using json = nlohmann::ordered_json;
 
 struct Verdict {
   const ParamRow* row;
@@ -44,10 +46,73 @@ double OrthogonalityError(const ParamRow& row, const std::vector<double>& v) {
   return worst;
 }
 
-std::string Fixed(double v) {
-  std::ostringstream s;
-  s << std::setprecision(4) << v;
-  return s.str();
+Status MeasureRow(const ParamRow& row, double tolerance, Verdict* verdict) {
+  std::vector<double> v;
+  REINIT_RETURN_IF_ERROR(ReadValues(*row.tensor, &v));
+  verdict->row = &row;
+  verdict->measured = Measure(v).std;
+  verdict->ratio = verdict->measured / row.std;
+  verdict->allowed = tolerance + 3.0 / std::sqrt(2.0 * v.size());
+  // Written so that a NaN anywhere (a non-finite value in the tensor, a non-finite target) is off.
+  verdict->off = !(std::fabs(verdict->ratio - 1) <= verdict->allowed) || !std::isfinite(row.std);
+  if (row.scheme == Scheme::kOrthogonal && row.shape.size() == 3) {
+    verdict->orthogonality_error = OrthogonalityError(row, v);
+    verdict->off = verdict->off || !(*verdict->orthogonality_error <= tolerance);
+  }
+  return Status::Ok();
+}
+
+json VerdictJson(const Verdict& v) {
+  auto number = [](double x) { return std::isfinite(x) ? json(x) : json(nullptr); };
+  return {{"name", v.row->name},
+          {"scheme", NameOf(v.row->scheme)},
+          {"activation", v.row->activation.empty() ? json(nullptr) : json(v.row->activation)},
+          {"target_std", number(v.row->std)},
+          {"measured_std", number(v.measured)},
+          {"ratio", number(v.ratio)},
+          {"allowed_deviation", v.allowed},
+          {"orthogonality_error", v.orthogonality_error ? number(*v.orthogonality_error) : json(nullptr)},
+          {"verdict", v.off ? "off" : "ok"}};
+}
+
+// The report: the envelope of plan's and rewrite's (tool, input with its SHA-256, policy), then the
+// verdicts.
+json CheckReport(const Options& options, const std::string& sha256, const Policy& policy,
+                 const std::vector<Verdict>& verdicts, int off) {
+  json layers = json::array();
+  for (const auto& v : verdicts) layers.push_back(VerdictJson(v));
+  return {{"schema_version", kReportSchemaVersion},
+          {"tool", {{"name", kToolName}, {"version", kToolVersion}}},
+          {"command", "check"},
+          {"input", {{"path", options.input}, {"sha256", sha256}}},
+          {"tolerance", options.tolerance},
+          {"policy", policy.ToJson()},
+          {"summary", {{"checked", verdicts.size()}, {"ok", static_cast<int>(verdicts.size()) - off}, {"off", off}}},
+          {"layers", layers}};
+}
+
+// The table, in plan's formats: aligned columns or Markdown with names in code spans, numbers with four
+// significant digits. With -q only the layers that are off (and nothing when all are ok).
+void PrintTable(const Options& options, const Policy& policy, const std::vector<Verdict>& verdicts, int off,
+                std::ostream& out) {
+  if (options.verbosity == 0 && off == 0) return;
+  std::vector<std::vector<std::string>> rows = {{"tensor", "scheme", "target_std", "measured_std", "ratio", "verdict"}};
+  for (const auto& v : verdicts) {
+    if (options.verbosity == 0 && !v.off) continue;
+    std::string verdict = v.off ? "OFF" : "ok";
+    if (v.off) {
+      verdict += " (|ratio - 1| > " + Short(v.allowed);
+      if (v.orthogonality_error && !(*v.orthogonality_error <= options.tolerance)) {
+        verdict += ", not orthogonal: " + Short(*v.orthogonality_error);
+      }
+      verdict += ")";
+    }
+    rows.push_back({v.row->name, NameOf(v.row->scheme), Short(v.row->std), Short(v.measured), Short(v.ratio), verdict});
+  }
+  const bool md = options.format == OutputFormat::kMarkdown;
+  out << (md ? FormatMarkdownRows(rows, /*code_first_column=*/true) : FormatColumns(rows));
+  out << (md ? "\n" : "") << verdicts.size() - off << " ok, " << off << " off (tolerance " << options.tolerance
+      << ", preset " << policy.preset << ")\n";
 }
 
 }  // namespace
@@ -59,54 +124,28 @@ int RunCheck(const Options& options, std::ostream& out, std::ostream& err) {
   std::vector<Verdict> verdicts;
   for (const ParamRow& row : s.table) {
     if (row.action != Action::kReinitialize || row.scheme == Scheme::kConstant || row.std <= 0) continue;
-    std::vector<double> v;
-    status = ReadValues(*row.tensor, &v);
-    if (!status.ok()) return Fail(status, err);
     Verdict verdict;
-    verdict.row = &row;
-    verdict.measured = Measure(v).std;
-    verdict.ratio = verdict.measured / row.std;
-    verdict.allowed = options.tolerance + 3.0 / std::sqrt(2.0 * v.size());
-    verdict.off = std::fabs(verdict.ratio - 1) > verdict.allowed;
-    if (row.scheme == Scheme::kOrthogonal && row.shape.size() == 3) {
-      verdict.orthogonality_error = OrthogonalityError(row, v);
-      verdict.off = verdict.off || *verdict.orthogonality_error > options.tolerance;
-    }
+    status = MeasureRow(row, options.tolerance, &verdict);
+    if (!status.ok()) return Fail(status, err);
     verdicts.push_back(verdict);
+  }
+  if (verdicts.empty() && !s.ctx.policy.selection.allow_empty) {
+    return Fail({ExitCode::kUsage, options.input + ": nothing to check: no tensor is initialized at random under the "
+                                                   "policy (use --allow-empty to accept that)"},
+                err);
   }
   int off = 0;
   for (const auto& v : verdicts) off += v.off;
-
-  nlohmann::ordered_json layers = nlohmann::ordered_json::array();
-  for (const auto& v : verdicts) {
-    layers.push_back({{"name", v.row->name},
-                      {"scheme", SchemeName(v.row->scheme)},
-                      {"activation", v.row->activation.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(v.row->activation)},
-                      {"target_std", v.row->std},
-                      {"measured_std", v.measured},
-                      {"ratio", v.ratio},
-                      {"allowed_deviation", v.allowed},
-                      {"orthogonality_error", v.orthogonality_error ? nlohmann::ordered_json(*v.orthogonality_error) : nlohmann::ordered_json(nullptr)},
-                      {"verdict", v.off ? "off" : "ok"}});
-  }
+  std::string sha256;
+  status = InputSha256(s, &sha256);
+  if (!status.ok()) return Fail(status, err);
+  const json report = CheckReport(options, sha256, s.ctx.policy, verdicts, off);
+  status = WriteReport(options, report);
+  if (!status.ok()) return Fail(status, err);
   if (options.format == OutputFormat::kJson) {
-    nlohmann::ordered_json j = {{"schema_version", 1},     {"command", "check"},       {"input", options.input},
-                                {"tolerance", options.tolerance}, {"policy", s.ctx.policy.ToJson()},
-                                {"checked", verdicts.size()}, {"off", off},           {"layers", layers}};
-    out << j.dump(2) << "\n";
+    if (options.verbosity > 0) out << report.dump(2) << "\n";
   } else {
-    const bool md = options.format == OutputFormat::kMarkdown;
-    std::vector<std::vector<std::string>> rows = {{"tensor", "scheme", "target_std", "measured_std", "ratio", "verdict"}};
-    for (const auto& v : verdicts) {
-      if (options.verbosity == 0 && !v.off) continue;  // -q: only the layers that are off
-      std::string verdict = v.off ? "OFF" : "ok";
-      if (v.off) verdict += " (|ratio - 1| > " + Fixed(v.allowed) + (v.orthogonality_error && *v.orthogonality_error > options.tolerance
-                                                                    ? ", not orthogonal: " + Fixed(*v.orthogonality_error) : "") + ")";
-      rows.push_back({v.row->name, SchemeName(v.row->scheme), Fixed(v.row->std), Fixed(v.measured), Fixed(v.ratio), verdict});
-    }
-    out << (md ? FormatMarkdownRows(rows, /*code_first_column=*/false) : FormatColumns(rows));
-    out << (md ? "\n" : "") << verdicts.size() - off << " ok, " << off << " off (tolerance " << options.tolerance
-        << ", preset " << s.ctx.policy.preset << ")\n";
+    PrintTable(options, s.ctx.policy, verdicts, off, out);
   }
   return off > 0 ? static_cast<int>(ExitCode::kCheckFailed) : 0;
 }

@@ -14,10 +14,8 @@ int RunPlan(const Options& options, std::ostream& out, std::ostream& err) {
   if (!status.ok()) return Fail(status, err);
   RunInfo run{"plan", options.input, sha256, "", "", s.ctx.policy};
   const auto report = BuildReport(s.table, run);
-  if (!options.report.empty()) {
-    status = WriteFileAtomic(options.report, report.dump(2) + "\n");
-    if (!status.ok()) return Fail(status, err);
-  }
+  status = WriteReport(options, report);
+  if (!status.ok()) return Fail(status, err);
   PrintResults(options, s.table, report, out);
   return 0;
 }

@@ -11,6 +11,7 @@
 // removed again (unless it existed before), so a failure leaves no partial output.
 #include <unistd.h>
 
+#include <chrono>
 #include <climits>
 #include <map>
 #include <memory>
@@ -47,31 +48,56 @@ class Written {
 
 bool Exists(const std::string& path) { return ::access(path.c_str(), F_OK) == 0; }
 
-bool Overwrites(const std::string& path, const std::string& input) { return path == input || SameFile(path, input); }
+// "writing out.onnx: 312/531 MB" lines while a large file is written.
+void ShowProgress(AtomicFile* file, Progress* progress) {
+  if (progress == nullptr) return;
+  const std::string stage = "writing " + file->path();
+  file->OnProgress([progress, stage](uint64_t written, bool done) {
+    progress->Update(stage, written, 0, "MB");
+    if (done) progress->Finish(stage);
+  });
+}
+
+// "0.42 s": a duration for the closing line.
+std::string Seconds(double s) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f s", s);
+  return buf;
+}
+
+// "6.99 kB": a file size for the closing line.
+std::string Size(uint64_t bytes) {
+  const char* units[] = {"bytes", "kB", "MB", "GB", "TB"};
+  double v = static_cast<double>(bytes);
+  int u = 0;
+  while (v >= 1000 && u < 4) v /= 1000, ++u;
+  return u == 0 ? std::to_string(bytes) + " bytes" : Short(v) + " " + units[u];
+}
 
 
 // The output's data file, opened on first use (after the input's data files are known).
 class DataFile {
  public:
-  DataFile(const Options& o, const ExternalTensors& input)
+  DataFile(const Options& o, Session& session)
       : location_(o.external_data_file.empty() ? DataFileName(o.output) : o.external_data_file),
         path_(DirectoryOf(o.output) + "/" + location_),
-        input_model_(o.input),
-        input_(input) {}
+        output_(o.output),
+        session_(session) {}
 
   Status Open() {
     if (file_) return Status::Ok();
-    for (const auto& input_file : input_.files) {
-      if (Overwrites(path_, input_file)) {
-        return {ExitCode::kUsage, path_ + ": the output's data file would overwrite the input's external data"};
-      }
+    OutputTarget model;
+    REINIT_RETURN_IF_ERROR(ResolveOutput(output_, &model));
+    if (model.kind == OutputTarget::Kind::kStream) {
+      return {ExitCode::kUsage, output_ + ": this model needs a data file beside it (external data), so it cannot be "
+                                          "written to a pipe or device; write it to a file"};
     }
-    if (Overwrites(path_, input_model_)) {
-      return {ExitCode::kUsage, path_ + ": the output's data file would overwrite the input model"};
-    }
+    REINIT_RETURN_IF_ERROR(session_.files.Write(path_, "the output's data file"));
     existed_ = Exists(path_);
     file_ = std::make_unique<AtomicFile>(path_);
-    return file_->Open();
+    REINIT_RETURN_IF_ERROR(file_->Open());
+    ShowProgress(file_.get(), session_.progress.get());
+    return Status::Ok();
   }
 
   // A regenerated tensor: its bytes go out and are freed.
@@ -103,8 +129,8 @@ class DataFile {
   bool existed() const { return existed_; }
 
  private:
-  std::string location_, path_, input_model_;
-  const ExternalTensors& input_;
+  std::string location_, path_, output_;
+  Session& session_;
   std::unique_ptr<AtomicFile> file_;
   bool existed_ = false;
   std::unordered_set<const onnx::TensorProto*> done_;
@@ -152,19 +178,18 @@ Status WriteStreamed(Session& s, const std::map<int, ParamRow*>& deferred, unsig
 }  // namespace
 
 int RunRewrite(const Options& options, std::ostream& out, std::ostream& err) {
-  if (!options.in_place && Overwrites(options.output, options.input)) {
-    return Fail({ExitCode::kUsage, options.output + ": the output would overwrite the input model (use --in-place)"},
-                err);
-  }
-  if (!options.report.empty() && Overwrites(options.report, options.input)) {
-    return Fail({ExitCode::kUsage, options.report + ": the report would overwrite the input model"}, err);
-  }
+  const auto start = std::chrono::steady_clock::now();
   const std::string& name = options.external_data_file;
   if (!name.empty() && (name.find('/') != std::string::npos || name == "." || name == "..")) {
     return Fail({ExitCode::kUsage, "--external-data-file " + name + ": must be a file name (it goes beside the output)"}, err);
   }
   Session s;
-  DataFile data(options, s.external);
+  Status status = s.files.Write(options.output, "the output", /*may_be_input_model=*/options.in_place);
+  if (!status.ok()) return Fail(status, err);
+  OutputTarget target;
+  status = ResolveOutput(options.output, &target);
+  if (!status.ok()) return Fail(status, err);
+  DataFile data(options, s);
   // Streamed tensors (Session::streamed): one generated chunk by chunk waits for the writer; one
   // regenerated otherwise is made in memory and stays inline; a kept one is copied by the writer.
   std::map<const onnx::TensorProto*, int> streamed_index;
@@ -187,7 +212,7 @@ int RunRewrite(const Options& options, std::ostream& out, std::ostream& err) {
     t.clear_data_location();  // was inline: stays inline
     return Status::Ok();
   };
-  Status status = RunSession(options, RewritePipeline(), /*whole_pipeline=*/true, &s, err);
+  status = RunSession(options, RewritePipeline(), /*whole_pipeline=*/true, &s, err);
   if (!status.ok()) return Fail(status, err);
 
   // The input's external tensors that were kept: file to file.
@@ -227,14 +252,16 @@ int RunRewrite(const Options& options, std::ostream& out, std::ostream& err) {
   if (data.file() != nullptr) {
     status = data.file()->Commit();
     if (!status.ok()) return Fail(status, err);
-    written.Add(data.path(), data.existed());
+    written.Add(data.file()->target(), data.existed());
   }
 
   // The model is written and flushed under a temporary name, the report (which carries its SHA-256)
   // is committed, and only then is the model renamed into place: a failure anywhere leaves no output,
-  // and --in-place replaces the input in one step, after everything else has succeeded.
+  // and --in-place replaces the input in one step, after everything else has succeeded. (A model
+  // written to a pipe or device goes out as it is written: that alone cannot be taken back.)
   AtomicFile model(options.output, ReportNeeded(options));
   status = model.Open();
+  ShowProgress(&model, s.progress.get());
   if (status.ok()) {
     status = s.streamed.empty() ? model.WriteMessage(s.model) : WriteStreamed(s, deferred, options.threads, &model);
   }
@@ -246,15 +273,27 @@ int RunRewrite(const Options& options, std::ostream& out, std::ostream& err) {
   RunInfo run{"rewrite", options.input, input_sha256, options.output, model.sha256(), s.ctx.policy};
   const auto report = BuildReport(s.table, run);
   if (!options.report.empty()) {
-    const bool existed = Exists(options.report);
-    status = WriteFileAtomic(options.report, report.dump(2) + "\n");
+    AtomicFile file(options.report, false);
+    status = file.Open();
+    const bool existed = Exists(file.target());
+    const std::string text = report.dump(2) + "\n";
+    if (status.ok()) status = file.Write(text.data(), text.size());
+    if (status.ok()) status = file.Commit();
     if (!status.ok()) return Fail(status, err);
-    written.Add(options.report, existed);
+    if (!file.streamed()) written.Add(file.target(), existed);
   }
   status = model.Commit();
   if (!status.ok()) return Fail(status, err);
   written.Keep();
-  PrintResults(options, s.table, report, out);
+  PrintResults(options, s.table, report, Results(options, out, err));
+  if (options.verbosity > 0) {
+    const Tally tally = Count(s.table);
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    err << kToolName << ": wrote " << (target.fd == 1 ? std::string("the model to stdout") : options.output) << " ("
+        << Size(model.size()) << ")" << (data.file() ? " and " + data.path() : std::string())
+        << (options.report.empty() ? std::string() : ", report " + options.report) << ": " << tally.reinitialized
+        << " tensors re-initialized, " << tally.kept << " kept, in " << Seconds(seconds) << "\n";
+  }
   return 0;
 }
 

@@ -12,6 +12,7 @@
 #include "passes/paths.h"
 #include "passes/tensor_data.h"
 #include "passes/report.h"
+#include "passes/settings.h"
 #include "passes/untie_shared.h"
 #include "passes/version.h"
 
@@ -19,48 +20,15 @@ namespace reinit {
 
 Status BuildPolicy(const Options& o, Policy* policy) {
   if (!o.config.empty()) REINIT_RETURN_IF_ERROR(LoadRulesFile(o.config, policy));
-  if (o.preset) policy->preset = *o.preset;
-  if (o.seed) policy->seed = *o.seed;
-  if (o.distribution) policy->distribution = ParseDistribution(*o.distribution);
-  if (o.mode) policy->mode = ParseFanMode(*o.mode);
-  if (o.gain) {
-    if (*o.gain == "auto") {
-      policy->gain = std::numeric_limits<double>::quiet_NaN();
-    } else {
-      char* end = nullptr;
-      const double g = std::strtod(o.gain->c_str(), &end);
-      if (o.gain->empty() || *end != '\0' || !(g > 0) || !std::isfinite(g)) {
-        return {ExitCode::kUsage, "--gain must be a positive number or auto, not '" + *o.gain + "'"};
-      }
-      policy->gain = g;
-    }
+  // Settings given on the command line override the file's; a list given here replaces the file's.
+  std::set<std::string> cleared;
+  for (const auto& [key, text] : o.settings) {
+    const Setting* setting = FindSetting(key);
+    if (setting == nullptr) return {ExitCode::kUsage, "unknown setting '" + key + "'"};
+    if (setting->list && cleared.insert(key).second) setting->clear(*policy);
+    const std::string error = setting->set(text, *policy);
+    if (!error.empty()) return {ExitCode::kUsage, std::string(setting->flag) + " " + error};
   }
-  if (o.forget_bias) policy->forget_bias = *o.forget_bias;
-  if (o.embedding_std) {
-    if (*o.embedding_std <= 0) return {ExitCode::kUsage, "--embedding-std must be positive"};
-    policy->embedding_std = *o.embedding_std;
-  }
-  if (o.residual_scaling) {
-    policy->residual = *o.residual_scaling == "gpt2" ? ResidualScaling::kGpt2
-                       : *o.residual_scaling == "zero" ? ResidualScaling::kZero
-                                                       : ResidualScaling::kNone;
-  }
-  // Selectors given on the command line replace the file's list of the same kind.
-  for (auto [flag, list, out] : {std::tuple{"--only", &o.only, &policy->selection.only},
-                                 std::tuple{"--exclude", &o.exclude, &policy->selection.exclude},
-                                 std::tuple{"--keep", &o.keep, &policy->selection.keep}}) {
-    if (list->empty()) continue;
-    out->clear();
-    for (const auto& text : *list) {
-      Match m;
-      Status s = ParseSelector(text, &m);
-      if (!s.ok()) return {ExitCode::kUsage, std::string(flag) + " " + s.message()};
-      out->push_back(std::move(m));
-    }
-  }
-  if (o.reinit_last) policy->selection.reinit_last = *o.reinit_last;
-  if (o.reinit_blocks) policy->selection.reinit_blocks = *o.reinit_blocks;
-  if (o.allow_empty) policy->selection.allow_empty = true;
   return Status::Ok();
 }
 
@@ -77,6 +45,9 @@ Status RunSession(const Options& options, const std::vector<std::string>& full, 
     for (const auto& p : s->passes) runs = runs || p == options.dump_after;
     if (!runs) return {ExitCode::kUsage, "--dump-after " + options.dump_after + ": that pass is not in the pipeline"};
   }
+  REINIT_RETURN_IF_ERROR(s->files.Read(options.input, "the input model"));
+  if (!options.config.empty()) REINIT_RETURN_IF_ERROR(s->files.Read(options.config, "the rules file"));
+  if (!options.report.empty()) REINIT_RETURN_IF_ERROR(s->files.Write(options.report, "the report"));
   REINIT_RETURN_IF_ERROR(BuildPolicy(options, &s->ctx.policy));
   // Large inline tensors left on disk: for rewrite (which streams them into its output) and plan (which
   // needs no values), not check (which reads them all), and not where tensors are copied
@@ -92,6 +63,9 @@ Status RunSession(const Options& options, const std::vector<std::string>& full, 
   const std::vector<SplitTensor>& split = loaded.split;
   // Lazily: external bytes stay on disk until regenerate or the writer needs them (check reads values).
   REINIT_RETURN_IF_ERROR(LoadExternalData(options.input, &s->model, &s->external, options.command != "check"));
+  for (const std::string& file : s->external.files) {
+    REINIT_RETURN_IF_ERROR(s->files.Read(file, "the input's external data"));
+  }
   if (!split.empty()) {
     const std::string real = CanonicalPath(options.input);
     const std::string canonical = real.empty() ? options.input : real;
@@ -134,19 +108,14 @@ Status RunSession(const Options& options, const std::vector<std::string>& full, 
   s->ctx.index = s->index.get();
   s->ctx.table = &s->table;
   s->ctx.threads = options.threads;
-  // A progress line on stderr once a pass has run for more than a second, then at most once a second.
-  const auto start = std::chrono::steady_clock::now();
-  auto last = start;
-  if (options.verbosity > 0) {
-    s->ctx.progress = [&err, start, last](const std::string& pass, size_t done, size_t total) mutable {
-      const auto now = std::chrono::steady_clock::now();
-      if (now - start < std::chrono::seconds(1) || now - last < std::chrono::seconds(1)) return;
-      last = now;
-      err << kToolName << ": " << pass << ": " << done << "/" << total << " tensors\n";
-    };
-  }
+  // Progress lines on stderr for a run that takes a while (tool/progress.h).
+  s->progress = std::make_unique<Progress>(err, options.verbosity > 0, options.progress_seconds);
+  s->ctx.progress = [p = s->progress.get()](const std::string& pass, size_t done, size_t total) {
+    p->Update(pass, done, total, "tensors");
+    if (done == total) p->Finish(pass);
+  };
   Status status = RunPipeline(s->passes, s->ctx, [&](const std::string& pass, const ParamTable& table) {
-    if (pass == options.dump_after) err << "// parameter table after " << pass << "\n" << FormatTable(table);
+    if (pass == options.dump_after) err << "// parameter table after " << pass << "\n" << FormatTableRows(table);
   });
   if (options.verbosity > 0) {
     for (const auto& w : s->ctx.warnings) err << kToolName << ": warning: " << w << "\n";
@@ -163,10 +132,19 @@ void PrintResults(const Options& options, const ParamTable& table, const nlohman
                   std::ostream& out) {
   if (options.verbosity == 0) return;
   switch (options.format) {
-    case OutputFormat::kText: out << FormatTable(table); break;
+    case OutputFormat::kText: out << FormatTable(table, options.all); break;
     case OutputFormat::kJson: out << report.dump(2) << "\n"; break;
-    case OutputFormat::kMarkdown: out << FormatMarkdown(table); break;
+    case OutputFormat::kMarkdown: out << FormatMarkdown(table, options.all); break;
   }
+}
+
+std::ostream& Results(const Options& options, std::ostream& out, std::ostream& err) {
+  return options.command == "rewrite" && IsStandardOutput(options.output) ? err : out;
+}
+
+Status WriteReport(const Options& options, const nlohmann::ordered_json& report) {
+  if (options.report.empty()) return Status::Ok();
+  return WriteFileAtomic(options.report, report.dump(2) + "\n");
 }
 
 Status InputSha256(Session& s, std::string* sha256) {

@@ -12,10 +12,12 @@
 
 #include "onnx/onnx_pb.h"
 #include "passes/external_data.h"
+#include "passes/file_guard.h"
 #include "passes/graph_index.h"
 #include "passes/model_io.h"
 #include "passes/pipeline.h"
 #include "tool/options.h"
+#include "tool/progress.h"
 
 namespace reinit {
 
@@ -32,6 +34,9 @@ struct Session {
   // passes/inline_split.h), by index in graph.initializer. They look like lazily loaded external tensors
   // (their sources are in `external.sources`) but are not in `external.keys`: they are written inline.
   std::map<int, ExternalSource> streamed;
+  // Every file the command reads and writes, so no output overwrites an input or another output.
+  FileGuard files;
+  std::unique_ptr<Progress> progress;
 };
 
 // The input's SHA-256 for the report ("" when no report is read), waiting for its hashing thread.
@@ -41,13 +46,20 @@ Status InputSha256(Session& s, std::string* sha256);
 Status BuildPolicy(const Options& options, Policy* policy);
 
 // Loads options.input and runs options.passes (or `full` when none are given) over it. With
-// `whole_pipeline`, a --passes list that stops before the end of `full` is a usage error.
+// `whole_pipeline`, a --passes list that stops before the end of `full` is a usage error. Registers the
+// files it reads (the model, its data files, the rules file) and the --report file with s->files.
 Status RunSession(const Options& options, const std::vector<std::string>& full, bool whole_pipeline,
                   Session* session, std::ostream& err);
 
-// The table on stdout in the chosen format (text table, the JSON report, or Markdown); nothing with -q.
+// The table in the chosen format (text table, the JSON report, or Markdown); nothing with -q.
 void PrintResults(const Options& options, const ParamTable& table, const nlohmann::ordered_json& report,
                   std::ostream& out);
+
+// Where results go: stdout, unless the model itself is written there (rewrite -o -), then stderr.
+std::ostream& Results(const Options& options, std::ostream& out, std::ostream& err);
+
+// Writes the --report file (if asked) atomically; registers nothing (RunSession did).
+Status WriteReport(const Options& options, const nlohmann::ordered_json& report);
 
 // Whether a report will be read (--report, or --format json on stdout): only then are the input and
 // output hashed (SHA-256 of 500 MB is a quarter of a second), so a plain run does not pay for it.
