@@ -7,68 +7,22 @@
 // --reinit-last N: the N parameterized layers (Conv, Gemm, MatMul, recurrent, embedding) that come last
 // in topological order, with the tensors they own: their biases (in the op or a following Add) and the
 // parameters of the normalizations that follow them before the next layer.
-// --reinit-blocks N: the last N repeated blocks. A block is named by the tensor names exporters write:
-// the prefix up to the first numbered component ("encoder.layers.3", "layer4.1", "features.12",
-// "encoder_layer_3"); prefixes that repeat with at least two numbers are blocks, ordered by their first
-// layer. A bare leading number ("0.weight" of an nn.Sequential) is a layer index, not a block. When
-// tensor names carry no numbered blocks (onnx::Conv_12), the layers' node names are used.
+// --reinit-blocks N: the last N repeated blocks ("encoder.layers.3", or "/encoder/layers.3/..." from node
+// names; passes/blocks.h says how they are read).
+// A tensor shared by several layers (a tie, or equal tensors the exporter merged) belongs to each of
+// them: it is taken when any of them is.
 // A selector that matches no tensor is an error (--allow-empty: a warning), so a typo never passes.
 #include "passes/select_tensors.h"
 
 #include <algorithm>
-#include <cctype>
-#include <deque>
 #include <map>
 #include <set>
+
+#include "passes/blocks.h"
 
 namespace reinit {
 
 namespace {
-
-bool IsLayerRole(Role r) {
-  return r == Role::kWeight || r == Role::kRecurrentInput || r == Role::kRecurrentHidden || r == Role::kEmbedding;
-}
-
-// The layer a row belongs to: its own layer for weights; otherwise the nearest layer upstream of the
-// node that reads it (a bias Add after a MatMul, a BatchNormalization after a Conv).
-const onnx::NodeProto* OwnerLayer(const ParamRow& row, const std::set<const onnx::NodeProto*>& layers,
-                                  const GraphIndex& index) {
-  if (row.layer == nullptr) return nullptr;
-  std::deque<std::pair<const onnx::NodeProto*, int>> queue = {{row.layer, 0}};
-  std::set<const onnx::NodeProto*> seen;
-  while (!queue.empty()) {
-    auto [node, depth] = queue.front();
-    queue.pop_front();
-    if (!seen.insert(node).second || depth > 16) continue;
-    if (layers.count(node)) return node;
-    for (const auto& in : node->input()) {
-      if (in.empty() || index.ConstantValue(in) != nullptr) continue;
-      if (const onnx::NodeProto* p = index.Producer(in)) queue.push_back({p, depth + 1});
-    }
-  }
-  return nullptr;
-}
-
-// "encoder.layers.3.linear1.weight" -> {"encoder.layers.3", "encoder.layers.#"}; empty when unnumbered.
-std::pair<std::string, std::string> BlockOf(const std::string& name) {
-  size_t start = 0;
-  while (start <= name.size()) {
-    size_t end = name.find_first_of("./", start);
-    if (end == std::string::npos) end = name.size();
-    const std::string part = name.substr(start, end - start);
-    // A numbered component: "3", or "encoder_layer_3".
-    size_t digits = part.size();
-    while (digits > 0 && std::isdigit(static_cast<unsigned char>(part[digits - 1]))) --digits;
-    const bool numbered = digits < part.size() && (digits == 0 || part[digits - 1] == '_');
-    // "layers.3", not a bare leading "3." or "/3/" (an nn.Sequential's layer index).
-    const bool has_prefix = name.find_first_not_of("./") < start;
-    if (numbered && end < name.size() && has_prefix) {
-      return {name.substr(0, end), name.substr(0, start) + part.substr(0, digits) + "#"};
-    }
-    start = end + 1;
-  }
-  return {};
-}
 
 struct Selected {
   std::set<const ParamRow*> rows;
@@ -77,11 +31,8 @@ struct Selected {
 
 class Selector {
  public:
-  Selector(PassContext& ctx) : ctx_(ctx), index_(*ctx.index), table_(*ctx.table) {
-    for (const auto& row : table_) {
-      if (IsLayerRole(row.role) && row.layer != nullptr) layers_.insert(row.layer);
-    }
-  }
+  Selector(PassContext& ctx)
+      : ctx_(ctx), index_(*ctx.index), table_(*ctx.table), layers_(Layers(table_)), blocks_(table_, index_, layers_) {}
 
   // Rows matched by a --only/--exclude/--keep selector.
   std::set<const ParamRow*> ByMatch(const Match& m) const {
@@ -92,46 +43,34 @@ class Selector {
     return rows;
   }
 
+  // A row goes with the layer of each of its uses (a tied embedding with the LM head too).
   std::set<const ParamRow*> LastLayers(int64_t n) const {
     std::vector<const onnx::NodeProto*> order(layers_.begin(), layers_.end());
     std::sort(order.begin(), order.end(), [&](auto* a, auto* b) { return index_.TopologicalKey(*a) < index_.TopologicalKey(*b); });
     const std::set<const onnx::NodeProto*> chosen(order.end() - std::min<int64_t>(n, order.size()), order.end());
     std::set<const ParamRow*> rows;
     for (const auto& row : table_) {
-      if (row.role != Role::kUnknown && chosen.count(OwnerLayer(row, layers_, index_))) rows.insert(&row);
+      for (const auto& use : row.uses) {
+        if (chosen.count(OwnerLayer(use.layer, layers_, index_))) rows.insert(&row);
+      }
     }
     return rows;
   }
 
+  // A row goes with each block it is in (a tensor the exporter merged across blocks with every one).
   Status LastBlocks(int64_t n, std::set<const ParamRow*>* rows) const {
-    for (bool by_node : {false, true}) {
-      // block key -> (topological key of its first layer, rows)
-      std::map<std::string, std::pair<std::vector<int>, std::vector<const ParamRow*>>> blocks;
-      std::map<std::string, std::set<std::string>> by_template;
-      for (const auto& row : table_) {
-        if (row.role == Role::kUnknown || row.layer == nullptr) continue;
-        const auto [key, templ] = BlockOf(by_node ? index_.NodeLabel(*row.layer) : row.name);
-        if (key.empty()) continue;
-        by_template[templ].insert(key);
-        auto& block = blocks[key];
-        const std::vector<int> order = index_.TopologicalKey(*row.layer);
-        if (block.second.empty() || order < block.first) block.first = order;
-        block.second.push_back(&row);
-      }
-      std::vector<std::pair<std::vector<int>, std::string>> order;
-      for (const auto& [key, block] : blocks) {
-        const auto [k, templ] = BlockOf(by_node ? index_.NodeLabel(*block.second[0]->layer) : block.second[0]->name);
-        if (by_template[templ].size() >= 2) order.emplace_back(block.first, key);
-      }
-      if (order.empty()) continue;
-      std::sort(order.begin(), order.end());
-      for (size_t i = order.size() - std::min<size_t>(n, order.size()); i < order.size(); ++i) {
-        for (const ParamRow* row : blocks[order[i].second].second) rows->insert(row);
-      }
-      return Status::Ok();
+    const std::vector<std::string>& order = blocks_.order();
+    if (order.empty()) {
+      return {ExitCode::kUsage, "--reinit-blocks: no repeated blocks found (blocks are read from numbered names such as "
+                                "'layers.3.', 'layer4.1.' or 'encoder_layer_3')"};
     }
-    return {ExitCode::kUsage, "--reinit-blocks: no repeated blocks found (blocks are read from numbered names such as "
-                              "'layers.3.', 'layer4.1.' or 'encoder_layer_3')"};
+    const std::set<std::string> chosen(order.end() - std::min<size_t>(n, order.size()), order.end());
+    for (const auto& row : table_) {
+      for (const auto& block : blocks_.Of(row)) {
+        if (chosen.count(block)) rows->insert(&row);
+      }
+    }
+    return Status::Ok();
   }
 
   // A selector that matched nothing: an error, or a warning with --allow-empty.
@@ -146,7 +85,8 @@ class Selector {
   PassContext& ctx_;
   const GraphIndex& index_;
   const ParamTable& table_;
-  std::set<const onnx::NodeProto*> layers_;
+  const LayerSet layers_;
+  const Blocks blocks_;
 };
 
 void Keep(ParamRow& row, const std::string& why) {

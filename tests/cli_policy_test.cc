@@ -101,6 +101,13 @@ TEST_F(CliPolicy, ReinitBlocksTakesTheLastTransformerLayer) {
   EXPECT_TRUE(names.count("encoder.layers.1.linear1.weight"));
 }
 
+TEST_F(CliPolicy, ReinitBlocksNeverCountsABatchNormOnlyBlock) {
+  // features.5 holds only the BatchNorm after the Conv features.4: no block, it goes with the Conv's.
+  EXPECT_EQ(Reinitialized(Plan(cnn_, "--reinit-blocks 1")),
+            (std::set<std::string>{"features.4.weight", "features.4.bias", "features.5.weight", "features.5.bias",
+                                   "features.5.running_mean", "features.5.running_var"}));
+}
+
 TEST_F(CliPolicy, ReinitBlocksOnAModelWithoutBlocksIsAnError) {
   test::ToolResult r;
   Plan(test::ModelPath("mlp_relu.onnx"), "--reinit-blocks 1", &r);
