@@ -1,4 +1,5 @@
-// Layers and repeated blocks: what --reinit-last and --reinit-blocks count.
+// Layers and repeated blocks: what --reinit-last and --reinit-blocks count, and what the warnings about
+// shared tensors name.
 //
 // A layer is a node that gives a tensor a layer role (Conv, ConvTranspose, Gemm, MatMul, LSTM/GRU/RNN,
 // embedding Gather) through any of the tensor's uses, so a tied LM head is a layer as well as the

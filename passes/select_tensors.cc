@@ -1,5 +1,5 @@
 // select-tensors: narrows a rewrite to the tensors the user selected; every other row is kept, bit for
-// bit, with the reason. Reads: the policy's selection, roles, layers. Writes: action, reason.
+// bit, with the reason. Reads: the policy's selection, roles, layers. Writes: action, reason, warnings.
 //
 //   --only S, --reinit-last N, --reinit-blocks N   select (a row must match at least one, if any is given)
 //   --exclude S, --keep S                          then deselect (excludes win over every selection)
@@ -10,7 +10,8 @@
 // --reinit-blocks N: the last N repeated blocks ("encoder.layers.3", or "/encoder/layers.3/..." from node
 // names; passes/blocks.h says how they are read).
 // A tensor shared by several layers (a tie, or equal tensors the exporter merged) belongs to each of
-// them: it is taken when any of them is.
+// them: it is taken when any of them is, with a warning naming the layers or blocks outside the
+// selection that it changes too. Every run warns about tensors shared across blocks, which stay shared.
 // A selector that matches no tensor is an error (--allow-empty: a warning), so a typo never passes.
 #include "passes/select_tensors.h"
 
@@ -29,6 +30,79 @@ struct Selected {
   bool any_matched = false;
 };
 
+// What a layer or block selection took; for a shared tensor among it, the layers or blocks outside the
+// selection that use it too, which re-initializing it changes as well.
+struct Taken {
+  std::set<const ParamRow*> rows;
+  std::map<const ParamRow*, std::vector<std::string>> also;
+
+  // `places`: where the row's uses are (name, chosen); the row is taken if one of them is chosen.
+  void Add(const ParamRow& row, const std::vector<std::pair<std::string, bool>>& places) {
+    std::vector<std::string> outside;
+    bool in = false;
+    for (const auto& [name, chosen] : places) {
+      in = in || chosen;
+      if (!chosen && std::find(outside.begin(), outside.end(), name) == outside.end()) outside.push_back(name);
+    }
+    if (!in) return;
+    rows.insert(&row);
+    if (!outside.empty()) also[&row] = outside;
+  }
+};
+
+// --untie-shared can give the tensor's layers copies of their own: they read it through different
+// node inputs (not one Transpose feeding them all).
+bool Untieable(const ParamRow& row) {
+  for (const auto& use : row.uses) {
+    if (use.entry != row.uses[0].entry || use.entry_input != row.uses[0].entry_input) return true;
+  }
+  return false;
+}
+
+// "a, b, c, d and 5 more"
+std::string List(const std::vector<std::string>& items) {
+  constexpr size_t kShown = 4;
+  std::string text;
+  for (size_t i = 0; i < items.size() && i < kShown; ++i) text += (i ? ", " : "") + items[i];
+  if (items.size() > kShown) text += " and " + std::to_string(items.size() - kShown) + " more";
+  return text;
+}
+
+// "tensor 'W'", "3 tensors ('A', 'B', 'C')"
+std::string Tensors(const std::vector<std::string>& names) {
+  if (names.size() == 1) return "tensor '" + names[0] + "'";
+  std::vector<std::string> quoted;
+  for (const auto& n : names) quoted.push_back("'" + n + "'");
+  return std::to_string(names.size()) + " tensors (" + List(quoted) + ")";
+}
+
+std::string UntieHint(bool untieable, const std::string& then) {
+  return untieable ? " (--untie-shared gives each layer its own copy" + then + ")"
+                   : " (--untie-shared cannot split a tensor that reaches its layers through one node input)";
+}
+
+// Shared tensors grouped by where they are shared: one warning per group, naming the first few tensors
+// and counting the rest, so an encoder whose 12 layers the exporter merged is reported once, not once
+// for each of its tensors.
+class SharedGroups {
+ public:
+  struct Group {
+    std::vector<std::string> places, names;
+    bool untieable;
+  };
+  void Add(const ParamRow& row, const std::vector<std::string>& places) {
+    const auto key = std::make_pair(places, Untieable(row));
+    auto [it, fresh] = index_.emplace(key, groups_.size());
+    if (fresh) groups_.push_back({places, {}, key.second});
+    groups_[it->second].names.push_back(row.name);
+  }
+  const std::vector<Group>& groups() const { return groups_; }
+
+ private:
+  std::map<std::pair<std::vector<std::string>, bool>, size_t> index_;
+  std::vector<Group> groups_;
+};
+
 class Selector {
  public:
   Selector(PassContext& ctx)
@@ -44,21 +118,27 @@ class Selector {
   }
 
   // A row goes with the layer of each of its uses (a tied embedding with the LM head too).
-  std::set<const ParamRow*> LastLayers(int64_t n) const {
+  Taken LastLayers(int64_t n) const {
+    auto before = [&](auto* a, auto* b) { return index_.TopologicalKey(*a) < index_.TopologicalKey(*b); };
     std::vector<const onnx::NodeProto*> order(layers_.begin(), layers_.end());
-    std::sort(order.begin(), order.end(), [&](auto* a, auto* b) { return index_.TopologicalKey(*a) < index_.TopologicalKey(*b); });
+    std::sort(order.begin(), order.end(), before);
     const std::set<const onnx::NodeProto*> chosen(order.end() - std::min<int64_t>(n, order.size()), order.end());
-    std::set<const ParamRow*> rows;
+    Taken taken;
     for (const auto& row : table_) {
+      std::vector<const onnx::NodeProto*> owners;
       for (const auto& use : row.uses) {
-        if (chosen.count(OwnerLayer(use.layer, layers_, index_))) rows.insert(&row);
+        const onnx::NodeProto* owner = OwnerLayer(use.layer, layers_, index_);
+        if (owner != nullptr && std::find(owners.begin(), owners.end(), owner) == owners.end()) owners.push_back(owner);
       }
+      std::sort(owners.begin(), owners.end(), before);
+      std::vector<std::pair<std::string, bool>> places;
+      for (const auto* owner : owners) places.emplace_back("'" + index_.NodeLabel(*owner) + "'", chosen.count(owner) > 0);
+      taken.Add(row, places);
     }
-    return rows;
+    return taken;
   }
 
-  // A row goes with each block it is in (a tensor the exporter merged across blocks with every one).
-  Status LastBlocks(int64_t n, std::set<const ParamRow*>* rows) const {
+  Status LastBlocks(int64_t n, Taken* taken) const {
     const std::vector<std::string>& order = blocks_.order();
     if (order.empty()) {
       return {ExitCode::kUsage, "--reinit-blocks: no repeated blocks found (blocks are read from numbered names such as "
@@ -66,11 +146,42 @@ class Selector {
     }
     const std::set<std::string> chosen(order.end() - std::min<size_t>(n, order.size()), order.end());
     for (const auto& row : table_) {
-      for (const auto& block : blocks_.Of(row)) {
-        if (chosen.count(block)) rows->insert(&row);
-      }
+      std::vector<std::pair<std::string, bool>> places;
+      for (const auto& block : blocks_.Of(row)) places.emplace_back(block, chosen.count(block) > 0);
+      taken->Add(row, places);
     }
     return Status::Ok();
+  }
+
+  // Tensors used by layers of several blocks: a rewrite keeps them one tensor.
+  void WarnSharedAcrossBlocks() {
+    SharedGroups shared;
+    for (const auto& row : table_) {
+      const std::vector<std::string> blocks = blocks_.Of(row);
+      if (blocks.size() >= 2) shared.Add(row, blocks);
+    }
+    for (const auto& g : shared.groups()) {
+      const bool one = g.names.size() == 1;
+      ctx_.warnings.push_back(Tensors(g.names) + (one ? " is" : " are") + " shared by layers of blocks " +
+                              List(g.places) + " and " + (one ? "stays" : "stay") + " shared after the rewrite" +
+                              UntieHint(g.untieable, ""));
+    }
+  }
+
+  // Re-initialized tensors that `flag` took for its `kind`s (layer, block) and that others use too.
+  void WarnAlsoChanged(const std::string& flag, const std::string& kind, const Taken& taken) {
+    SharedGroups shared;
+    for (const auto& row : table_) {
+      auto it = taken.also.find(&row);
+      if (it != taken.also.end() && row.action == Action::kReinitialize) shared.Add(row, it->second);
+    }
+    for (const auto& g : shared.groups()) {
+      const bool one = g.places.size() == 1;
+      ctx_.warnings.push_back(flag + " re-initializes " + Tensors(g.names) + ", which " + kind + (one ? " " : "s ") +
+                              List(g.places) + " outside the selection also use" + (one ? "s: that " : ": those ") +
+                              kind + (one ? " changes" : "s change") + " too" +
+                              UntieHint(g.untieable, ", and then only the selected copies change"));
+    }
   }
 
   // A selector that matched nothing: an error, or a warning with --allow-empty.
@@ -100,8 +211,9 @@ void Keep(ParamRow& row, const std::string& why) {
 
 Status SelectTensorsPass::Run(PassContext& ctx) {
   const Selection& sel = ctx.policy.selection;
-  if (sel.empty()) return Status::Ok();
   Selector selector(ctx);
+  selector.WarnSharedAcrossBlocks();
+  if (sel.empty()) return Status::Ok();
   auto& counters = ctx.counters["select-tensors"];
 
   // Positive selections: union of --only, --reinit-last, --reinit-blocks.
@@ -115,19 +227,21 @@ Status SelectTensorsPass::Run(PassContext& ctx) {
     positive = true;
     positive_words += (positive_words.empty() ? "" : ", ") + ("--only " + m.text);
   }
+  const std::string last_flag = sel.reinit_last ? "--reinit-last " + std::to_string(*sel.reinit_last) : "";
+  const std::string blocks_flag = sel.reinit_blocks ? "--reinit-blocks " + std::to_string(*sel.reinit_blocks) : "";
+  Taken last, blocks;
   if (sel.reinit_last) {
-    auto rows = selector.LastLayers(*sel.reinit_last);
-    if (rows.empty()) REINIT_RETURN_IF_ERROR(selector.Empty("--reinit-last " + std::to_string(*sel.reinit_last)));
-    selected.insert(rows.begin(), rows.end());
+    last = selector.LastLayers(*sel.reinit_last);
+    if (last.rows.empty()) REINIT_RETURN_IF_ERROR(selector.Empty(last_flag));
+    selected.insert(last.rows.begin(), last.rows.end());
     positive = true;
-    positive_words += (positive_words.empty() ? "" : ", ") + ("--reinit-last " + std::to_string(*sel.reinit_last));
+    positive_words += (positive_words.empty() ? "" : ", ") + last_flag;
   }
   if (sel.reinit_blocks) {
-    std::set<const ParamRow*> rows;
-    REINIT_RETURN_IF_ERROR(selector.LastBlocks(*sel.reinit_blocks, &rows));
-    selected.insert(rows.begin(), rows.end());
+    REINIT_RETURN_IF_ERROR(selector.LastBlocks(*sel.reinit_blocks, &blocks));
+    selected.insert(blocks.rows.begin(), blocks.rows.end());
     positive = true;
-    positive_words += (positive_words.empty() ? "" : ", ") + ("--reinit-blocks " + std::to_string(*sel.reinit_blocks));
+    positive_words += (positive_words.empty() ? "" : ", ") + blocks_flag;
   }
   if (positive) {
     for (auto& row : *ctx.table) {
@@ -145,6 +259,9 @@ Status SelectTensorsPass::Run(PassContext& ctx) {
       }
     }
   }
+  // Only now is it known which shared tensors are re-initialized after all.
+  selector.WarnAlsoChanged(last_flag, "layer", last);
+  selector.WarnAlsoChanged(blocks_flag, "block", blocks);
   for (const auto& row : *ctx.table) ++counters[row.action == Action::kReinitialize ? "selected" : "kept"];
   return Status::Ok();
 }

@@ -1,4 +1,5 @@
-// select-tensors: which rows a selection takes, on small models written as ONNX text.
+// select-tensors: which rows a selection takes, on small models written as ONNX text, and what it warns
+// about tensors that several layers or blocks share.
 #include <gtest/gtest.h>
 
 #include <functional>
@@ -139,11 +140,31 @@ onnx::ModelProto MergedEncoder() {
   return Stack(4, "/enc/layers.", [&](int, const std::string& part) { return merged.at(part); });
 }
 
+const char* const kMergedTensors =
+    "5 tensors ('onnx::LayerNormalization_10', 'onnx::LayerNormalization_11', 'onnx::MatMul_12', 'onnx::MatMul_13' "
+    "and 1 more)";
+
+TEST(SelectTensors, ATensorSharedAcrossBlocksIsReportedOnceForAllOfThem) {
+  auto run = test::Plan(MergedEncoder());
+  EXPECT_EQ(run->ctx.warnings,
+            std::vector<std::string>{std::string(kMergedTensors) +
+                                     " are shared by layers of blocks /enc/layers.0, /enc/layers.1, /enc/layers.2, "
+                                     "/enc/layers.3 and stay shared after the rewrite (--untie-shared gives each "
+                                     "layer its own copy)"});
+  for (const auto& row : run->table) EXPECT_EQ(row.action, Action::kReinitialize) << row.name;
+}
+
 TEST(SelectTensors, ReinitBlocksReadsNodeNamesWhenTheExporterMergedTheLayers) {
   auto run = test::Plan(MergedEncoder(), Blocks(1));
   ASSERT_TRUE(run->status.ok());
   EXPECT_EQ(Reinitialized(*run), (std::set<std::string>{"onnx::LayerNormalization_10", "onnx::LayerNormalization_11",
                                                          "onnx::MatMul_12", "onnx::MatMul_13", "onnx::Add_14"}));
+  ASSERT_EQ(run->ctx.warnings.size(), 2u);
+  EXPECT_EQ(run->ctx.warnings[1],
+            "--reinit-blocks 1 re-initializes " + std::string(kMergedTensors) +
+                ", which blocks /enc/layers.0, /enc/layers.1, /enc/layers.2 outside the selection also use: those "
+                "blocks change too (--untie-shared gives each layer its own copy, and then only the selected copies "
+                "change)");
 }
 
 TEST(SelectTensors, UntiedCopiesLetReinitBlocksChangeOnlyTheSelectedBlock) {
@@ -156,6 +177,7 @@ TEST(SelectTensors, UntiedCopiesLetReinitBlocksChangeOnlyTheSelectedBlock) {
   for (const auto& name : names) {
     for (const auto& c : run->Row(name).consumers) EXPECT_EQ(c.node.rfind("/enc/layers.3/", 0), 0u) << name;
   }
+  EXPECT_TRUE(run->ctx.warnings.empty()) << run->ctx.warnings[0];
 }
 
 TEST(SelectTensors, ATensorMergedAcrossBlocksNamedByTensorsBelongsToEachOfThem) {
@@ -167,6 +189,40 @@ TEST(SelectTensors, ATensorMergedAcrossBlocksNamedByTensorsBelongsToEachOfThem) 
   auto run = test::Plan(std::move(m), Blocks(1));
   EXPECT_EQ(Reinitialized(*run), (std::set<std::string>{"blocks.3.fc1.weight", "blocks.3.fc2.weight", "blocks.3.fc2.bias",
                                                          "blocks.0.ln.weight", "blocks.0.ln.bias"}));
+  EXPECT_EQ(run->ctx.warnings,
+            (std::vector<std::string>{
+                "2 tensors ('blocks.0.ln.weight', 'blocks.0.ln.bias') are shared by layers of blocks blocks.0, "
+                "blocks.1, blocks.2, blocks.3 and stay shared after the rewrite (--untie-shared gives each layer its "
+                "own copy)",
+                "--reinit-blocks 1 re-initializes 2 tensors ('blocks.0.ln.weight', 'blocks.0.ln.bias'), which blocks "
+                "blocks.0, blocks.1, blocks.2 outside the selection also use: those blocks change too (--untie-shared "
+                "gives each layer its own copy, and then only the selected copies change)"}));
+}
+
+TEST(SelectTensors, ExcludedSharedTensorsAreNotReportedAsChangingOtherBlocks) {
+  Policy p = Blocks(1);
+  Match m;
+  ASSERT_TRUE(ParseSelector("onnx::*", &m).ok());
+  p.selection.exclude.push_back(m);
+  auto run = test::Plan(MergedEncoder(), p);
+  ASSERT_EQ(run->ctx.warnings.size(), 1u);  // only that they stay shared
+  EXPECT_EQ(run->ctx.warnings[0].find("--reinit-blocks"), std::string::npos) << run->ctx.warnings[0];
+}
+
+TEST(SelectTensors, OneTransposeFeedingTwoBlocksCannotBeUntied) {
+  auto m = test::ParseModel(R"(<ir_version: 8, opset_import: ["" : 14]>
+    g (float[2,8] X) => (float[2,8] Y) {
+      T = Transpose(W)
+      H = MatMul(X, T)
+      Y = MatMul(H, T)
+    })");
+  Rename(m, {}, {"/shared/Transpose", "/enc/layers.0/fc/MatMul", "/enc/layers.1/fc/MatMul"});
+  test::AddInitializer(m, "W", {8, 8});
+  auto run = test::Plan(std::move(m));
+  EXPECT_EQ(run->ctx.warnings,
+            std::vector<std::string>{"tensor 'W' is shared by layers of blocks /enc/layers.0, /enc/layers.1 and stays "
+                                     "shared after the rewrite (--untie-shared cannot split a tensor that reaches its "
+                                     "layers through one node input)"});
 }
 
 // An nn.Sequential CNN: features.0 Conv, features.1 BatchNorm, ReLU, MaxPool, features.4 Conv,
@@ -238,6 +294,10 @@ TEST(SelectTensors, ReinitLastCountsATiedLmHeadAsALayer) {
   test::AddInitializer(m, "W", {8, 8});
   auto run = test::Plan(std::move(m), Last(1));
   EXPECT_EQ(Reinitialized(*run), std::set<std::string>{"Emb"});
+  EXPECT_EQ(run->ctx.warnings,
+            std::vector<std::string>{"--reinit-last 1 re-initializes tensor 'Emb', which layer '/embed/Gather' outside "
+                                     "the selection also uses: that layer changes too (--untie-shared gives each "
+                                     "layer its own copy, and then only the selected copies change)"});
   run = test::Plan(run->model, Last(2));
   EXPECT_EQ(Reinitialized(*run), (std::set<std::string>{"Emb", "W"}));
 }
