@@ -1,5 +1,5 @@
 // select-tensors: narrows a rewrite to the tensors the user selected; every other row is kept, bit for
-// bit, with the reason. Reads: the policy's selection, roles, layers. Writes: action, reason.
+// bit, with the reason. Reads: the policy's selection, roles, layers. Writes: action, reason, warnings.
 //
 //   --only S, --reinit-last N, --reinit-blocks N   select (a row must match at least one, if any is given)
 //   --exclude S, --keep S                          then deselect (excludes win over every selection)
@@ -7,81 +7,106 @@
 // --reinit-last N: the N parameterized layers (Conv, Gemm, MatMul, recurrent, embedding) that come last
 // in topological order, with the tensors they own: their biases (in the op or a following Add) and the
 // parameters of the normalizations that follow them before the next layer.
-// --reinit-blocks N: the last N repeated blocks. A block is named by the tensor names exporters write:
-// the prefix up to the first numbered component ("encoder.layers.3", "layer4.1", "features.12",
-// "encoder_layer_3"); prefixes that repeat with at least two numbers are blocks, ordered by their first
-// layer. A bare leading number ("0.weight" of an nn.Sequential) is a layer index, not a block. When
-// tensor names carry no numbered blocks (onnx::Conv_12), the layers' node names are used.
+// --reinit-blocks N: the last N repeated blocks ("encoder.layers.3", or "/encoder/layers.3/..." from node
+// names; passes/blocks.h says how they are read).
+// A tensor shared by several layers (a tie, or equal tensors the exporter merged) belongs to each of
+// them: it is taken when any of them is, with a warning naming the layers or blocks outside the
+// selection that it changes too. Every run warns about tensors shared across blocks, which stay shared.
 // A selector that matches no tensor is an error (--allow-empty: a warning), so a typo never passes.
 #include "passes/select_tensors.h"
 
 #include <algorithm>
-#include <cctype>
-#include <deque>
 #include <map>
 #include <set>
+
+#include "passes/blocks.h"
 
 namespace reinit {
 
 namespace {
-
-bool IsLayerRole(Role r) {
-  return r == Role::kWeight || r == Role::kRecurrentInput || r == Role::kRecurrentHidden || r == Role::kEmbedding;
-}
-
-// The layer a row belongs to: its own layer for weights; otherwise the nearest layer upstream of the
-// node that reads it (a bias Add after a MatMul, a BatchNormalization after a Conv).
-const onnx::NodeProto* OwnerLayer(const ParamRow& row, const std::set<const onnx::NodeProto*>& layers,
-                                  const GraphIndex& index) {
-  if (row.layer == nullptr) return nullptr;
-  std::deque<std::pair<const onnx::NodeProto*, int>> queue = {{row.layer, 0}};
-  std::set<const onnx::NodeProto*> seen;
-  while (!queue.empty()) {
-    auto [node, depth] = queue.front();
-    queue.pop_front();
-    if (!seen.insert(node).second || depth > 16) continue;
-    if (layers.count(node)) return node;
-    for (const auto& in : node->input()) {
-      if (in.empty() || index.ConstantValue(in) != nullptr) continue;
-      if (const onnx::NodeProto* p = index.Producer(in)) queue.push_back({p, depth + 1});
-    }
-  }
-  return nullptr;
-}
-
-// "encoder.layers.3.linear1.weight" -> {"encoder.layers.3", "encoder.layers.#"}; empty when unnumbered.
-std::pair<std::string, std::string> BlockOf(const std::string& name) {
-  size_t start = 0;
-  while (start <= name.size()) {
-    size_t end = name.find_first_of("./", start);
-    if (end == std::string::npos) end = name.size();
-    const std::string part = name.substr(start, end - start);
-    // A numbered component: "3", or "encoder_layer_3".
-    size_t digits = part.size();
-    while (digits > 0 && std::isdigit(static_cast<unsigned char>(part[digits - 1]))) --digits;
-    const bool numbered = digits < part.size() && (digits == 0 || part[digits - 1] == '_');
-    // "layers.3", not a bare leading "3." or "/3/" (an nn.Sequential's layer index).
-    const bool has_prefix = name.find_first_not_of("./") < start;
-    if (numbered && end < name.size() && has_prefix) {
-      return {name.substr(0, end), name.substr(0, start) + part.substr(0, digits) + "#"};
-    }
-    start = end + 1;
-  }
-  return {};
-}
 
 struct Selected {
   std::set<const ParamRow*> rows;
   bool any_matched = false;
 };
 
+// What a layer or block selection took; for a shared tensor among it, the layers or blocks outside the
+// selection that use it too, which re-initializing it changes as well.
+struct Taken {
+  std::set<const ParamRow*> rows;
+  std::map<const ParamRow*, std::vector<std::string>> also;
+
+  // `places`: where the row's uses are (name, chosen); the row is taken if one of them is chosen.
+  void Add(const ParamRow& row, const std::vector<std::pair<std::string, bool>>& places) {
+    std::vector<std::string> outside;
+    bool in = false;
+    for (const auto& [name, chosen] : places) {
+      in = in || chosen;
+      if (!chosen && std::find(outside.begin(), outside.end(), name) == outside.end()) outside.push_back(name);
+    }
+    if (!in) return;
+    rows.insert(&row);
+    if (!outside.empty()) also[&row] = outside;
+  }
+};
+
+// --untie-shared can give the tensor's layers copies of their own: they read it through different
+// node inputs (not one Transpose feeding them all).
+bool Untieable(const ParamRow& row) {
+  for (const auto& use : row.uses) {
+    if (use.entry != row.uses[0].entry || use.entry_input != row.uses[0].entry_input) return true;
+  }
+  return false;
+}
+
+// "a, b, c, d and 5 more"
+std::string List(const std::vector<std::string>& items) {
+  constexpr size_t kShown = 4;
+  std::string text;
+  for (size_t i = 0; i < items.size() && i < kShown; ++i) text += (i ? ", " : "") + items[i];
+  if (items.size() > kShown) text += " and " + std::to_string(items.size() - kShown) + " more";
+  return text;
+}
+
+// "tensor 'W'", "3 tensors ('A', 'B', 'C')"
+std::string Tensors(const std::vector<std::string>& names) {
+  if (names.size() == 1) return "tensor '" + names[0] + "'";
+  std::vector<std::string> quoted;
+  for (const auto& n : names) quoted.push_back("'" + n + "'");
+  return std::to_string(names.size()) + " tensors (" + List(quoted) + ")";
+}
+
+std::string UntieHint(bool untieable, const std::string& then) {
+  return untieable ? " (--untie-shared gives each layer its own copy" + then + ")"
+                   : " (--untie-shared cannot split a tensor that reaches its layers through one node input)";
+}
+
+// Shared tensors grouped by where they are shared: one warning per group, naming the first few tensors
+// and counting the rest, so an encoder whose 12 layers the exporter merged is reported once, not once
+// for each of its tensors.
+class SharedGroups {
+ public:
+  struct Group {
+    std::vector<std::string> places, names;
+    bool untieable;
+  };
+  void Add(const ParamRow& row, const std::vector<std::string>& places) {
+    const auto key = std::make_pair(places, Untieable(row));
+    auto [it, fresh] = index_.emplace(key, groups_.size());
+    if (fresh) groups_.push_back({places, {}, key.second});
+    groups_[it->second].names.push_back(row.name);
+  }
+  const std::vector<Group>& groups() const { return groups_; }
+
+ private:
+  std::map<std::pair<std::vector<std::string>, bool>, size_t> index_;
+  std::vector<Group> groups_;
+};
+
 class Selector {
  public:
-  Selector(PassContext& ctx) : ctx_(ctx), index_(*ctx.index), table_(*ctx.table) {
-    for (const auto& row : table_) {
-      if (IsLayerRole(row.role) && row.layer != nullptr) layers_.insert(row.layer);
-    }
-  }
+  Selector(PassContext& ctx)
+      : ctx_(ctx), index_(*ctx.index), table_(*ctx.table), layers_(Layers(table_)), blocks_(table_, index_, layers_) {}
 
   // Rows matched by a --only/--exclude/--keep selector.
   std::set<const ParamRow*> ByMatch(const Match& m) const {
@@ -92,46 +117,71 @@ class Selector {
     return rows;
   }
 
-  std::set<const ParamRow*> LastLayers(int64_t n) const {
+  // A row goes with the layer of each of its uses (a tied embedding with the LM head too).
+  Taken LastLayers(int64_t n) const {
+    auto before = [&](auto* a, auto* b) { return index_.TopologicalKey(*a) < index_.TopologicalKey(*b); };
     std::vector<const onnx::NodeProto*> order(layers_.begin(), layers_.end());
-    std::sort(order.begin(), order.end(), [&](auto* a, auto* b) { return index_.TopologicalKey(*a) < index_.TopologicalKey(*b); });
+    std::sort(order.begin(), order.end(), before);
     const std::set<const onnx::NodeProto*> chosen(order.end() - std::min<int64_t>(n, order.size()), order.end());
-    std::set<const ParamRow*> rows;
+    Taken taken;
     for (const auto& row : table_) {
-      if (row.role != Role::kUnknown && chosen.count(OwnerLayer(row, layers_, index_))) rows.insert(&row);
+      std::vector<const onnx::NodeProto*> owners;
+      for (const auto& use : row.uses) {
+        const onnx::NodeProto* owner = OwnerLayer(use.layer, layers_, index_);
+        if (owner != nullptr && std::find(owners.begin(), owners.end(), owner) == owners.end()) owners.push_back(owner);
+      }
+      std::sort(owners.begin(), owners.end(), before);
+      std::vector<std::pair<std::string, bool>> places;
+      for (const auto* owner : owners) places.emplace_back("'" + index_.NodeLabel(*owner) + "'", chosen.count(owner) > 0);
+      taken.Add(row, places);
     }
-    return rows;
+    return taken;
   }
 
-  Status LastBlocks(int64_t n, std::set<const ParamRow*>* rows) const {
-    for (bool by_node : {false, true}) {
-      // block key -> (topological key of its first layer, rows)
-      std::map<std::string, std::pair<std::vector<int>, std::vector<const ParamRow*>>> blocks;
-      std::map<std::string, std::set<std::string>> by_template;
-      for (const auto& row : table_) {
-        if (row.role == Role::kUnknown || row.layer == nullptr) continue;
-        const auto [key, templ] = BlockOf(by_node ? index_.NodeLabel(*row.layer) : row.name);
-        if (key.empty()) continue;
-        by_template[templ].insert(key);
-        auto& block = blocks[key];
-        const std::vector<int> order = index_.TopologicalKey(*row.layer);
-        if (block.second.empty() || order < block.first) block.first = order;
-        block.second.push_back(&row);
-      }
-      std::vector<std::pair<std::vector<int>, std::string>> order;
-      for (const auto& [key, block] : blocks) {
-        const auto [k, templ] = BlockOf(by_node ? index_.NodeLabel(*block.second[0]->layer) : block.second[0]->name);
-        if (by_template[templ].size() >= 2) order.emplace_back(block.first, key);
-      }
-      if (order.empty()) continue;
-      std::sort(order.begin(), order.end());
-      for (size_t i = order.size() - std::min<size_t>(n, order.size()); i < order.size(); ++i) {
-        for (const ParamRow* row : blocks[order[i].second].second) rows->insert(row);
-      }
-      return Status::Ok();
+  Status LastBlocks(int64_t n, Taken* taken) const {
+    const std::vector<std::string>& order = blocks_.order();
+    if (order.empty()) {
+      return {ExitCode::kUsage, "--reinit-blocks: no repeated blocks found (blocks are read from numbered names such as "
+                                "'layers.3.', 'layer4.1.' or 'encoder_layer_3')"};
     }
-    return {ExitCode::kUsage, "--reinit-blocks: no repeated blocks found (blocks are read from numbered names such as "
-                              "'layers.3.', 'layer4.1.' or 'encoder_layer_3')"};
+    const std::set<std::string> chosen(order.end() - std::min<size_t>(n, order.size()), order.end());
+    for (const auto& row : table_) {
+      std::vector<std::pair<std::string, bool>> places;
+      for (const auto& block : blocks_.Of(row)) places.emplace_back(block, chosen.count(block) > 0);
+      taken->Add(row, places);
+    }
+    return Status::Ok();
+  }
+
+  // Tensors used by layers of several blocks: a rewrite keeps them one tensor.
+  void WarnSharedAcrossBlocks() {
+    SharedGroups shared;
+    for (const auto& row : table_) {
+      const std::vector<std::string> blocks = blocks_.Of(row);
+      if (blocks.size() >= 2) shared.Add(row, blocks);
+    }
+    for (const auto& g : shared.groups()) {
+      const bool one = g.names.size() == 1;
+      ctx_.warnings.push_back(Tensors(g.names) + (one ? " is" : " are") + " shared by layers of blocks " +
+                              List(g.places) + " and " + (one ? "stays" : "stay") + " shared after the rewrite" +
+                              UntieHint(g.untieable, ""));
+    }
+  }
+
+  // Re-initialized tensors that `flag` took for its `kind`s (layer, block) and that others use too.
+  void WarnAlsoChanged(const std::string& flag, const std::string& kind, const Taken& taken) {
+    SharedGroups shared;
+    for (const auto& row : table_) {
+      auto it = taken.also.find(&row);
+      if (it != taken.also.end() && row.action == Action::kReinitialize) shared.Add(row, it->second);
+    }
+    for (const auto& g : shared.groups()) {
+      const bool one = g.places.size() == 1;
+      ctx_.warnings.push_back(flag + " re-initializes " + Tensors(g.names) + ", which " + kind + (one ? " " : "s ") +
+                              List(g.places) + " outside the selection also use" + (one ? "s: that " : ": those ") +
+                              kind + (one ? " changes" : "s change") + " too" +
+                              UntieHint(g.untieable, ", and then only the selected copies change"));
+    }
   }
 
   // A selector that matched nothing: an error, or a warning with --allow-empty.
@@ -146,7 +196,8 @@ class Selector {
   PassContext& ctx_;
   const GraphIndex& index_;
   const ParamTable& table_;
-  std::set<const onnx::NodeProto*> layers_;
+  const LayerSet layers_;
+  const Blocks blocks_;
 };
 
 // Keeps a row the selection leaves out: the reason tells what it would have been; the decision's
@@ -167,8 +218,9 @@ void Keep(ParamRow& row, const std::string& why) {
 
 Status SelectTensorsPass::Run(PassContext& ctx) {
   const Selection& sel = ctx.policy.selection;
-  if (sel.empty()) return Status::Ok();
   Selector selector(ctx);
+  selector.WarnSharedAcrossBlocks();
+  if (sel.empty()) return Status::Ok();
   auto& counters = ctx.counters["select-tensors"];
 
   // Positive selections: union of --only, --reinit-last, --reinit-blocks.
@@ -182,19 +234,21 @@ Status SelectTensorsPass::Run(PassContext& ctx) {
     positive = true;
     positive_words += (positive_words.empty() ? "" : ", ") + ("--only " + m.text);
   }
+  const std::string last_flag = sel.reinit_last ? "--reinit-last " + std::to_string(*sel.reinit_last) : "";
+  const std::string blocks_flag = sel.reinit_blocks ? "--reinit-blocks " + std::to_string(*sel.reinit_blocks) : "";
+  Taken last, blocks;
   if (sel.reinit_last) {
-    auto rows = selector.LastLayers(*sel.reinit_last);
-    if (rows.empty()) REINIT_RETURN_IF_ERROR(selector.Empty("--reinit-last " + std::to_string(*sel.reinit_last)));
-    selected.insert(rows.begin(), rows.end());
+    last = selector.LastLayers(*sel.reinit_last);
+    if (last.rows.empty()) REINIT_RETURN_IF_ERROR(selector.Empty(last_flag));
+    selected.insert(last.rows.begin(), last.rows.end());
     positive = true;
-    positive_words += (positive_words.empty() ? "" : ", ") + ("--reinit-last " + std::to_string(*sel.reinit_last));
+    positive_words += (positive_words.empty() ? "" : ", ") + last_flag;
   }
   if (sel.reinit_blocks) {
-    std::set<const ParamRow*> rows;
-    REINIT_RETURN_IF_ERROR(selector.LastBlocks(*sel.reinit_blocks, &rows));
-    selected.insert(rows.begin(), rows.end());
+    REINIT_RETURN_IF_ERROR(selector.LastBlocks(*sel.reinit_blocks, &blocks));
+    selected.insert(blocks.rows.begin(), blocks.rows.end());
     positive = true;
-    positive_words += (positive_words.empty() ? "" : ", ") + ("--reinit-blocks " + std::to_string(*sel.reinit_blocks));
+    positive_words += (positive_words.empty() ? "" : ", ") + blocks_flag;
   }
   if (positive) {
     for (auto& row : *ctx.table) {
@@ -212,6 +266,9 @@ Status SelectTensorsPass::Run(PassContext& ctx) {
       }
     }
   }
+  // Only now is it known which shared tensors are re-initialized after all.
+  selector.WarnAlsoChanged(last_flag, "layer", last);
+  selector.WarnAlsoChanged(blocks_flag, "block", blocks);
   for (const auto& row : *ctx.table) ++counters[row.action == Action::kReinitialize ? "selected" : "kept"];
   return Status::Ok();
 }

@@ -39,7 +39,16 @@ bool Match::Matches(const ParamRow& row, const GraphIndex& index) const {
   if (name && !name->Matches(row.name)) return false;
   if (node && !any_node(*node, false)) return false;
   if (op && !any_node(*op, true)) return false;
-  if (role && !role->Matches(NameOf(row.role))) return false;
+  // A tensor the exporter merged from several (a BatchNorm scale that is also another's running
+  // variance) has each of its uses' roles, not only the deciding one.
+  auto any_role = [&](const Pattern& p) {
+    if (p.Matches(NameOf(row.role))) return true;
+    for (const auto& use : row.uses) {
+      if (p.Matches(NameOf(use.role))) return true;
+    }
+    return false;
+  };
+  if (role && !any_role(*role)) return false;
   if (activation && !activation->Matches(row.activation)) return false;
   if (any_name && !any_name->Matches(row.name) && !any_node(*any_name, false)) return false;
   return true;

@@ -1,7 +1,8 @@
 // Selectors: which rows a --only/--exclude/--keep flag or a rules-file `match` names.
 //
 //   [field=]pattern      field: name (tensor), node (a node that reads it), op (that node's op type),
-//                        role, activation; without a field: the tensor's or a reading node's name.
+//                        role (any role its uses give it), activation; without a field: the tensor's
+//                        or a reading node's name.
 //   pattern              a glob (fnmatch: * ? [..], '*' also crosses '.' and '/'), or /regex/
 //                        (ECMAScript, must match the whole value).
 //   e.g. --only 'head.*'  --exclude op=BatchNormalization  --keep 'name=/.*\.bias$/'

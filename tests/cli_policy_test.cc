@@ -101,6 +101,28 @@ TEST_F(CliPolicy, ReinitBlocksTakesTheLastTransformerLayer) {
   EXPECT_TRUE(names.count("encoder.layers.1.linear1.weight"));
 }
 
+TEST_F(CliPolicy, ReinitBlocksNeverCountsABatchNormOnlyBlock) {
+  // features.5 holds only the BatchNorm after the Conv features.4: no block, it goes with the Conv's.
+  EXPECT_EQ(Reinitialized(Plan(cnn_, "--reinit-blocks 1")),
+            (std::set<std::string>{"features.4.weight", "features.4.bias", "features.5.weight", "features.5.bias",
+                                   "features.5.running_mean", "features.5.running_var"}));
+}
+
+TEST_F(CliPolicy, ReinitLastTakesATiedLmHeadAndSaysWhatElseChanges) {
+  const std::string model = test::ModelPath("zoo/transformer_tied.onnx");
+  test::ToolResult r;
+  EXPECT_EQ(Reinitialized(Plan(model, "--reinit-last 1", &r)), std::set<std::string>{"embed.weight"});
+  EXPECT_EQ(r.err, "onnx-reinit: warning: --reinit-last 1 re-initializes tensor 'embed.weight', which layer "
+                   "'/embed/Gather' outside the selection also uses: that layer changes too (--untie-shared gives each "
+                   "layer its own copy, and then only the selected copies change)\n");
+  // Untied, the head reads a copy of its own: only that copy is taken, and nothing else changes.
+  EXPECT_EQ(Reinitialized(Plan(model, "--reinit-last 1 --untie-shared", &r)),
+            std::set<std::string>{"embed.weight.untied.1"});
+  EXPECT_EQ(r.err, "");
+  Plan(model, "--reinit-last 1 -q", &r);
+  EXPECT_EQ(r.err, "");
+}
+
 TEST_F(CliPolicy, ReinitBlocksOnAModelWithoutBlocksIsAnError) {
   test::ToolResult r;
   Plan(test::ModelPath("mlp_relu.onnx"), "--reinit-blocks 1", &r);
