@@ -182,6 +182,42 @@ rules:
   EXPECT_EQ(Entry(flagged, "features.0.weight")["distribution"], "uniform");
 }
 
+// The rules example users copy: {name: "head.*"} also matches head.bias, which has no fans. The bias
+// keeps its zeros (no inf), the run says which rule skipped it, and the rewrite writes finite values.
+TEST_F(CliPolicy, ARuleSkipsTheTensorsItsSchemeCannotApplyTo) {
+  const std::string rules = Write("rules.yaml", R"(rules:
+  - match: {name: "head.*"}
+    init: {scheme: xavier, gain: 0.5}
+)");
+  test::ToolResult r = Tool("rewrite " + cnn_ + " -o " + dir_ + "/o.onnx --config " + rules + " --report " + dir_ +
+                            "/r.json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.err.find("onnx-reinit: warning: " + rules + ":2: rule (name=head.*) does not apply to 1 tensor, which "
+                       "keep their other decision: head.bias (no fans)\n"),
+            std::string::npos)
+      << r.err;
+  const json report = json::parse(test::Slurp(dir_ + "/r.json"));
+  EXPECT_EQ(Entry(report, "head.bias")["scheme"], "constant");
+  EXPECT_EQ(Entry(report, "head.bias")["stats"]["max"], 0.0);
+  EXPECT_EQ(Entry(report, "head.weight")["scheme"], "xavier");
+  EXPECT_TRUE(Entry(report, "head.weight")["stats"]["mean"].is_number());
+  // A rule that can apply to nothing it matches, or that matches nothing, is an error at its line.
+  for (const auto& [text, message] : std::vector<std::pair<std::string, std::string>>{
+           {"rules:\n  - match: {role: bias}\n    init: {scheme: he}\n",
+            ":2: rule (role=bias) applies to none of the tensors it matches: features.4.bias (no fans), head.bias (no fans)"},
+           {"rules:\n  - match: {op: BatchNormalization}\n    init: {scheme: xavier}\n",
+            ":2: rule (op=BatchNormalization) applies to none of the tensors it matches: features.1.weight (no fans), "
+            "features.1.bias (no fans), features.1.running_mean (no fans) and 5 more"},
+           {"rules:\n  - match: {name: \"heads.*\"}\n    init: {scheme: he}\n", ":2: rule (name=heads.*) matches no parameter"}}) {
+    const std::string bad = Write("bad.yaml", text);
+    test::ToolResult e = Tool("rewrite " + cnn_ + " -o " + dir_ + "/e.onnx --config " + bad);
+    EXPECT_EQ(e.code, 2) << text;
+    EXPECT_EQ(e.err, "onnx-reinit: error: " + bad + message + " (use --allow-empty to accept that)\n");
+    EXPECT_FALSE(fs::exists(dir_ + "/e.onnx"));
+    EXPECT_EQ(Tool("plan " + cnn_ + " --config " + bad + " --allow-empty -q").code, 0) << text;
+  }
+}
+
 TEST_F(CliPolicy, RulesFileInJson) {
   const std::string rules = Write("rules.json", R"({"preset": "keras", "rules": [
     {"match": {"role": "bias"}, "init": {"value": 0.1}}]})");

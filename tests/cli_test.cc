@@ -5,9 +5,14 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <iterator>
+#include <limits>
 #include <sstream>
 
 #include "passes/model_io.h"
+#include "passes/tensor_data.h"
+#include "passes/version.h"
+#include "tool/options.h"
 #include "tests/test_util.h"
 
 namespace reinit {
@@ -221,6 +226,184 @@ TEST_F(Cli, UntieSharedGivesEachLayerItsOwnCopy) {
   EXPECT_EQ(out.graph().node(2).input(1), "W.untied.1");
   Status s = CheckModel(out, "untied");
   EXPECT_TRUE(s.ok()) << s.message();
+}
+
+// ---- a command line that behaves like a good one -------------------------------------------------
+
+TEST_F(Cli, VersionPrintsTheToolAndItsVersion) {
+  Result r = Tool("--version");
+  EXPECT_EQ(r.code, 0);
+  EXPECT_EQ(r.out, std::string("onnx-reinit ") + kToolVersion + "\n");
+}
+
+TEST_F(Cli, ValueErrorsSayWhatIsAllowedInWords) {
+  for (const auto& [args, message] : std::vector<std::pair<std::string, std::string>>{
+           {"--reinit-last 0", "--reinit-last must be a positive integer, not '0'"},
+           {"--reinit-blocks 1.5", "--reinit-blocks must be a positive integer, not '1.5'"},
+           {"--seed -1", "--seed must be an integer from 0 to 18446744073709551615, not '-1'"},
+           {"--seed 18446744073709551616", "--seed must be an integer from 0 to 18446744073709551615, not '18446744073709551616'"},
+           {"--embedding-std 0", "--embedding-std must be a positive number, not '0'"},
+           {"--format yaml", "--format must be text, json or markdown, not 'yaml'"},
+           {"--distribution cauchy", "--distribution must be uniform, normal or truncated_normal, not 'cauchy'"},
+           {"--onyl op=Gemm", "unknown option --onyl; did you mean --only?"},
+           {"--tolerance 0.3", "--tolerance is an option of check, not of plan"},
+           {"--threads 2", "--threads is an option of rewrite, not of plan"}}) {
+    Result r = Tool("plan " + model_ + " " + args);
+    EXPECT_EQ(r.code, 2) << args;
+    EXPECT_EQ(r.err, "onnx-reinit: error: " + message + " (see --help)\n") << args;
+  }
+  // The largest seed is taken as it is (no clamping, no rounding through a double).
+  Result r = Tool("plan " + model_ + " --seed 18446744073709551615 --format json");
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["seed"].get<uint64_t>(), 18446744073709551615ull);
+}
+
+TEST_F(Cli, EachCommandsHelpListsOnlyWhatItTakes) {
+  struct Expect {
+    std::string command;
+    std::vector<std::string> has, lacks;
+  };
+  for (const Expect& e : std::vector<Expect>{
+           {"plan", {"--passes", "--seed", "--all", "--report"}, {"--threads", "--tolerance", "--output", "--in-place"}},
+           {"rewrite", {"--output", "--in-place", "--threads", "--seed", "--all"}, {"--passes", "--tolerance"}},
+           {"check", {"--tolerance", "--report", "--only", "--config"}, {"--passes", "--seed", "--threads", "--output"}}}) {
+    Result r = Tool(e.command + " --help");
+    EXPECT_EQ(r.code, 0);
+    for (const auto& flag : e.has) EXPECT_NE(r.out.find(flag + " "), std::string::npos) << e.command << " " << flag;
+    for (const auto& flag : e.lacks) EXPECT_EQ(r.out.find(flag + " "), std::string::npos) << e.command << " " << flag;
+  }
+}
+
+// ---- saying what happened ---------------------------------------------------------------------------
+
+TEST_F(Cli, TheTableShowsParametersWithRolesAndASummary) {
+  const std::string transformer = test::ModelPath("zoo/transformer_tied.onnx");
+  Result r = Tool("plan " + transformer);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("tensor ", 0), 0u);
+  EXPECT_NE(r.out.find("  role  "), std::string::npos);
+  const std::string summary = r.out.substr(r.out.rfind('\n', r.out.size() - 2) + 1);
+  EXPECT_EQ(summary, "100 tensors: 28 re-initialized, 0 kept by selection, 72 non-parameters not shown (--all)\n");
+  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1 + 28 + 1);
+  Result all = Tool("plan " + transformer + " --all");
+  EXPECT_EQ(std::count(all.out.begin(), all.out.end(), '\n'), 1 + 100 + 1);
+  EXPECT_NE(all.out.find("72 non-parameters kept\n"), std::string::npos) << all.out;
+}
+
+TEST_F(Cli, AKeptRowSaysWhyAndShowsNoNumbers) {
+  Result r = Tool("plan " + model_ + " --only op=Gemm --report " + dir_ + "/r.json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::istringstream lines(r.out.substr(r.out.find("\nfeatures.0.weight") + 1));
+  std::string line;
+  std::getline(lines, line);
+  std::istringstream cells(line);
+  std::vector<std::string> words{std::istream_iterator<std::string>(cells), {}};
+  ASSERT_GE(words.size(), 11u) << line;
+  // tensor role op shape fan_in fan_out activation | scheme std bound | action...
+  EXPECT_EQ(std::vector<std::string>(words.begin() + 7, words.begin() + 10), (std::vector<std::string>{"-", "-", "-"}));
+  EXPECT_NE(line.find("kept: not selected by --only op=Gemm"), std::string::npos) << line;
+  EXPECT_EQ(line.find("would be"), std::string::npos) << line;
+  const auto report = nlohmann::json::parse(Slurp(dir_ + "/r.json"));
+  for (const auto& t : report["tensors"]) {
+    if (t["action"] == "reinitialized") continue;
+    EXPECT_EQ(t["scheme"], "none") << t["name"];
+    for (const char* field : {"std", "bound", "distribution", "gain", "mode", "value"}) {
+      EXPECT_TRUE(t[field].is_null()) << t["name"] << " " << field;
+    }
+  }
+  EXPECT_EQ(report["summary"]["kept_by_selection"], 11);
+  EXPECT_NE(r.out.find("13 tensors: 2 re-initialized, 11 kept by selection\n"), std::string::npos) << r.out;
+}
+
+TEST_F(Cli, RowsAPipelinePrefixHasNotDecidedShowADash) {
+  Result r = Tool("plan " + model_ + " --passes find-params,infer-fans --format json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto report = nlohmann::json::parse(r.out);
+  for (const auto& t : report["tensors"]) EXPECT_TRUE(t["action"].is_null()) << t["name"];
+  EXPECT_EQ(report["summary"]["undecided"], 13);
+  Result text = Tool("plan " + model_ + " --passes find-params,infer-fans");
+  EXPECT_EQ(text.out.find("kept:"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("13 undecided"), std::string::npos) << text.out;
+}
+
+// Progress lines (their first one after progress_seconds; 0 here, so every one) end with the complete
+// count, on the in-memory path and on the streamed one.
+TEST_F(Cli, ProgressLinesEndComplete) {
+  for (const int64_t stream_threshold : {int64_t{0}, int64_t{1}}) {
+    Options o;
+    o.command = "rewrite";
+    o.input = model_;
+    o.output = dir_ + "/p.onnx";
+    o.stream_threshold = stream_threshold;
+    o.progress_seconds = 0;
+    std::ostringstream out, err;
+    ASSERT_EQ(RunCommand(o, out, err), 0) << err.str();
+    const std::string e = err.str();
+    EXPECT_NE(e.find("onnx-reinit: regenerate: 1/13 tensors\n"), std::string::npos) << e;
+    EXPECT_NE(e.find("onnx-reinit: regenerate: 13/13 tensors\n"), std::string::npos) << e;
+    const std::string writing = "onnx-reinit: writing " + o.output + ": ";
+    const size_t last = e.rfind(writing);
+    ASSERT_NE(last, std::string::npos) << e;
+    const std::string line = e.substr(last + writing.size(), e.find('\n', last) - last - writing.size());
+    EXPECT_EQ(line, "0/0 MB") << e;  // 7 kB: the complete count, in MB
+    fs::remove(o.output);
+  }
+}
+
+TEST_F(Cli, RewriteEndsWithOneLineSayingWhatItWrote) {
+  Result r = Tool("rewrite " + model_ + " -o " + dir_ + "/o.onnx --only op=Gemm --report " + dir_ + "/r.json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const std::string size = std::to_string(fs::file_size(dir_ + "/o.onnx"));
+  const std::string expected = "onnx-reinit: wrote " + dir_ + "/o.onnx (" + size.substr(0, 1) + "." + size.substr(1) +
+                               " kB), report " + dir_ + "/r.json: 2 tensors re-initialized, 11 kept, in ";
+  EXPECT_EQ(r.err.rfind(expected, 0), 0u) << r.err;
+  EXPECT_EQ(r.err.substr(r.err.size() - 3), " s\n") << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_TRUE(Tool("rewrite " + model_ + " -o " + dir_ + "/q.onnx -q").err.empty());
+}
+
+TEST_F(Cli, CheckWritesItsReportAndIsSilentWhenQuietAndAllIsOk) {
+  ASSERT_EQ(Tool("rewrite " + model_ + " -o " + dir_ + "/fresh.onnx -q").code, 0);
+  Result r = Tool("check " + dir_ + "/fresh.onnx --report " + dir_ + "/c.json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto report = nlohmann::json::parse(Slurp(dir_ + "/c.json"));
+  EXPECT_EQ(report["command"], "check");
+  EXPECT_EQ(report["tool"]["name"], "onnx-reinit");
+  EXPECT_EQ(report["input"]["path"], dir_ + "/fresh.onnx");
+  EXPECT_EQ(report["input"]["sha256"], Sha256OfFile(dir_ + "/fresh.onnx"));
+  EXPECT_EQ(report["summary"]["checked"], 3);
+  Result quiet = Tool("check " + dir_ + "/fresh.onnx -q");
+  EXPECT_EQ(quiet.code, 0);
+  EXPECT_TRUE(quiet.out.empty() && quiet.err.empty()) << quiet.out << quiet.err;
+  // Markdown as plan writes it: names in code spans, numbers to four digits.
+  Result md = Tool("check " + dir_ + "/fresh.onnx --format markdown");
+  EXPECT_NE(md.out.find("| `features.0.weight` | he | 0.2722 | "), std::string::npos) << md.out;
+}
+
+TEST_F(Cli, CheckCallsANonFiniteWeightOffAndNothingToCheckAnError) {
+  onnx::ModelProto m;
+  ASSERT_TRUE(LoadModel(model_, &m).ok());
+  for (auto& t : *m.mutable_graph()->mutable_initializer()) {
+    if (t.name() != "head.weight") continue;
+    std::vector<double> v;
+    ASSERT_TRUE(ReadValues(t, &v).ok());
+    v[3] = std::numeric_limits<double>::infinity();
+    ASSERT_TRUE(WriteValues(v, &t).ok());
+  }
+  std::string bytes;
+  ASSERT_TRUE(SerializeModel(m, "inf.onnx", &bytes).ok());
+  ASSERT_TRUE(WriteFileAtomic(dir_ + "/inf.onnx", bytes).ok());
+  Result r = Tool("check " + dir_ + "/inf.onnx --only head.weight --format json");
+  EXPECT_EQ(r.code, 6) << r.err;
+  const auto report = nlohmann::json::parse(r.out);
+  EXPECT_EQ(report["layers"][0]["verdict"], "off");
+  EXPECT_TRUE(report["layers"][0]["measured_std"].is_null());
+  Result none = Tool("check " + model_ + " --only role=bias");
+  EXPECT_EQ(none.code, 2);
+  EXPECT_EQ(none.err, "onnx-reinit: error: " + model_ +
+                          ": nothing to check: no tensor is initialized at random under the policy (use "
+                          "--allow-empty to accept that)\n");
+  EXPECT_EQ(Tool("check " + model_ + " --only role=bias --allow-empty").code, 0);
 }
 
 }  // namespace

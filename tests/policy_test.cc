@@ -219,3 +219,95 @@ TEST(RulesInPolicy, LaterRuleWinsAndKeepKeeps) {
 
 }  // namespace
 }  // namespace reinit
+
+namespace reinit {
+namespace {
+
+Rule MakeRule(const std::string& selector, const std::string& origin) {
+  Rule r;
+  EXPECT_TRUE(ParseSelector(selector, &r.match).ok());
+  r.origin = origin;
+  return r;
+}
+
+// The README's example rule, {name: "head.*"} -> xavier gain 0.5, also matches the head's bias, which
+// has no fans: Xavier there would divide by zero. The bias keeps its decision; the run says so.
+TEST(RulesInPolicy, ASchemeThatNeedsFansSkipsRowsWithoutThem) {
+  Policy p;
+  Rule head = MakeRule("name=W*", "r.yaml:2");
+  head.init.scheme = Scheme::kXavier;
+  head.init.gain = 0.5;
+  Rule bias = MakeRule("name=B", "r.yaml:4");
+  bias.init.gain = 2.0;  // no scheme: the bias keeps constant 0, and the rule applies
+  p.rules = {head, bias};
+  auto run = test::Plan(Dense("Relu"), p);
+  ASSERT_TRUE(run->status.ok()) << run->status.message();
+  EXPECT_EQ(run->Row("W").scheme, Scheme::kXavier);
+  EXPECT_NEAR(run->Row("W").std, 0.5 * std::sqrt(2.0 / 150), 1e-12);
+  EXPECT_EQ(run->Row("B").scheme, Scheme::kConstant);
+  EXPECT_EQ(run->Row("B").constant, 0.0);
+  EXPECT_TRUE(std::isfinite(run->Row("B").std));
+  Rule both = MakeRule("*", "r.yaml:6");  // matches W and B
+  both.init.scheme = Scheme::kHe;
+  p.rules = {both};
+  run = test::Plan(Dense("Tanh"), p);
+  ASSERT_TRUE(run->status.ok()) << run->status.message();
+  EXPECT_EQ(run->Row("W").scheme, Scheme::kHe);
+  EXPECT_EQ(run->Row("B").scheme, Scheme::kConstant);
+  ASSERT_EQ(run->ctx.warnings.size(), 1u);
+  EXPECT_EQ(run->ctx.warnings[0],
+            "r.yaml:6: rule (*) does not apply to 1 tensor, which keep their other decision: B (no fans)");
+}
+
+TEST(RulesInPolicy, ARuleThatAppliesToNothingIsAnErrorNamingItsLine) {
+  struct Case {
+    std::string selector;
+    Scheme scheme;
+    std::string message;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"role=bias", Scheme::kHe, "r.yaml:3: rule (role=bias) applies to none of the tensors it matches: B (no fans)"},
+           {"role=bias", Scheme::kOrthogonal,
+            "r.yaml:3: rule (role=bias) applies to none of the tensors it matches: B (not a matrix)"},
+           {"name=nothing*", Scheme::kHe, "r.yaml:3: rule (name=nothing*) matches no parameter"}}) {
+    Policy p;
+    Rule r = MakeRule(c.selector, "r.yaml:3");
+    r.init.scheme = c.scheme;
+    p.rules = {r};
+    auto run = test::TryPlan(Dense("Relu"), p);
+    EXPECT_EQ(run->status.code(), ExitCode::kUsage) << c.selector;
+    EXPECT_EQ(run->status.message(), c.message + " (use --allow-empty to accept that)");
+    p.selection.allow_empty = true;
+    run = test::Plan(Dense("Relu"), p);
+    EXPECT_TRUE(run->status.ok()) << run->status.message();
+    EXPECT_EQ(run->ctx.warnings, std::vector<std::string>{c.message});
+    EXPECT_EQ(run->Row("B").scheme, Scheme::kConstant);
+  }
+}
+
+TEST(RulesInPolicy, AValueThatDoesNotFitTheTensorsTypeIsRefused) {
+  auto m = test::ParseModel(R"(<ir_version: 8, opset_import: ["" : 14]>
+    g (float16[2,4] X) => (float16[2,3] Y) { Y = MatMul(X, W) })");
+  test::AddInitializer(m, "W", {4, 3}, onnx::TensorProto::FLOAT16);
+  Policy p;
+  Rule big = MakeRule("W", "r.yaml:2");
+  big.init.scheme = Scheme::kConstant;
+  big.init.value = 1e6;
+  p.rules = {big};
+  auto run = test::TryPlan(m, p);
+  EXPECT_EQ(run->status.code(), ExitCode::kUsage);
+  EXPECT_EQ(run->status.message(),
+            "tensor 'W' (float16): values up to 1e+06 do not fit its type (largest 65504): constant by rule r.yaml:2 (W)");
+  // A normal whose largest draw (6.8 std) could overflow float16 is refused too; 1000 fits.
+  big.init.scheme = Scheme::kNormal;
+  big.init.value.reset();
+  big.init.std = 1e4;
+  p.rules = {big};
+  EXPECT_EQ(test::TryPlan(m, p)->status.code(), ExitCode::kUsage);
+  big.init.std = 1e3;
+  p.rules = {big};
+  EXPECT_TRUE(test::Plan(m, p)->status.ok());
+}
+
+}  // namespace
+}  // namespace reinit

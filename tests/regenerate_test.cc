@@ -3,8 +3,10 @@
 
 #include <Eigen/Dense>
 #include <cmath>
+#include <limits>
 #include <optional>
 
+#include "passes/fill.h"
 #include "passes/model_io.h"
 #include "passes/version.h"
 #include "tests/test_util.h"
@@ -184,6 +186,31 @@ TEST(Regenerate, RecurrentRIsOrthogonalPerGateBlockAndDirection) {
   // Orthonormal rows of length H: the mean square of the entries is exactly 1/H.
   const TensorStats& st = *run->Row("R").stats;
   EXPECT_NEAR(st.mean * st.mean + st.std * st.std, 1.0 / H, 1e-6);
+}
+
+}  // namespace
+}  // namespace reinit
+
+namespace reinit {
+namespace {
+
+// The last line of defence: whatever the decision, a tensor that is not finite is never written.
+TEST(Regenerate, ANonFiniteTensorIsAnInternalErrorNamingIt) {
+  auto m = test::ParseModel(R"(<ir_version: 8, opset_import: ["" : 14]>
+    g (float[2,4] X) => (float[2,3] Y) { Y = MatMul(X, W) })");
+  test::AddInitializer(m, "W", {4, 3});
+  for (Scheme scheme : {Scheme::kNormal, Scheme::kConstant}) {
+    auto run = test::Plan(m);
+    ParamRow row = run->Row("W");
+    row.scheme = scheme;
+    row.std = std::numeric_limits<double>::infinity();
+    row.constant = std::numeric_limits<double>::infinity();
+    row.bound.reset();
+    TensorStats stats;
+    Status s = FillTensor(row, 0, 1, &stats);
+    EXPECT_EQ(s.code(), ExitCode::kInternal) << NameOf(scheme);
+    EXPECT_EQ(s.message().rfind("tensor 'W': generated values are not finite", 0), 0u) << s.message();
+  }
 }
 
 }  // namespace

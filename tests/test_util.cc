@@ -64,6 +64,12 @@ const ParamRow& Run::Row(const std::string& name) const {
 }
 
 std::unique_ptr<Run> RunPasses(onnx::ModelProto model, const std::vector<std::string>& passes, Policy policy) {
+  auto run = TryPasses(std::move(model), passes, std::move(policy));
+  EXPECT_TRUE(run->status.ok()) << run->status.message();
+  return run;
+}
+
+std::unique_ptr<Run> TryPasses(onnx::ModelProto model, const std::vector<std::string>& passes, Policy policy) {
   auto run = std::make_unique<Run>();
   run->model = std::move(model);
   run->index = std::make_unique<GraphIndex>(run->model.mutable_graph());
@@ -72,8 +78,11 @@ std::unique_ptr<Run> RunPasses(onnx::ModelProto model, const std::vector<std::st
   run->ctx.table = &run->table;
   run->ctx.policy = policy;
   run->status = RunPipeline(passes, run->ctx);
-  EXPECT_TRUE(run->status.ok()) << run->status.message();
   return run;
+}
+
+std::unique_ptr<Run> TryPlan(onnx::ModelProto model, Policy policy) {
+  return TryPasses(std::move(model), PlanPipeline(), std::move(policy));
 }
 
 std::unique_ptr<Run> Plan(onnx::ModelProto model, Policy policy) {

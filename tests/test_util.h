@@ -39,6 +39,9 @@ struct Run {
 };
 
 std::unique_ptr<Run> RunPasses(onnx::ModelProto model, const std::vector<std::string>& passes, Policy policy = {});
+// The same, for a run that may fail: run->status says how (RunPasses fails the test instead).
+std::unique_ptr<Run> TryPasses(onnx::ModelProto model, const std::vector<std::string>& passes, Policy policy = {});
+std::unique_ptr<Run> TryPlan(onnx::ModelProto model, Policy policy = {});
 // Shorthand: the plan pipeline (everything but regenerate) / the whole pipeline.
 std::unique_ptr<Run> Plan(onnx::ModelProto model, Policy policy = {});
 std::unique_ptr<Run> Rewrite(onnx::ModelProto model, Policy policy = {});
