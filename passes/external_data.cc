@@ -69,12 +69,13 @@ Status ReadOne(const std::string& model_dir, onnx::TensorProto& t, const std::st
     return {ExitCode::kBadModel, where + ": external data file '" + location + "' resolves outside the model's directory"};
   }
   // The location itself may not be a symbolic link (even one that stays inside), and the file is opened
-  // with O_NOFOLLOW and checked on the open descriptor: no swapping it between check and read.
+  // with O_NOFOLLOW and checked on the open descriptor: no swapping it between check and read. O_NONBLOCK:
+  // opening a FIFO for reading would otherwise wait for a writer before the check could refuse it.
   struct stat st {};
   if (::lstat((model_dir + "/" + location).c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
     return {ExitCode::kBadModel, where + ": external data file '" + location + "' is a symbolic link"};
   }
-  const int fd = ::open(file.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  const int fd = ::open(file.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) return {ExitCode::kBadModel, where + ": external data file '" + location + "' cannot be opened"};
   struct Closer {
     int fd;
@@ -126,12 +127,14 @@ Status LoadExternalData(const std::string& model_path, onnx::ModelProto* model, 
 }
 
 Status StreamSource(const ExternalSource& source, const std::function<Status(const char*, size_t)>& take) {
-  const int fd = ::open(source.file.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  const int fd = ::open(source.file.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) return {ExitCode::kBadModel, source.file + ": cannot be opened"};
   struct Closer {
     int fd;
     ~Closer() { ::close(fd); }
   } closer{fd};
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return {ExitCode::kBadModel, source.file + ": not a regular file"};
   std::string buf(static_cast<size_t>(std::min<int64_t>(source.length, int64_t{4} << 20)), '\0');
   for (int64_t done = 0; done < source.length;) {
     const size_t want = static_cast<size_t>(std::min<int64_t>(static_cast<int64_t>(buf.size()), source.length - done));

@@ -205,19 +205,38 @@ std::optional<Shape> ConstantShape(const std::string& value, const GraphIndex& i
   return s;
 }
 
-// The number of output features of a layer node whose weight is a constant, if it can be read.
+// The number of output features of a layer node whose weight is a constant, if it can be read. The
+// integer ops (ConvInteger, MatMulInteger) take no bias input: their inputs 2 and 3 are zero points.
 std::optional<int64_t> OutputFeatures(const onnx::NodeProto& layer, const GraphIndex& index) {
   if (layer.input_size() < 2) return std::nullopt;
   const std::optional<Shape> w = ConstantShape(layer.input(1), index);
-  const bool has_bias = layer.input_size() > 2 && !layer.input(2).empty();
-  if (!w || w->size() < 2 || has_bias) return std::nullopt;
   const std::string& op = layer.op_type();
+  const bool integer = op == "ConvInteger" || op == "MatMulInteger";
+  const bool has_bias = !integer && layer.input_size() > 2 && !layer.input(2).empty();
+  if (!w || w->size() < 2 || has_bias) return std::nullopt;
   const bool trans_b = IntAttr(layer, "transB", 0) != 0;
-  if (op == "Conv") return (*w)[0];
+  if (op == "Conv" || op == "ConvInteger") return (*w)[0];
   if (op == "ConvTranspose") return (*w)[1] * IntAttr(layer, "group", 1);
   if (op == "Gemm") return w->size() == 2 ? std::optional<int64_t>(trans_b ? (*w)[0] : (*w)[1]) : std::nullopt;
-  if (op == "MatMul" || op == "FusedMatMul") return (*w)[w->size() - (trans_b ? 2 : 1)];
+  if (op == "MatMul" || op == "FusedMatMul" || op == "MatMulInteger") return (*w)[w->size() - (trans_b ? 2 : 1)];
   return std::nullopt;
+}
+
+// The integer layer (ConvInteger, MatMulInteger) whose output `value` is, after the dequantize chain a
+// quantization tool writes behind it: Cast to float, then Mul by the scale (a constant, or computed from
+// the input's dynamic scale and the weight's). Its float bias follows as an Add.
+const onnx::NodeProto* QuantizedLayerBehind(const std::string& value, const GraphIndex& index, int depth = 0) {
+  const onnx::NodeProto* p = index.Producer(value);
+  if (p == nullptr || !IsOnnxDomain(*p) || depth > 4) return nullptr;
+  const std::string& op = p->op_type();
+  if (op == "ConvInteger" || op == "MatMulInteger") return p;
+  const bool to_float = op == "Cast" && IsFloatType(static_cast<int32_t>(IntAttr(*p, "to", 0)));
+  if (to_float) return QuantizedLayerBehind(p->input(0), index, depth + 1);
+  if (op != "Mul" || p->input_size() != 2) return nullptr;
+  for (const auto& in : p->input()) {
+    if (const onnx::NodeProto* q = QuantizedLayerBehind(in, index, depth + 1)) return q;
+  }
+  return nullptr;
 }
 
 // The operand of a binary node that is not at `input`.
@@ -282,7 +301,8 @@ using PatternRule = std::optional<Role> (*)(const UseContext&);
 std::optional<Role> TrailingBias(const UseContext& u) {
   if (u.node.op_type() != "Add" || u.node.input_size() != 2) return std::nullopt;
   const onnx::NodeProto* layer = u.index.Producer(Other(u.node, u.input));
-  if (layer == nullptr || !TakesTrailingBias(layer->op_type())) return std::nullopt;
+  if (layer == nullptr || !TakesTrailingBias(layer->op_type())) layer = QuantizedLayerBehind(Other(u.node, u.input), u.index);
+  if (layer == nullptr) return std::nullopt;
   const std::optional<int64_t> features = OutputFeatures(*layer, u.index);
   if (!features || Count(u.shape) != *features || !PerFeature(u.shape)) return std::nullopt;
   return Role::kBias;
@@ -403,14 +423,28 @@ ParamRow MakeRow(const std::string& name, onnx::TensorProto* tensor, const std::
   return row;
 }
 
-void Classify(ParamRow& row, const GraphIndex& index) {
+// A tensor of another type where a layer expects its float weight (a string tensor as MatMul's B): the
+// model cannot be what its exporter meant, and the tool will not touch it — the user should hear it.
+std::string MisplacedWarning(const ParamRow& row, const GraphIndex& index) {
+  for (const Use& use : index.Consumers(row.name)) {
+    const OpInputRule* rule = FindOpInputRule(*use.node, use.index);
+    if (rule == nullptr || rule->quantized) continue;
+    return "tensor '" + row.name + "' (" + DTypeName(row.dtype) + ") is in the " + NameOf(rule->role) + " slot of " +
+           use.node->op_type() + " '" + index.NodeLabel(*use.node) + "' input " + std::to_string(use.index) +
+           ": only float tensors are re-initialized, so it is kept";
+  }
+  return "";
+}
+
+// Fills the row's role from its uses; returns a warning for the user, or "".
+std::string Classify(ParamRow& row, const GraphIndex& index) {
   const bool is_float = IsFloatType(row.dtype);
   UseFinder(index, !is_float).Follow(row.name, row.shape, true, nullptr, 0, {}, &row.uses);
   if (row.uses.empty()) {
     row.role_reason = !is_float ? "not a float tensor (" + DTypeName(row.dtype) + ")"
                       : row.consumers.empty() ? "no node consumes it"
                                               : "no rule for how it is consumed";
-    return;
+    return is_float ? "" : MisplacedWarning(row, index);
   }
   // An embedding use decides (tied embedding / LM head); otherwise the first use in graph order.
   std::stable_partition(row.uses.begin(), row.uses.end(),
@@ -423,6 +457,13 @@ void Classify(ParamRow& row, const GraphIndex& index) {
   row.through = primary.through;
   row.quantized = !is_float;
   row.role_reason = std::string(NameOf(row.role)) + " of " + Where(primary, index);
+  // The float bias of an integer layer stays with that layer's (kept) quantized weights.
+  if (row.role == Role::kBias && primary.rule == nullptr && primary.layer->input_size() == 2) {
+    if (const onnx::NodeProto* q = QuantizedLayerBehind(Other(*primary.layer, primary.layer_input), index)) {
+      row.quantized = true;
+      row.role_reason += ", the bias of " + q->op_type() + " '" + index.NodeLabel(*q) + "'";
+    }
+  }
   if (!primary.through.empty()) {
     std::string chain;
     for (const auto& op : primary.through) chain += (chain.empty() ? "" : ", ") + op;
@@ -433,7 +474,7 @@ void Classify(ParamRow& row, const GraphIndex& index) {
       row.conflicts.push_back(std::string("also used as ") + NameOf(row.uses[i].role) + " by " +
                               Where(row.uses[i], index));
     }
-  }
+  }  return "";
 }
 
 }  // namespace
@@ -443,6 +484,7 @@ Status FindParamsPass::Run(PassContext& ctx) {
   if (!index.complete()) {
     return {ExitCode::kUnsupported, "subgraphs are nested deeper than " + std::to_string(kMaxGraphDepth) + " levels"};
   }
+  REINIT_RETURN_IF_ERROR(CheckStructure(index));
   auto& counters = ctx.counters["find-params"];
   auto add = [&](ParamRow row) -> Status {
     int64_t count = 0;
@@ -452,7 +494,7 @@ Status FindParamsPass::Run(PassContext& ctx) {
                                        (row.dtype == 0 ? std::string("data_type is undefined")
                                                        : "unknown data_type " + std::to_string(row.dtype))};
     }
-    Classify(row, index);
+    if (std::string warning = Classify(row, index); !warning.empty()) ctx.warnings.push_back(warning);
     // A parameter will be rewritten: its data must match its shape before anything is allocated for it.
     if (row.role != Role::kUnknown && !row.quantized) REINIT_RETURN_IF_ERROR(ValidateStorage(*row.tensor));
     ++counters[row.role == Role::kUnknown ? "unclassified" : "classified"];

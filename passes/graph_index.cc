@@ -173,4 +173,55 @@ int64_t DefaultOpset(const onnx::ModelProto& model) {
   return 0;
 }
 
+Status CheckStructure(const GraphIndex& index) {
+  // Every value a node may read: graph inputs, initializers and node outputs, of any graph (bodies read
+  // enclosing scopes' values by name; ONNX names are unique across scopes).
+  std::unordered_set<std::string> defined;
+  for (const GraphInfo& g : index.graphs()) {
+    for (const auto& in : g.graph->input()) defined.insert(in.name());
+    for (const auto& init : g.graph->initializer()) defined.insert(init.name());
+    for (const auto& node : g.graph->node()) defined.insert(node.output().begin(), node.output().end());
+  }
+  auto label = [&](const onnx::NodeProto& node) { return "node '" + index.NodeLabel(node) + "' (" + node.op_type() + ")"; };
+  for (const GraphInfo& g : index.graphs()) {
+    for (const auto& node : g.graph->node()) {
+      for (const auto& in : node.input()) {
+        if (!in.empty() && !defined.count(in)) {
+          return {ExitCode::kBadModel, label(node) + ": input '" + in + "' is produced by no node, graph input or initializer"};
+        }
+      }
+    }
+    // Kahn's algorithm over the graph's own edges: what is left over sits on a cycle.
+    std::unordered_map<const onnx::NodeProto*, int> waiting;
+    std::vector<const onnx::NodeProto*> ready;
+    for (const auto& node : g.graph->node()) {
+      int n = 0;
+      for (const auto& in : node.input()) {
+        const onnx::NodeProto* p = in.empty() ? nullptr : index.Producer(in);
+        n += p != nullptr && &index.GraphOf(*p) == &g;
+      }
+      waiting[&node] = n;
+      if (n == 0) ready.push_back(&node);
+    }
+    size_t done = 0;
+    while (!ready.empty()) {
+      const onnx::NodeProto* node = ready.back();
+      ready.pop_back();
+      ++done;
+      for (const auto& out : node->output()) {
+        if (out.empty()) continue;
+        for (const Use& use : index.Consumers(out)) {
+          auto it = waiting.find(use.node);
+          if (it != waiting.end() && --it->second == 0) ready.push_back(use.node);
+        }
+      }
+    }
+    if (done == static_cast<size_t>(g.graph->node_size())) continue;
+    for (const auto& node : g.graph->node()) {
+      if (waiting[&node] > 0) return {ExitCode::kBadModel, label(node) + " is on a cycle: the graph is not acyclic"};
+    }
+  }
+  return Status::Ok();
+}
+
 }  // namespace reinit

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "onnx/onnx_pb.h"
+#include "passes/status.h"
 
 namespace reinit {
 
@@ -93,6 +94,11 @@ class GraphIndex {
   std::unordered_set<std::string> outputs_;
   std::unordered_map<std::string, std::string> outer_values_;
 };
+
+// A graph ONNX's checker and ONNX Runtime refuse: a node input that no node, graph input or
+// initializer produces, or a cycle. kBadModel naming the node; rewriting it would only give back an
+// invalid model.
+Status CheckStructure(const GraphIndex& index);
 
 // Attribute helpers: the value of a node attribute, or `fallback` when it is absent.
 int64_t IntAttr(const onnx::NodeProto& node, const std::string& name, int64_t fallback);

@@ -114,9 +114,11 @@ Status LoadModel(const std::string& path, onnx::ModelProto* model, const LoadOpt
   if (::stat(path.c_str(), &st) != 0) return {ExitCode::kBadModel, path + ": cannot open: " + ErrnoText()};
   if (!S_ISREG(st.st_mode)) return {ExitCode::kBadModel, path + ": not a regular file"};
   if (st.st_size == 0) return {ExitCode::kBadModel, path + ": empty file, not an ONNX model"};
-  Fd in{::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC)};
-  if (in.fd < 0 && errno == ELOOP) in.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);  // a link: parsed whole
+  // O_NONBLOCK: a FIFO put in the file's place after the stat above must not block the open.
+  Fd in{::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)};
+  if (in.fd < 0 && errno == ELOOP) in.fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);  // a link: parsed whole
   if (in.fd < 0) return {ExitCode::kBadModel, path + ": cannot open: " + ErrnoText()};
+  if (::fstat(in.fd, &st) != 0 || !S_ISREG(st.st_mode)) return {ExitCode::kBadModel, path + ": not a regular file"};
   if (options.hash) loaded->hasher = std::make_unique<FileHasher>(in.fd);
   bool parsed = false;
   if (split != nullptr) {

@@ -138,6 +138,64 @@ std::string SummaryLine(const ParamTable& table, bool all) {
 
 namespace {
 
+// "a, b, c and 4 more"
+std::string FirstNames(const std::vector<std::string>& names) {
+  std::string list;
+  for (size_t i = 0; i < names.size() && i < 3; ++i) list += (i ? ", " : "") + names[i];
+  return names.size() > 3 ? list + " and " + std::to_string(names.size() - 3) + " more" : list;
+}
+
+int64_t Elements(const ParamRow& r) {
+  int64_t n = 1;
+  for (int64_t d : r.shape) n *= d;
+  return n;
+}
+
+}  // namespace
+
+std::string NothingToDo(const ParamTable& table) {
+  const Tally t = Count(table);
+  auto by = [&](Kept k) { return t.by[static_cast<int>(k)]; };
+  const std::pair<int64_t, const char*> kinds[] = {
+      {by(Kept::kQuantized), " are quantized (kept)"},
+      {by(Kept::kBySelection), " are left out by the selection"},
+      {by(Kept::kByRule), " are kept by rules"},
+      {by(Kept::kUnfit) + by(Kept::kNoRule), " have no rule that fits them"},
+  };
+  std::string why;
+  for (const auto& [n, words] : kinds) {
+    if (n > 0) why += (why.empty() ? "" : "; ") + std::to_string(n) + (n == 1 ? " parameter" : " parameters") + words;
+  }
+  return why.empty() ? "the model has no learnable parameter (" + std::to_string(table.size()) + " tensors, none with a role)"
+                     : why;
+}
+
+std::vector<std::string> Notes(const ParamTable& table) {
+  // Large enough to be a layer's weight matrix, not a scalar, a shape or a small mask.
+  constexpr int64_t kLarge = 1024;
+  std::vector<std::string> unknown, conflicts, quantized;
+  for (const auto& r : table) {
+    if (r.role == Role::kUnknown && IsFloatType(r.dtype) && Elements(r) >= kLarge) {
+      unknown.push_back(r.name + " " + ShapeText(r.shape));
+    }
+    if (!r.conflicts.empty()) conflicts.push_back(r.name);
+    if (r.action == Action::kKeep && r.kept == Kept::kQuantized) quantized.push_back(r.name);
+  }
+  std::vector<std::string> notes;
+  auto note = [&](const std::vector<std::string>& names, const std::string& one, const std::string& many) {
+    if (names.empty()) return;
+    notes.push_back(std::to_string(names.size()) + " " + (names.size() == 1 ? one : many) + ": " + FirstNames(names));
+  };
+  note(unknown, "float tensor of 1024 or more values has no role and is kept",
+       "float tensors of 1024 or more values have no role and are kept");
+  note(conflicts, "shared tensor has uses that disagree (the deciding use is in its reason)",
+       "shared tensors have uses that disagree (the deciding use is in each reason)");
+  note(quantized, "quantized tensor is kept", "quantized tensors are kept");
+  return notes;
+}
+
+namespace {
+
 // The per-layer table's cells: a header row, then one row per tensor (parameters only, unless `all`).
 // A kept row shows why, in the report's words, and no numbers.
 std::vector<std::vector<std::string>> TableCells(const ParamTable& table, bool all) {

@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "passes/param_table.h"
 #include "passes/pipeline.h"
@@ -36,6 +37,14 @@ Tally Count(const ParamTable& table);
 
 // "277 tensors: 80 re-initialized, 0 kept by selection, 197 non-parameters not shown (--all)"
 std::string SummaryLine(const ParamTable& table, bool all);
+
+// Why a run re-initializes nothing ("119 parameters are quantized (kept)"), for rewrite's refusal.
+std::string NothingToDo(const ParamTable& table);
+
+// What deserves a look once a run is done: float tensors of a layer's size kept for having no role,
+// shared tensors whose uses disagree, quantized tensors kept — one line per kind, with the count and
+// the first names.
+std::vector<std::string> Notes(const ParamTable& table);
 
 // A number as the tables print it (4 significant digits).
 std::string Short(double v);

@@ -457,7 +457,9 @@ Status SelectInitPass::Run(PassContext& ctx) {
       row.reason = "kept: unknown role (" + row.role_reason + ")";
     } else if (row.quantized) {
       row.kept = Kept::kQuantized;
-      row.reason = "kept: quantized weights are kept (" + DTypeName(row.dtype) + " " + row.role_reason + ")";
+      row.reason = std::string(row.role == Role::kBias ? "kept: the bias of a quantized layer stays with its weights ("
+                                                       : "kept: quantized weights are kept (") +
+                   DTypeName(row.dtype) + " " + row.role_reason + ")";
     } else if (NeedsFans(row.role) && !row.has_fans) {
       row.kept = Kept::kUnfit;
       row.reason = "kept: " + row.role_reason;

@@ -114,7 +114,9 @@ TEST_F(CliPolicy, ReinitLastTakesATiedLmHeadAndSaysWhatElseChanges) {
   EXPECT_EQ(Reinitialized(Plan(model, "--reinit-last 1", &r)), std::set<std::string>{"embed.weight"});
   EXPECT_EQ(r.err, "onnx-reinit: warning: --reinit-last 1 re-initializes tensor 'embed.weight', which layer "
                    "'/embed/Gather' outside the selection also uses: that layer changes too (--untie-shared gives each "
-                   "layer its own copy, and then only the selected copies change)\n");
+                   "layer its own copy, and then only the selected copies change)\n"
+                   "onnx-reinit: note: 1 shared tensor has uses that disagree (the deciding use is in its reason): "
+                   "embed.weight\n");
   // Untied, the head reads a copy of its own: only that copy is taken, and nothing else changes.
   EXPECT_EQ(Reinitialized(Plan(model, "--reinit-last 1 --untie-shared", &r)),
             std::set<std::string>{"embed.weight.untied.1"});
@@ -349,6 +351,64 @@ TEST_F(CliPolicy, PerSchemeFlagsReachTheReport) {
   Plan(cnn_, "--gain -3", &bad);
   EXPECT_EQ(bad.code, 2);
   EXPECT_EQ(bad.err, "onnx-reinit: error: --gain must be a positive number or auto, not '-3' (see --help)\n");
+}
+
+}  // namespace
+}  // namespace reinit
+
+namespace reinit {
+namespace {
+
+// Nothing to do is never silent: a rewrite that would change nothing says why and writes nothing.
+TEST_F(CliPolicy, ARewriteThatWouldChangeNothingSaysWhyAndWritesNothing) {
+  const std::string model = test::ModelPath("graphs/all_quantized.onnx");
+  test::ToolResult r = Tool("rewrite " + model + " -o " + dir_ + "/o.onnx");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.err, "onnx-reinit: error: " + model +
+                       ": nothing to re-initialize: 4 parameters are quantized (kept) (use --allow-empty to write the "
+                       "model anyway)\n");
+  EXPECT_FALSE(fs::exists(dir_ + "/o.onnx"));
+  r = Tool("rewrite " + model + " -o " + dir_ + "/o.onnx --allow-empty");
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(fs::exists(dir_ + "/o.onnx"));
+  r = Tool("rewrite " + cnn_ + " -o " + dir_ + "/s.onnx --exclude '*'");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("nothing to re-initialize: 13 parameters are left out by the selection"), std::string::npos)
+      << r.err;
+  // plan says the same as a warning, and what deserves a look as notes.
+  r = Tool("plan " + model);
+  EXPECT_EQ(r.code, 0);
+  EXPECT_NE(r.err.find("onnx-reinit: warning: a rewrite would re-initialize nothing: 4 parameters are quantized (kept)\n"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("onnx-reinit: note: 4 quantized tensors are kept: "), std::string::npos) << r.err;
+}
+
+// ONNX Runtime's dynamic quantization: ConvInteger -> Cast -> Mul(scale) -> Add(float bias). The bias
+// is the quantized layer's: role bias, kept with its weights, and the reason says so.
+TEST_F(CliPolicy, AQuantizedLayersFloatBiasIsItsBiasAndStaysWithIt) {
+  json r = Plan(test::ModelPath("graphs/convinteger_dequant.onnx"), "--allow-empty");
+  const json& bias = Entry(r, "conv.bias");
+  EXPECT_EQ(bias["role"], "bias");
+  EXPECT_EQ(bias["action"], "kept");
+  EXPECT_NE(bias["reason"].get<std::string>().find("kept: the bias of a quantized layer stays with its weights"),
+            std::string::npos)
+      << bias["reason"];
+  EXPECT_NE(bias["reason"].get<std::string>().find("the bias of ConvInteger 'conv_quant'"), std::string::npos);
+}
+
+TEST_F(CliPolicy, NotesNameLargeFloatTensorsWithoutARole) {
+  auto m = test::ParseModel(R"(<ir_version: 8, opset_import: ["" : 14]>
+    g (float[32,32] X) => (float[32,32] Y) { H = MatMul(X, W)  Y = Mul(H, Mask) })");
+  test::AddInitializer(m, "W", {32, 32});
+  test::AddInitializer(m, "Mask", {32, 32});
+  std::string bytes;
+  ASSERT_TRUE(SerializeModel(m, "mask.onnx", &bytes).ok());
+  ASSERT_TRUE(WriteFileAtomic(dir_ + "/mask.onnx", bytes).ok());
+  test::ToolResult r = Tool("plan " + dir_ + "/mask.onnx");
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.err, "onnx-reinit: note: 1 float tensor of 1024 or more values has no role and is kept: Mask [32,32]\n");
+  EXPECT_TRUE(Tool("plan " + dir_ + "/mask.onnx -q").err.empty());
 }
 
 }  // namespace

@@ -105,7 +105,7 @@ TEST(InferActivation, WalksThroughBiasNormReshapePoolAndResidual) {
 }
 
 TEST(InferActivation, LayerOutputAsTheSecondOperandOfAnAdd) {
-  auto run = Activations(Layer("S = Add(X2, H)\n Y = Relu(S)"));
+  auto run = Activations(Layer("X2 = Identity(X)\n S = Add(X2, H)\n Y = Relu(S)"));
   EXPECT_EQ(run->Row("W").activation, "relu");
   EXPECT_EQ(run->Row("W").activation_path, (std::vector<std::string>{"Add", "Relu"}));
 }

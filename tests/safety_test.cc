@@ -2,6 +2,7 @@
 // problem, and leaves nothing behind.
 #include <gtest/gtest.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -101,18 +102,66 @@ TEST_F(Safety, NewerIrAndOpsetWarnAndGoOn) {
   EXPECT_NE(r.err.find("opset 99 of domain '' is newer than this build knows"), std::string::npos) << r.err;
 }
 
-TEST_F(Safety, CyclesAndDanglingInputsDoNotHang) {
-  auto m = test::ParseModel(R"(<ir_version: 8, opset_import: ["" : 14]>
+// ONNX's checker and ONNX Runtime refuse a graph with a cycle or an input nothing produces; rewriting
+// one would give back an invalid model. Refused at once (no walk may hang on them either).
+TEST_F(Safety, CyclesAndDanglingInputsAreRefusedNamingTheNode) {
+  auto cycle = test::ParseModel(R"(<ir_version: 8, opset_import: ["" : 14]>
     g (float[2,4] X) => (float[2,4] Y) {
       A = Add(X, B)
       H = MatMul(A, W)
       B = Relu(H)
-      Y = Add(B, Missing)
+      Y = Identity(B)
     })");
-  test::AddInitializer(m, "W", {4, 4});
-  test::ToolResult r = Tool("plan " + Save(m, "cycle.onnx"));
-  EXPECT_EQ(r.code, 0) << r.err;
-  EXPECT_NE(r.out.find("relu"), std::string::npos) << r.out;
+  test::AddInitializer(cycle, "W", {4, 4});
+  test::ToolResult r = Tool("rewrite " + Save(cycle, "cycle.onnx") + " -o " + dir_ + "/o.onnx");
+  EXPECT_EQ(r.code, 3);
+  EXPECT_EQ(r.err, "onnx-reinit: error: node '#0' (Add) is on a cycle: the graph is not acyclic\n");
+  auto dangling = test::ParseModel(R"(<ir_version: 8, opset_import: ["" : 14]>
+    g (float[2,4] X) => (float[2,4] Y) { H = MatMul(X, W)  Y = Add(H, Missing) })");
+  test::AddInitializer(dangling, "W", {4, 4});
+  r = Tool("plan " + Save(dangling, "dangling.onnx"));
+  EXPECT_EQ(r.code, 3);
+  EXPECT_EQ(r.err, "onnx-reinit: error: node '#1' (Add): input 'Missing' is produced by no node, graph input or "
+                   "initializer\n");
+  EXPECT_FALSE(fs::exists(dir_ + "/o.onnx"));
+}
+
+// A FIFO as an external data file: open would wait for a writer forever; it is refused at once.
+TEST_F(Safety, AFifoAsExternalDataIsRefusedWithoutBlocking) {
+  auto m = Dense();
+  auto* w = m.mutable_graph()->mutable_initializer(0);
+  w->clear_raw_data();
+  w->set_data_location(onnx::TensorProto::EXTERNAL);
+  auto* location = w->add_external_data();
+  location->set_key("location");
+  location->set_value("w.bin");
+  const std::string path = Save(m, "fifo.onnx");
+  ASSERT_EQ(::mkfifo((dir_ + "/w.bin").c_str(), 0600), 0);
+  for (const std::string command : {"plan " + path, "rewrite " + path + " -o " + dir_ + "/o.onnx", "check " + path}) {
+    const auto start = std::chrono::steady_clock::now();
+    test::ToolResult r = Tool(command);
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(20)) << command;
+    EXPECT_EQ(r.code, 3) << command;
+    EXPECT_EQ(r.err, "onnx-reinit: error: tensor 'W': external data file 'w.bin' is not a regular file\n") << command;
+  }
+}
+
+// A string tensor where a layer expects its weight: kept, and the user hears about it.
+TEST_F(Safety, AStringTensorInAWeightSlotIsKeptWithAWarning) {
+  auto m = test::ParseModel(R"(<ir_version: 8, opset_import: ["" : 14]>
+    g (float[2,4] X) => (float[2,3] Y) { Y = MatMul(X, S) })");
+  auto* s = m.mutable_graph()->add_initializer();
+  s->set_name("S");
+  s->set_data_type(onnx::TensorProto::STRING);
+  s->add_dims(1);
+  s->add_string_data("w");
+  test::ToolResult r = Tool("plan " + Save(m, "string.onnx") + " -q");
+  EXPECT_EQ(r.code, 0);
+  r = Tool("plan " + Save(m, "string.onnx"));
+  EXPECT_NE(r.err.find("onnx-reinit: warning: tensor 'S' (string) is in the weight slot of MatMul '#0' input 1: only "
+                       "float tensors are re-initialized, so it is kept\n"),
+            std::string::npos)
+      << r.err;
 }
 
 TEST_F(Safety, ALargeFileThatIsNotOnnxIsRefusedQuickly) {

@@ -70,8 +70,8 @@ ToolResult RunTool(const std::string& args, const std::string& scratch_dir);
 // A file's bytes.
 std::string Slurp(const std::string& path);
 
-// A model rewritten in-process through RunCommand (seed `seed`), with the model before and after and
-// the parsed JSON report. Fails the test if the rewrite fails.
+// A model rewritten in-process through RunCommand (seed `seed`, --allow-empty), with the model before and
+// after and the parsed JSON report. Fails the test if the rewrite fails.
 struct Rewritten {
   onnx::ModelProto before, after;
   nlohmann::json report;

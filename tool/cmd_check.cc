@@ -147,6 +147,7 @@ int RunCheck(const Options& options, std::ostream& out, std::ostream& err) {
   } else {
     PrintTable(options, s.ctx.policy, verdicts, off, out);
   }
+  PrintNotes(options, s.table, err);
   return off > 0 ? static_cast<int>(ExitCode::kCheckFailed) : 0;
 }
 

@@ -1,6 +1,7 @@
 // plan: the dry run. Prints the per-layer table; writes nothing but the --report file, if asked.
 #include "passes/model_io.h"
 #include "passes/report.h"
+#include "passes/version.h"
 #include "tool/session.h"
 
 namespace reinit {
@@ -17,6 +18,11 @@ int RunPlan(const Options& options, std::ostream& out, std::ostream& err) {
   status = WriteReport(options, report);
   if (!status.ok()) return Fail(status, err);
   PrintResults(options, s.table, report, out);
+  const Tally tally = Count(s.table);
+  if (options.verbosity > 0 && tally.reinitialized == 0 && tally.undecided == 0) {
+    err << kToolName << ": warning: a rewrite would re-initialize nothing: " << NothingToDo(s.table) << "\n";
+  }
+  PrintNotes(options, s.table, err);
   return 0;
 }
 

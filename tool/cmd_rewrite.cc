@@ -214,6 +214,13 @@ int RunRewrite(const Options& options, std::ostream& out, std::ostream& err) {
   };
   status = RunSession(options, RewritePipeline(), /*whole_pipeline=*/true, &s, err);
   if (!status.ok()) return Fail(status, err);
+  // A rewrite that changes nothing is almost always a mistake (every weight quantized, a selection
+  // that leaves everything out): say why instead of writing a copy.
+  if (Count(s.table).reinitialized == 0 && !s.ctx.policy.selection.allow_empty) {
+    return Fail({ExitCode::kUsage, options.input + ": nothing to re-initialize: " + NothingToDo(s.table) +
+                                       " (use --allow-empty to write the model anyway)"},
+                err);
+  }
 
   // The input's external tensors that were kept: file to file.
   ForEachTensor(&s.model, [&](onnx::TensorProto& t, const std::string& key) {
@@ -286,6 +293,7 @@ int RunRewrite(const Options& options, std::ostream& out, std::ostream& err) {
   if (!status.ok()) return Fail(status, err);
   written.Keep();
   PrintResults(options, s.table, report, Results(options, out, err));
+  PrintNotes(options, s.table, err);
   if (options.verbosity > 0) {
     const Tally tally = Count(s.table);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

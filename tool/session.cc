@@ -138,6 +138,11 @@ void PrintResults(const Options& options, const ParamTable& table, const nlohman
   }
 }
 
+void PrintNotes(const Options& options, const ParamTable& table, std::ostream& err) {
+  if (options.verbosity == 0) return;
+  for (const std::string& note : Notes(table)) err << kToolName << ": note: " << note << "\n";
+}
+
 std::ostream& Results(const Options& options, std::ostream& out, std::ostream& err) {
   return options.command == "rewrite" && IsStandardOutput(options.output) ? err : out;
 }

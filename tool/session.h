@@ -55,6 +55,9 @@ Status RunSession(const Options& options, const std::vector<std::string>& full, 
 void PrintResults(const Options& options, const ParamTable& table, const nlohmann::ordered_json& report,
                   std::ostream& out);
 
+// The closing notes on stderr (passes/report.h Notes), unless -q.
+void PrintNotes(const Options& options, const ParamTable& table, std::ostream& err);
+
 // Where results go: stdout, unless the model itself is written there (rewrite -o -), then stderr.
 std::ostream& Results(const Options& options, std::ostream& out, std::ostream& err);
 
