@@ -117,7 +117,8 @@ bool FillsByChunks(const ParamRow& row) {
   const bool random = row.scheme == Scheme::kXavier || row.scheme == Scheme::kHe || row.scheme == Scheme::kLeCun ||
                       row.scheme == Scheme::kNormal || row.scheme == Scheme::kUniform;
   const int32_t t = row.tensor->data_type();
-  return random && (t == onnx::TensorProto::FLOAT || t == onnx::TensorProto::FLOAT16 || t == onnx::TensorProto::BFLOAT16);
+  // A piece of a tensor is generated with the rest of it (passes/regenerate.cc), in memory.
+  return random && row.piece.empty() && (t == onnx::TensorProto::FLOAT || t == onnx::TensorProto::FLOAT16 || t == onnx::TensorProto::BFLOAT16);
 }
 
 Status FillPieces(const ParamRow& row, uint64_t seed, unsigned threads, const ByteSink& sink, TensorStats* stats) {

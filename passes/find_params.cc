@@ -24,6 +24,7 @@
 #include <functional>
 #include <optional>
 
+#include "passes/assembly.h"
 #include "passes/op_table.h"
 #include "passes/tensor_data.h"
 
@@ -209,7 +210,8 @@ std::optional<Shape> ConstantShape(const std::string& value, const GraphIndex& i
 // integer ops (ConvInteger, MatMulInteger) take no bias input: their inputs 2 and 3 are zero points.
 std::optional<int64_t> OutputFeatures(const onnx::NodeProto& layer, const GraphIndex& index) {
   if (layer.input_size() < 2) return std::nullopt;
-  const std::optional<Shape> w = ConstantShape(layer.input(1), index);
+  std::optional<Shape> w = ConstantShape(layer.input(1), index);
+  if (auto a = Assemble(layer.input(1), index)) w = a->shape();  // also through Slice, Split, Concat
   const std::string& op = layer.op_type();
   const bool integer = op == "ConvInteger" || op == "MatMulInteger";
   const bool has_bias = !integer && layer.input_size() > 2 && !layer.input(2).empty();
@@ -361,33 +363,45 @@ class UseFinder {
  public:
   UseFinder(const GraphIndex& index, bool integer) : index_(index), integer_(integer) {}
 
-  // Every use of `value` (seen with `shape`) that gives a role, following layout ops.
+  // Every use of `value` (seen with `shape`) that gives a role, following the ops that move data
+  // (layout ops, and Slice, Split, Concat, Gather that cut or assemble weights: passes/assembly.h).
   void Follow(const std::string& value, const Shape& shape, bool shape_known, const onnx::NodeProto* entry,
               int entry_input, std::vector<std::string> through, std::vector<LayerUse>* uses) {
     if (through.size() > kMaxChain) return;
     for (const Use& use : index_.Consumers(value)) {
       const onnx::NodeProto* first = entry != nullptr ? entry : use.node;
       const int first_input = entry != nullptr ? entry_input : use.index;
-      if (const LayoutOp* op = FindLayoutOp(*use.node); op != nullptr && use.index == 0) {
+      if (Moves(*use.node, use.index)) {
         // An integer tensor is a parameter only as the quantized side of a DequantizeLinear.
         if (integer_ && through.empty() && use.node->op_type() != "DequantizeLinear") continue;
-        if (use.node->op_type() == "Cast" && !IsFloatType(static_cast<int32_t>(IntAttr(*use.node, "to", 0)))) continue;
+        const LayoutOp* op = FindLayoutOp(*use.node);
         Shape next = shape;
-        const bool known = shape_known && op->shape(*use.node, index_, next);
+        const bool known = shape_known && op != nullptr && op->shape(*use.node, index_, next);
         std::vector<std::string> chain = through;
         chain.push_back(use.node->op_type());
-        if (use.node->output_size() > 0) Follow(use.node->output(0), next, known, first, first_input, chain, uses);
-        continue;
+        const size_t before = uses->size();
+        for (const auto& out : use.node->output()) {
+          if (!out.empty()) Follow(out, next, known, first, first_input, chain, uses);
+        }
+        // A Gather with constant indices that leads to no layer is an embedding lookup after all.
+        if (uses->size() > before || use.node->op_type() != "Gather") continue;
       }
       LayerUse found{nullptr, first, first_input, use.node, use.index, Role::kUnknown, through, shape, shape_known};
+      found.entries = {{first, first_input}};
+      // The value the layer reads, traced back to the stored tensors it is assembled from.
+      if (auto a = Assemble(use.node->input(use.index), index_)) {
+        found.shape = a->shape();
+        found.shape_known = true;
+        found.assembly = std::make_shared<const Assembly>(std::move(*a));
+      }
       if (const OpInputRule* rule = FindOpInputRule(*use.node, use.index)) {
         if (integer_ && !rule->quantized && (through.empty() || through[0] != "DequantizeLinear")) continue;
         found.rule = rule;
         found.role = rule->role;
         // Gather of a matrix is an embedding lookup; Gather of a vector or scalar is indexing.
-        if (found.role == Role::kEmbedding && shape.size() != 2) continue;
+        if (found.role == Role::kEmbedding && found.shape.size() != 2) continue;
       } else if (!integer_ && IsOnnxDomain(*use.node)) {
-        const UseContext context{*use.node, use.index, shape, index_};
+        const UseContext context{*use.node, use.index, found.shape, index_};
         for (PatternRule rule : kPatternRules) {
           if (auto role = rule(context)) {
             found.role = *role;
@@ -395,11 +409,30 @@ class UseFinder {
           }
         }
       }
-      if (found.role != Role::kUnknown) uses->push_back(std::move(found));
+      if (found.role != Role::kUnknown) Add(std::move(found), uses);
     }
   }
 
  private:
+  // Whether the walk goes on through `node`: a Concat only when every input is a constant (a weight
+  // assembled from pieces); one with a computed input is where a class token joins the patches.
+  bool Moves(const onnx::NodeProto& node, int input) const {
+    if (!MovesData(node, input, index_)) return false;
+    return node.op_type() != "Concat" || (node.output_size() > 0 && Assemble(node.output(0), index_).has_value());
+  }
+
+  // One use per layer input: a tensor cut into Slices that meet again in one Concat reaches its layer
+  // by several paths, which are entries of the same use.
+  static void Add(LayerUse found, std::vector<LayerUse>* uses) {
+    for (LayerUse& u : *uses) {
+      if (u.layer == found.layer && u.layer_input == found.layer_input) {
+        u.entries.push_back(found.entries[0]);
+        return;
+      }
+    }
+    uses->push_back(std::move(found));
+  }
+
   const GraphIndex& index_;
   bool integer_;
 };
@@ -436,17 +469,9 @@ std::string MisplacedWarning(const ParamRow& row, const GraphIndex& index) {
   return "";
 }
 
-// Fills the row's role from its uses; returns a warning for the user, or "".
-std::string Classify(ParamRow& row, const GraphIndex& index) {
-  const bool is_float = IsFloatType(row.dtype);
-  UseFinder(index, !is_float).Follow(row.name, row.shape, true, nullptr, 0, {}, &row.uses);
-  if (row.uses.empty()) {
-    row.role_reason = !is_float ? "not a float tensor (" + DTypeName(row.dtype) + ")"
-                      : row.consumers.empty() ? "no node consumes it"
-                                              : "no rule for how it is consumed";
-    return is_float ? "" : MisplacedWarning(row, index);
-  }
-  // An embedding use decides (tied embedding / LM head); otherwise the first use in graph order.
+// The role and what goes with it, from the row's uses: an embedding use decides (tied embedding / LM
+// head); otherwise the first use in graph order, and uses with other roles are conflicts.
+void Decide(ParamRow& row, const GraphIndex& index) {
   std::stable_partition(row.uses.begin(), row.uses.end(),
                         [](const LayerUse& u) { return u.role == Role::kEmbedding; });
   const LayerUse& primary = row.uses[0];
@@ -455,7 +480,7 @@ std::string Classify(ParamRow& row, const GraphIndex& index) {
   row.layer_input = primary.layer_input;
   row.consumed_shape = primary.shape;
   row.through = primary.through;
-  row.quantized = !is_float;
+  row.quantized = !IsFloatType(row.dtype);
   row.role_reason = std::string(NameOf(row.role)) + " of " + Where(primary, index);
   // The float bias of an integer layer stays with that layer's (kept) quantized weights.
   if (row.role == Role::kBias && primary.rule == nullptr && primary.layer->input_size() == 2) {
@@ -469,12 +494,84 @@ std::string Classify(ParamRow& row, const GraphIndex& index) {
     for (const auto& op : primary.through) chain += (chain.empty() ? "" : ", ") + op;
     row.role_reason += " through " + chain;
   }
+  row.conflicts.clear();
   for (size_t i = 1; i < row.uses.size(); ++i) {
     if (row.uses[i].role != row.role) {
       row.conflicts.push_back(std::string("also used as ") + NameOf(row.uses[i].role) + " by " +
                               Where(row.uses[i], index));
     }
-  }  return "";
+  }
+}
+
+// Fills the row's role from its uses; returns a warning for the user, or "".
+std::string Classify(ParamRow& row, const GraphIndex& index) {
+  const bool is_float = IsFloatType(row.dtype);
+  UseFinder(index, !is_float).Follow(row.name, row.shape, true, nullptr, 0, {}, &row.uses);
+  if (row.uses.empty()) {
+    row.role_reason = !is_float ? "not a float tensor (" + DTypeName(row.dtype) + ")"
+                      : row.consumers.empty() ? "no node consumes it"
+                                              : "no rule for how it is consumed";
+    return is_float ? "" : MisplacedWarning(row, index);
+  }
+  Decide(row, index);
+  return "";
+}
+
+// "[:, 0:16]": the box of stored coordinates a piece covers, for the report and the table.
+std::string BoxText(const std::vector<int64_t>& elements, const Shape& shape) {
+  Shape lo(shape.size(), INT64_MAX), hi(shape.size(), -1);
+  for (int64_t e : elements) {
+    for (size_t k = shape.size(); k-- > 0;) {
+      const int64_t c = e % shape[k];
+      e /= shape[k];
+      lo[k] = std::min(lo[k], c);
+      hi[k] = std::max(hi[k], c);
+    }
+  }
+  std::string text = "[";
+  for (size_t k = 0; k < shape.size(); ++k) {
+    text += k ? ", " : "";
+    text += lo[k] == 0 && hi[k] == shape[k] - 1 ? ":" : std::to_string(lo[k]) + ":" + std::to_string(hi[k] + 1);
+  }
+  return text + "]";
+}
+
+// Pieces of one tensor that reach different layers (a fused QKV weight Split into three MatMuls): the
+// uses are grouped by the stored elements they read; when the groups are disjoint, each is a row of
+// its own, decided by its own uses and generated over its own elements. Otherwise the tensor is one
+// row (its first use decides, as for any shared tensor).
+std::vector<ParamRow> SplitIntoPieces(ParamRow row, const GraphIndex& index) {
+  std::vector<std::pair<std::vector<int64_t>, std::vector<LayerUse>>> groups;
+  for (const LayerUse& use : row.uses) {
+    if (use.assembly == nullptr) return {std::move(row)};
+    std::vector<int64_t> elements = use.assembly->Uses(row.name);
+    auto same = std::find_if(groups.begin(), groups.end(), [&](const auto& g) { return g.first == elements; });
+    if (same != groups.end()) {
+      same->second.push_back(use);
+      continue;
+    }
+    for (const auto& g : groups) {
+      std::vector<int64_t> common;
+      std::set_intersection(g.first.begin(), g.first.end(), elements.begin(), elements.end(), std::back_inserter(common));
+      if (!common.empty()) return {std::move(row)};  // overlapping reads: one row
+    }
+    groups.emplace_back(std::move(elements), std::vector<LayerUse>{use});
+  }
+  if (groups.size() < 2) return {std::move(row)};
+  std::vector<ParamRow> pieces;
+  for (auto& [elements, uses] : groups) {
+    ParamRow piece = row;
+    piece.uses = std::move(uses);
+    for (int64_t e : elements) {
+      if (!piece.piece.empty() && piece.piece.back().second == e) ++piece.piece.back().second;
+      else piece.piece.emplace_back(e, e + 1);
+    }
+    piece.piece_text = BoxText(elements, row.shape);
+    Decide(piece, index);
+    piece.role_reason = "piece " + piece.piece_text + ": " + piece.role_reason;
+    pieces.push_back(std::move(piece));
+  }
+  return pieces;
 }
 
 }  // namespace
@@ -499,7 +596,9 @@ Status FindParamsPass::Run(PassContext& ctx) {
     if (row.role != Role::kUnknown && !row.quantized) REINIT_RETURN_IF_ERROR(ValidateStorage(*row.tensor));
     ++counters[row.role == Role::kUnknown ? "unclassified" : "classified"];
     if (row.uses.size() > 1) ++counters["shared"];
-    ctx.table->push_back(std::move(row));
+    std::vector<ParamRow> pieces = SplitIntoPieces(std::move(row), index);
+    if (pieces.size() > 1) counters["pieces"] += static_cast<int64_t>(pieces.size());
+    for (ParamRow& piece : pieces) ctx.table->push_back(std::move(piece));
     return Status::Ok();
   };
   for (const InitializerRef& init : index.initializers()) {

@@ -11,6 +11,7 @@
 //   LSTM R [dirs, 4H, H]           fan_in = H           fan_out = H
 #include "passes/infer_fans.h"
 
+#include "passes/gate_blocks.h"
 #include "passes/op_table.h"
 
 namespace reinit {
@@ -134,6 +135,7 @@ Status InferFansPass::Run(PassContext& ctx) {
         row.directions = fans.directions;
         row.has_fans = fans.has_fans;
         if (row.has_fans) ++counters["rows with fans"];
+        if (use.rule->gates > 1 || use.rule->fan == FanRule::kRecurrentR) FindGateBlocks(row, use);
       } else if (problem.empty() && fans.has_fans && row.has_fans && use.role == row.role &&
                  (fans.fan_in != row.fan_in || fans.fan_out != row.fan_out)) {
         row.conflicts.push_back("also used by " + use.layer->op_type() + " input " + std::to_string(use.layer_input) +

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -124,9 +125,11 @@ struct Consumer {
 // through zero or more layout ops (Identity, Cast, Transpose, Reshape, ..., DequantizeLinear).
 struct OpInputRule;
 
+class Assembly;
+
 struct LayerUse {
   const OpInputRule* rule = nullptr;       // the op-table entry, or null for a pattern (bias Add, ...)
-  const onnx::NodeProto* entry = nullptr;  // the node that reads the tensor itself
+  const onnx::NodeProto* entry = nullptr;  // the node that reads the tensor itself (the first path)
   int entry_input = 0;
   const onnx::NodeProto* layer = nullptr;  // the node whose input gives the role
   int layer_input = 0;
@@ -134,6 +137,12 @@ struct LayerUse {
   std::vector<std::string> through;        // op types between the tensor and the layer
   std::vector<int64_t> shape;              // the tensor's shape as the layer sees it
   bool shape_known = true;
+  // Every (node, input) that reads the tensor itself on a path to this layer input (several when the
+  // tensor is cut into Slices that meet again in a Concat).
+  std::vector<std::pair<const onnx::NodeProto*, int>> entries;
+  // How the layer's input is assembled from stored tensors (passes/assembly.h); null when it is not a
+  // fixed rearrangement of constants.
+  std::shared_ptr<const Assembly> assembly;
 };
 
 struct TensorStats {
@@ -151,6 +160,10 @@ struct ParamRow {
   std::vector<Consumer> consumers;
   Role role = Role::kUnknown;
   std::vector<LayerUse> uses;  // every use that gives a role; uses[0] decides
+  // A piece of the tensor, when pieces of it reach different layers (each piece is a row of its own):
+  // runs [begin, end) of stored elements, and the box they span ("[:, 0:16]"). Empty: the whole tensor.
+  std::vector<std::pair<int64_t, int64_t>> piece;
+  std::string piece_text;
   const onnx::NodeProto* layer = nullptr;  // uses[0].layer, or null
   int layer_input = -1;
   std::vector<int64_t> consumed_shape;     // uses[0].shape: the layout fans are read in
@@ -166,6 +179,11 @@ struct ParamRow {
   int64_t groups = 1;
   int64_t gate_blocks = 1;      // recurrent: gates per direction (LSTM 4, GRU 3, RNN 1)
   int64_t directions = 1;       // recurrent: 1 or 2
+  // recurrent W/R: the first stored element of each gate block (per direction, per gate; empty when the
+  // gate blocks are not whole runs of stored rows: passes/gate_blocks.h); LSTM B: the stored elements
+  // of the forget-gate block of Wb.
+  std::vector<int64_t> gate_block_offsets;
+  std::vector<int64_t> forget_elements;
 
   // infer-activation
   std::string activation;        // "relu", "tanh", ..., "linear"

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 
 #include "passes/fill.h"
 #include "passes/schemes.h"
@@ -66,13 +67,73 @@ Status RegenerateRow(ParamRow& row, PassContext& ctx, std::map<std::string, int6
   return Status::Ok();
 }
 
+// The pieces of one tensor (rows with `piece`, passes/find_params.cc), generated together in memory:
+// each re-initialized piece's elements from the tensor's own stream under the piece's decision, the
+// kept pieces' elements as they were. A tensor still on disk is loaded only when every piece is
+// re-initialized (the tool does not read values back from a file here).
+Status RegeneratePieces(const std::vector<ParamRow*>& pieces, PassContext& ctx,
+                        std::map<std::string, int64_t>& counters) {
+  onnx::TensorProto* t = pieces[0]->tensor;
+  const bool any = std::any_of(pieces.begin(), pieces.end(), [](auto* p) { return p->action == Action::kReinitialize; });
+  const bool all = std::all_of(pieces.begin(), pieces.end(), [](auto* p) { return p->action == Action::kReinitialize; });
+  if (!any) return Status::Ok();
+  int64_t n = 0;
+  REINIT_RETURN_IF_ERROR(ElementCount(*t, &n));
+  const bool external = t->data_location() == onnx::TensorProto::EXTERNAL;
+  std::vector<double> values;
+  if (external) {
+    if (!all) {
+      return {ExitCode::kUnsupported, "tensor '" + t->name() + "': some of its pieces are kept and its bytes are "
+                                      "on disk; select all of its pieces or none"};
+    }
+    if (!ctx.external_sink) return {ExitCode::kInternal, "tensor '" + t->name() + "': its data is still external"};
+    t->clear_external_data();
+    t->set_data_location(onnx::TensorProto::DEFAULT);
+    t->set_raw_data(std::string(static_cast<size_t>(n) * FloatByteWidth(pieces[0]->dtype), '\0'));
+    values.assign(static_cast<size_t>(n), 0.0);
+  } else {
+    REINIT_RETURN_IF_ERROR(ReadValues(*t, &values));
+  }
+  for (ParamRow* p : pieces) {
+    if (p->action != Action::kReinitialize) continue;
+    std::vector<double> drawn;
+    REINIT_RETURN_IF_ERROR(GenerateValues(*p, ctx.policy.seed, ctx.threads, &drawn));
+    for (const auto& [begin, end] : p->piece) std::copy(drawn.begin() + begin, drawn.begin() + end, values.begin() + begin);
+  }
+  REINIT_RETURN_IF_ERROR(WriteValues(values, t));
+  REINIT_RETURN_IF_ERROR(ReadValues(*t, &values));  // stats of what is stored, after rounding
+  for (ParamRow* p : pieces) {
+    if (p->action != Action::kReinitialize) continue;
+    std::vector<double> mine;
+    for (const auto& [begin, end] : p->piece) mine.insert(mine.end(), values.begin() + begin, values.begin() + end);
+    const TensorStats stats = Measure(mine);
+    if (!std::isfinite(stats.mean) || !std::isfinite(stats.std)) {
+      return {ExitCode::kInternal, "tensor '" + p->name + "' " + p->piece_text + ": generated values are not finite"};
+    }
+    p->stats = stats;
+    ++counters["rewritten"];
+    counters["elements written"] += static_cast<int64_t>(mine.size());
+  }
+  if (external) REINIT_RETURN_IF_ERROR(ctx.external_sink(*t));
+  return Status::Ok();
+}
+
 }  // namespace
 
 Status RegeneratePass::Run(PassContext& ctx) {
   auto& counters = ctx.counters["regenerate"];
   size_t done = 0;
+  std::map<const onnx::TensorProto*, std::vector<ParamRow*>> pieces;
   for (ParamRow& row : *ctx.table) {
-    REINIT_RETURN_IF_ERROR(RegenerateRow(row, ctx, counters));
+    if (!row.piece.empty()) pieces[row.tensor].push_back(&row);
+  }
+  for (ParamRow& row : *ctx.table) {
+    if (row.piece.empty()) {
+      REINIT_RETURN_IF_ERROR(RegenerateRow(row, ctx, counters));
+    } else if (auto it = pieces.find(row.tensor); it != pieces.end()) {
+      REINIT_RETURN_IF_ERROR(RegeneratePieces(it->second, ctx, counters));
+      pieces.erase(it);  // the tensor's other pieces are done with it
+    }
     if (ctx.progress) ctx.progress("regenerate", ++done, ctx.table->size());
   }
   RecordRun(ctx.policy, ctx.model);

@@ -39,6 +39,7 @@ json RowJson(const ParamRow& r) {
   }
   json row = {
       {"name", r.name},
+      {"piece", r.piece.empty() ? json(nullptr) : json(r.piece_text)},
       {"dtype", DTypeName(r.dtype)},
       {"shape", r.shape},
       {"source", r.source},
@@ -211,7 +212,7 @@ std::vector<std::vector<std::string>> TableCells(const ParamTable& table, bool a
     }
     std::string action = reinit ? "reinit" : r.action == Action::kUndecided ? "-" : KeptWords(r.reason);
     rows.push_back({
-        r.name,
+        r.name + r.piece_text,
         r.role == Role::kUnknown ? "-" : NameOf(r.role),
         r.layer != nullptr ? r.layer->op_type() : (r.consumers.empty() ? "-" : r.consumers[0].op_type),
         ShapeText(r.shape),

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <vector>
 
+#include "passes/gate_blocks.h"
 #include "passes/kernels.h"
 #include "passes/orthogonal.h"
 #include "passes/parallel.h"
@@ -57,13 +58,9 @@ Status GenerateValues(const ParamRow& row, uint64_t seed, unsigned threads, std:
   switch (row.scheme) {
     case Scheme::kConstant:
       values->assign(static_cast<size_t>(n), row.constant);
-      if (row.forget_bias != 0 && row.shape.size() == 2 && row.gate_blocks == 4) {
-        // LSTM B [dirs, 8H] = [Wb(i, o, f, c), Rb(i, o, f, c)]: the forget block of Wb.
-        const int64_t hidden = row.shape[1] / 8;
-        for (int64_t dir = 0; dir < row.shape[0]; ++dir) {
-          double* wb = values->data() + dir * row.shape[1];
-          std::fill(wb + 2 * hidden, wb + 3 * hidden, row.forget_bias);
-        }
+      // LSTM B: the stored elements of the forget block of Wb (passes/gate_blocks.h).
+      if (row.forget_bias != 0) {
+        for (int64_t e : row.forget_elements) (*values)[static_cast<size_t>(e)] = row.forget_bias;
       }
       return Status::Ok();
     case Scheme::kXavier:
@@ -76,31 +73,38 @@ Status GenerateValues(const ParamRow& row, uint64_t seed, unsigned threads, std:
       else rng.Normal(0, values->size(), row.std, values->data());
       return Status::Ok();
     case Scheme::kOrthogonal: {
-      // Recurrent R [dirs, G*H, H]: one orthogonal [H, H] block per direction and gate. Any other
-      // weight: one block [dim0, prod(rest)], as torch.nn.init.orthogonal_ flattens it.
-      if (row.shape.size() < 2 || n == 0) break;
-      // Keras: one block per direction over all gates ([G*H, H], columns orthonormal).
+      // Recurrent R (or W): one orthogonal [H, cols] block per direction and gate, where the gate blocks
+      // are in the stored tensor (passes/gate_blocks.h); Keras: one [G*H, cols] block per direction.
+      // Any other weight: one block [dim0, prod(rest)], as torch.nn.init.orthogonal_ flattens it.
       const bool recurrent = row.role == Role::kRecurrentHidden || row.role == Role::kRecurrentInput;
-      const int64_t per_dir = row.whole_kernel ? 1 : row.gate_blocks;
-      const int64_t blocks = recurrent ? row.shape[0] * per_dir : 1;
-      const int64_t rows = recurrent ? row.shape[1] / per_dir : row.shape[0];
-      const int64_t cols = n / blocks / rows;
+      if (n == 0 || (!recurrent && row.shape.size() < 2)) break;
+      std::vector<int64_t> offsets = {0};
+      int64_t rows = row.shape[0], cols = n / row.shape[0];
+      if (recurrent) {
+        offsets = row.whole_kernel ? DirectionBlockOffsets(row) : row.gate_block_offsets;
+        rows = row.fan_out * (row.whole_kernel ? row.gate_blocks : 1);
+        cols = row.fan_in;
+        if (offsets.empty()) {
+          return {ExitCode::kInternal, "tensor '" + row.name + "': orthogonal gate blocks are not in the stored layout"};
+        }
+      }
       // Blocks are independent (each from its own stretch of the stream): several blocks run in
       // parallel, one per thread; a single block parallelizes its QR instead. Either way each block is
       // the same whichever thread computes it.
       struct Task {
         const ParamRow& row;
         uint64_t seed;
+        const std::vector<int64_t>& offsets;
         int64_t rows, cols;
         unsigned inner_threads;
         double* out;
         static void Run(void* ctx, int64_t b) {
           const Task& t = *static_cast<const Task*>(ctx);
-          const uint64_t first = static_cast<uint64_t>(b * t.rows * t.cols);
+          const uint64_t first = static_cast<uint64_t>(t.offsets[b]);
           FillOrthogonal(t.seed, t.row.name, first, t.rows, t.cols, t.row.gain, t.out + first, t.inner_threads);
         }
-      } task{row, seed, rows, cols, blocks == 1 ? threads : 1u, values->data()};
-      ParallelFor(blocks, threads, &Task::Run, &task);
+      } task{row, seed, offsets, rows, cols, offsets.size() == 1 ? threads : 1u, values->data()};
+      ParallelFor(static_cast<int64_t>(offsets.size()), threads, &Task::Run, &task);
       return Status::Ok();
     }
     case Scheme::kNone:

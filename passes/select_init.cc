@@ -25,6 +25,7 @@
 #include <sstream>
 
 #include "passes/activations.h"
+#include "passes/gate_blocks.h"
 #include "passes/schemes.h"
 #include "passes/tensor_data.h"
 
@@ -101,8 +102,10 @@ struct RuleUse {
 // bias or a norm parameter does not have (it would give inf); orthogonal needs a matrix.
 const char* CannotApply(Scheme scheme, const ParamRow& row) {
   if (IsVarianceScaling(scheme) && !row.has_fans) return "no fans";
-  if (scheme == Scheme::kOrthogonal && (row.shape.size() < 2 || row.shape[0] == 0)) return "not a matrix";
-  return nullptr;
+  if (scheme != Scheme::kOrthogonal) return nullptr;
+  const bool recurrent = row.role == Role::kRecurrentHidden || row.role == Role::kRecurrentInput;
+  if (recurrent) return row.gate_block_offsets.empty() ? "gate blocks not whole runs of stored rows" : nullptr;
+  return row.shape.size() < 2 || row.shape[0] == 0 ? "not a matrix" : nullptr;
 }
 
 class Decider {
@@ -257,10 +260,11 @@ class Decider {
       d.words = "recurrent bias -> 0";
       return true;
     }
-    // Orthogonal blocks are built in the stored layout: an R that reaches its op through a reshaping
-    // op gets the input weights' rule instead, which does not depend on layout.
-    const bool reshaped = row.consumed_shape != row.shape;
-    if (row.role == Role::kRecurrentHidden && !reshaped) {
+    // Orthogonal blocks are built in the stored layout: an R whose gate blocks are not whole runs of
+    // stored rows (passes/gate_blocks.h) gets the input weights' rule instead, which does not depend on
+    // layout.
+    const bool blocks = !(whole ? DirectionBlockOffsets(row) : row.gate_block_offsets).empty();
+    if (row.role == Role::kRecurrentHidden && blocks) {
       d.scheme = Scheme::kOrthogonal;
       d.whole_kernel = whole;
       d.words = whole ? "recurrent R -> orthogonal over the whole [gates*H, H] kernel of each direction (Keras)"
@@ -272,7 +276,8 @@ class Decider {
     d.words = std::string(row.role == Role::kRecurrentHidden ? "recurrent R" : "recurrent W") + " -> " +
               NameOf(d.scheme) +
               (whole ? " over the whole kernel (fan_out = gates*H)" : " per gate block (gates are sigmoid/tanh)") +
-              (row.role == Role::kRecurrentHidden ? " (R is reshaped on its way to the op, so not orthogonal)" : "");
+              (row.role == Role::kRecurrentHidden ? " (its gate blocks are not whole runs of stored rows, so not orthogonal)"
+                                                  : "");
     return true;
   }
 

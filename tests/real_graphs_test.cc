@@ -456,7 +456,8 @@ TEST(RealGraphs, ScanBodyWeight) {
   EXPECT_EQ(run->Row("W").scheme, Scheme::kXavier);
 }
 
-TEST(RealGraphs, RecurrentRBehindAReshapeIsNotMadeOrthogonal) {
+TEST(RealGraphs, RecurrentRBehindAReshapeIsStillOrthogonalPerGateBlock) {
+  // A reshape keeps row-major order: each gate block is still a run of stored elements.
   auto m = test::ParseModel(R"(<ir_version: 8, opset_import: ["" : 14]>
     g (float[5,1,3] X) => (float[5,1,1,2] Y) {
       shape = Constant <value = int64[3] {1, 2, 2}> ()
@@ -467,6 +468,25 @@ TEST(RealGraphs, RecurrentRBehindAReshapeIsNotMadeOrthogonal) {
   test::AddInitializer(m, "Rflat", {4});
   auto run = test::Rewrite(std::move(m));
   const ParamRow& r = run->Row("Rflat");
+  EXPECT_EQ(r.role, Role::kRecurrentHidden);
+  EXPECT_EQ(r.scheme, Scheme::kOrthogonal);
+  EXPECT_EQ(r.gate_block_offsets, std::vector<int64_t>{0});
+  const std::vector<double> v = test::Values(*r.tensor);
+  EXPECT_NEAR(v[0] * v[0] + v[1] * v[1], 1.0, 1e-6);  // orthonormal rows of [[v0, v1], [v2, v3]]
+  EXPECT_NEAR(v[0] * v[2] + v[1] * v[3], 0.0, 1e-6);
+}
+
+TEST(RealGraphs, RecurrentRBehindATransposeIsNotMadeOrthogonal) {
+  // Transposed, a gate block's rows are stored columns: not whole runs of stored rows.
+  auto m = test::ParseModel(R"(<ir_version: 8, opset_import: ["" : 14]>
+    g (float[5,1,3] X) => (float[5,1,1,2] Y) {
+      r = Transpose <perm = [0, 2, 1]> (R)
+      Y = RNN <hidden_size = 2> (X, W, r)
+    })");
+  test::AddInitializer(m, "W", {1, 2, 3});
+  test::AddInitializer(m, "R", {1, 2, 2});
+  auto run = test::Rewrite(std::move(m));
+  const ParamRow& r = run->Row("R");
   EXPECT_EQ(r.role, Role::kRecurrentHidden);
   EXPECT_EQ(r.scheme, Scheme::kXavier);
   EXPECT_NE(r.reason.find("so not orthogonal"), std::string::npos) << r.reason;

@@ -13,6 +13,7 @@
 #include <cmath>
 
 #include "passes/fill.h"
+#include "passes/gate_blocks.h"
 #include "passes/model_io.h"
 #include "passes/report.h"
 #include "passes/tensor_data.h"
@@ -32,14 +33,15 @@ struct Verdict {
   bool off = false;
 };
 
-// Largest |Q^T Q - I| over the orthogonal blocks of a recurrent R (entries scaled by 1/gain).
+// Largest |Q^T Q - I| over the orthogonal blocks of a recurrent weight (entries scaled by 1/gain), where
+// its gate blocks are in the stored tensor (passes/gate_blocks.h).
 double OrthogonalityError(const ParamRow& row, const std::vector<double>& v) {
-  const int64_t per_dir = row.whole_kernel ? 1 : row.gate_blocks;
-  const int64_t blocks = row.shape[0] * per_dir, rows = row.shape[1] / per_dir, cols = row.shape[2];
+  const std::vector<int64_t> offsets = row.whole_kernel ? DirectionBlockOffsets(row) : row.gate_block_offsets;
+  const int64_t rows = row.fan_out * (row.whole_kernel ? row.gate_blocks : 1), cols = row.fan_in;
   using RowMatrix = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
   double worst = 0;
-  for (int64_t b = 0; b < blocks; ++b) {
-    Eigen::Map<const RowMatrix> m(v.data() + b * rows * cols, rows, cols);
+  for (int64_t offset : offsets) {
+    Eigen::Map<const RowMatrix> m(v.data() + offset, rows, cols);
     const Eigen::MatrixXd g = rows >= cols ? Eigen::MatrixXd(m.transpose() * m) : Eigen::MatrixXd(m * m.transpose());
     worst = std::max(worst, (g / (row.gain * row.gain) - Eigen::MatrixXd::Identity(g.rows(), g.cols())).cwiseAbs().maxCoeff());
   }
@@ -55,7 +57,8 @@ Status MeasureRow(const ParamRow& row, double tolerance, Verdict* verdict) {
   verdict->allowed = tolerance + 3.0 / std::sqrt(2.0 * v.size());
   // Written so that a NaN anywhere (a non-finite value in the tensor, a non-finite target) is off.
   verdict->off = !(std::fabs(verdict->ratio - 1) <= verdict->allowed) || !std::isfinite(row.std);
-  if (row.scheme == Scheme::kOrthogonal && row.shape.size() == 3) {
+  const bool recurrent = row.role == Role::kRecurrentHidden || row.role == Role::kRecurrentInput;
+  if (row.scheme == Scheme::kOrthogonal && recurrent) {
     verdict->orthogonality_error = OrthogonalityError(row, v);
     verdict->off = verdict->off || !(*verdict->orthogonality_error <= tolerance);
   }

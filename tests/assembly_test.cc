@@ -1,0 +1,180 @@
+// passes/assembly: how a layer's input is assembled from stored tensors by data-movement ops, and the
+// decisions that depend on it — gate blocks of recurrent weights reordered by an exporter, the forget
+// gate's stored elements, pieces of one tensor that reach different layers.
+#include <gtest/gtest.h>
+
+#include <Eigen/Dense>
+#include <cmath>
+#include <numeric>
+
+#include "passes/assembly.h"
+#include "passes/model_io.h"
+#include "tests/test_util.h"
+
+namespace reinit {
+namespace {
+
+// The stored element of every assembled element, row-major: what the assembly claims.
+std::vector<int64_t> Map(const Assembly& a, const std::string& tensor) {
+  Shape lo(a.shape().size(), 0);
+  return a.StoredElements(tensor, lo, a.shape());
+}
+
+std::vector<int64_t> Iota(int64_t from, int64_t to) {
+  std::vector<int64_t> v(static_cast<size_t>(to - from));
+  std::iota(v.begin(), v.end(), from);
+  return v;
+}
+
+TEST(Assembly, SliceConcatAndUnsqueezeReorderRows) {
+  // PyTorch's LSTM gate reordering: rows [0:2], [6:8], [2:6] of a [8, 3] weight.
+  Assembly w = Assembly::Whole("W", {8, 3});
+  Assembly a = w, b = w, c = w;
+  ASSERT_TRUE(a.Slice(0, 0, 2, 1));
+  ASSERT_TRUE(b.Slice(0, 6, 8, 1));
+  ASSERT_TRUE(c.Slice(0, 2, 6, 1));
+  auto cat = Assembly::Concat(0, {a, b, c});
+  ASSERT_TRUE(cat.has_value());
+  ASSERT_TRUE(cat->Unsqueeze({0}));
+  EXPECT_EQ(cat->shape(), (Shape{1, 8, 3}));
+  std::vector<int64_t> expected = Iota(0, 6);
+  for (int64_t e : Iota(18, 24)) expected.push_back(e);
+  for (int64_t e : Iota(6, 18)) expected.push_back(e);
+  EXPECT_EQ(Map(*cat, "W"), expected);
+  EXPECT_EQ(cat->Uses("W"), Iota(0, 24));
+  EXPECT_FALSE(cat->IsWhole("W"));
+}
+
+TEST(Assembly, TransposeStepsAndGather) {
+  Assembly a = Assembly::Whole("W", {2, 3});
+  ASSERT_TRUE(a.Transpose({1, 0}));
+  EXPECT_EQ(Map(a, "W"), (std::vector<int64_t>{0, 3, 1, 4, 2, 5}));
+  Assembly s = Assembly::Whole("V", {6});
+  ASSERT_TRUE(s.Slice(0, 1, 100, 2));  // ends beyond the axis are clamped; every other element
+  EXPECT_EQ(Map(s, "V"), (std::vector<int64_t>{1, 3, 5}));
+  Assembly g = Assembly::Whole("E", {4, 2});
+  ASSERT_TRUE(g.Gather(0, {3, 0, 1}, false));
+  EXPECT_EQ(Map(g, "E"), (std::vector<int64_t>{6, 7, 0, 1, 2, 3}));
+  EXPECT_EQ(g.blocks().size(), 2u);  // 0, 1 consecutive: one block
+  Assembly one = Assembly::Whole("E", {4, 2});
+  ASSERT_TRUE(one.Gather(0, {-1}, true));  // a scalar index drops the axis
+  EXPECT_EQ(one.shape(), (Shape{2}));
+  EXPECT_EQ(Map(one, "E"), (std::vector<int64_t>{6, 7}));
+}
+
+TEST(Assembly, ReshapeOnlyWhereNumpyWouldNotCopy) {
+  Assembly a = Assembly::Whole("W", {4, 6});
+  ASSERT_TRUE(a.Reshape({2, 2, 6}));
+  EXPECT_TRUE(a.IsWhole("W"));
+  Assembly t = Assembly::Whole("W", {4, 6});
+  ASSERT_TRUE(t.Transpose({1, 0}));
+  EXPECT_FALSE(t.Reshape({24}));        // a transposed view is not contiguous
+  EXPECT_TRUE(t.Reshape({1, 6, 1, 4}));  // unit axes only: always
+}
+
+TEST(Assembly, ConcatOfTwoTensorsAndExpand) {
+  auto cat = Assembly::Concat(0, {Assembly::Whole("A", {1, 4}), Assembly::Whole("B", {3, 4})});
+  ASSERT_TRUE(cat.has_value());
+  EXPECT_EQ(cat->shape(), (Shape{4, 4}));
+  EXPECT_EQ(cat->StoredElements("B", {1, 0}, {2, 4}), Iota(0, 4));
+  EXPECT_TRUE(cat->StoredElements("A", {1, 0}, {4, 4}).empty());
+  EXPECT_FALSE(Assembly::Concat(0, {Assembly::Whole("A", {1, 4}), Assembly::Whole("B", {1, 5})}).has_value());
+  Assembly e = Assembly::Whole("C", {1, 3});
+  ASSERT_TRUE(e.Expand({2, 3}));
+  EXPECT_EQ(Map(e, "C"), (std::vector<int64_t>{0, 1, 2, 0, 1, 2}));
+}
+
+// ---- exported models: models/graphs (models/make_graphs.py) -------------------------------------------
+
+std::vector<double> Values(const test::Run& run, const std::string& name) { return test::Values(*run.Row(name).tensor); }
+
+// Largest |Q Q^T - I| of the [h, h] block of `v` starting at element `offset`.
+double OrthogonalityError(const std::vector<double>& v, int64_t offset, int64_t h) {
+  Eigen::Map<const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>> q(v.data() + offset, h, h);
+  return (q * q.transpose() - Eigen::MatrixXd::Identity(h, h)).cwiseAbs().maxCoeff();
+}
+
+onnx::ModelProto Graph(const std::string& name) {
+  onnx::ModelProto m;
+  EXPECT_TRUE(LoadModel(test::ModelPath("graphs/" + name), &m).ok()) << name;
+  return m;
+}
+
+// nn.LSTM exported without constant folding: weights stored in PyTorch's gate order (i, f, g, o) and
+// reordered into ONNX's (i, o, f, c) by Slices on axis 0, a Concat and an Unsqueeze.
+TEST(ExportedGraphs, ReorderedLstmWeightsAreRecurrentWithGateBlocksInTheStoredLayout) {
+  auto run = test::Rewrite(Graph("lstm_nofold.onnx"));
+  const ParamRow& w = run->Row("rnn.weight_ih_l0");
+  const ParamRow& r = run->Row("rnn.weight_hh_l0");
+  EXPECT_EQ(w.role, Role::kRecurrentInput);
+  EXPECT_EQ(w.fan_in, 6);
+  EXPECT_EQ(w.fan_out, 8);
+  EXPECT_EQ(w.scheme, Scheme::kXavier);
+  EXPECT_EQ(r.role, Role::kRecurrentHidden);
+  EXPECT_EQ(r.scheme, Scheme::kOrthogonal);
+  // ONNX's gate g reads PyTorch's block {i: 0, o: 3, f: 1, c: 2}.
+  EXPECT_EQ(r.gate_block_offsets, (std::vector<int64_t>{0, 3 * 64, 1 * 64, 2 * 64}));
+  const std::vector<double> v = Values(*run, "rnn.weight_hh_l0");
+  for (int64_t block = 0; block < 4; ++block) EXPECT_LT(OrthogonalityError(v, block * 64, 8), 1e-5) << block;
+  for (const char* b : {"rnn.bias_ih_l0", "rnn.bias_hh_l0"}) {
+    EXPECT_EQ(run->Row(b).role, Role::kRecurrentBias) << b;
+    for (double x : Values(*run, b)) EXPECT_EQ(x, 0.0);
+  }
+}
+
+TEST(ExportedGraphs, TheForgetGateBiasLandsOnPyTorchsForgetRows) {
+  Policy keras;
+  keras.preset = "keras";  // unit_forget_bias: the forget block of Wb is 1
+  auto run = test::Rewrite(Graph("lstm_nofold.onnx"), keras);
+  const std::vector<double> ih = Values(*run, "rnn.bias_ih_l0");
+  for (int64_t i = 0; i < 32; ++i) EXPECT_EQ(ih[i], i >= 8 && i < 16 ? 1.0 : 0.0) << i;  // PyTorch's f: rows 8..15
+  for (double x : Values(*run, "rnn.bias_hh_l0")) EXPECT_EQ(x, 0.0);  // Rb has no forget bias
+  EXPECT_EQ(run->Row("rnn.bias_ih_l0").forget_elements, Iota(8, 16));
+}
+
+TEST(ExportedGraphs, ReorderedGruIsRecurrentToo) {
+  auto run = test::Plan(Graph("gru_nofold.onnx"));
+  EXPECT_EQ(run->Row("rnn.weight_ih_l0").role, Role::kRecurrentInput);
+  EXPECT_EQ(run->Row("rnn.weight_hh_l0").scheme, Scheme::kOrthogonal);
+  EXPECT_EQ(run->Row("rnn.weight_hh_l0").gate_block_offsets.size(), 3u);
+}
+
+TEST(ExportedGraphs, ASplitQkvWeightIsThreePiecesEachDecidedByItsLayer) {
+  auto run = test::Rewrite(Graph("qkv_split.onnx"));
+  std::vector<const ParamRow*> pieces;
+  for (const ParamRow& row : run->table) {
+    if (row.name == "attn.qkv.weight") pieces.push_back(&row);
+  }
+  ASSERT_EQ(pieces.size(), 3u);
+  EXPECT_EQ(pieces[0]->piece_text, "[:, 0:16]");
+  EXPECT_EQ(pieces[2]->piece_text, "[:, 32:48]");
+  for (const ParamRow* p : pieces) {
+    EXPECT_EQ(p->role, Role::kWeight);
+    EXPECT_EQ(p->fan_in, 16);
+    EXPECT_EQ(p->fan_out, 16);  // one 16 -> 16 projection, not the fused 16 -> 48
+    EXPECT_NEAR(*p->bound, std::sqrt(6.0 / 32), 1e-12);
+    ASSERT_TRUE(p->stats.has_value());
+    EXPECT_LE(p->stats->max, *p->bound);
+    EXPECT_GE(p->stats->min, -*p->bound);
+    EXPECT_NE(p->role_reason.find("piece " + p->piece_text), std::string::npos) << p->role_reason;
+  }
+  // The bias is split the same way, and each piece is a bias (zeros).
+  for (const ParamRow& row : run->table) {
+    if (row.name == "attn.qkv.bias") EXPECT_EQ(row.role, Role::kBias) << row.piece_text;
+  }
+  for (double x : Values(*run, "attn.qkv.bias")) EXPECT_EQ(x, 0.0);
+}
+
+TEST(ExportedGraphs, AWeightAssembledByConcatHasTheFansOfTheWholeMatrix) {
+  auto run = test::Plan(Graph("concat_weight.onnx"));
+  for (const char* w : {"fc.weight_a", "fc.weight_b"}) {
+    EXPECT_EQ(run->Row(w).role, Role::kWeight) << w;
+    EXPECT_EQ(run->Row(w).fan_in, 16) << w;
+    EXPECT_EQ(run->Row(w).consumed_shape, (Shape{16, 16})) << w;
+    EXPECT_EQ(run->Row(w).scheme, Scheme::kHe) << w;
+  }
+  EXPECT_EQ(run->Row("fc.bias").role, Role::kBias);
+}
+
+}  // namespace
+}  // namespace reinit
