@@ -12,8 +12,7 @@ Status UntieShared(onnx::ModelProto* model, std::vector<std::pair<std::string, s
   struct Plan {
     onnx::GraphProto* graph;
     onnx::TensorProto tensor;  // the copy, already renamed
-    onnx::NodeProto* entry;
-    int input;
+    std::vector<std::pair<onnx::NodeProto*, int>> entries;  // the node inputs that read the copy
     bool graph_input;  // the original is also a graph input (IR < 4 models list initializers there)
   };
   std::vector<Plan> plans;
@@ -27,41 +26,68 @@ Status UntieShared(onnx::ModelProto* model, std::vector<std::pair<std::string, s
     REINIT_RETURN_IF_ERROR(FindParamsPass().Run(ctx));
     std::set<std::string> names;
     for (const auto& init : index.initializers()) names.insert(init.tensor->name());
+    // Every use of each tensor (a tensor cut into pieces has several rows).
+    std::map<std::string, std::pair<onnx::TensorProto*, std::vector<const LayerUse*>>> tensors;
+    std::vector<std::string> order;
     for (const auto& row : table) {
-      // Distinct node inputs that read the tensor and lead to a layer, in order of the uses.
-      std::vector<std::pair<const onnx::NodeProto*, int>> entries;
-      for (const auto& use : row.uses) {
-        std::pair<const onnx::NodeProto*, int> e{use.entry, use.entry_input};
-        if (std::find(entries.begin(), entries.end(), e) == entries.end()) entries.push_back(e);
+      if (row.tensor == nullptr || row.uses.empty()) continue;
+      auto& entry = tensors[row.name];
+      if (entry.second.empty()) order.push_back(row.name);
+      entry.first = row.tensor;
+      for (const auto& use : row.uses) entry.second.push_back(&use);
+    }
+    for (const std::string& name : order) {
+      const auto& [tensor, uses] = tensors.at(name);
+      // Groups of node inputs that read the tensor, one per layer input it reaches, in order of the
+      // uses; uses that share a node input (W -> Transpose -> two MatMuls, or one Split feeding the
+      // pieces) cannot be separated and form one group.
+      std::vector<std::vector<std::pair<const onnx::NodeProto*, int>>> groups;
+      for (const LayerUse* use : uses) {
+        std::vector<std::pair<const onnx::NodeProto*, int>> mine = use->entries;
+        for (auto g = groups.begin(); g != groups.end();) {
+          const bool shared = std::any_of(g->begin(), g->end(), [&](const auto& e) {
+            return std::find(mine.begin(), mine.end(), e) != mine.end();
+          });
+          if (!shared) {
+            ++g;
+            continue;
+          }
+          for (const auto& e : *g) {
+            if (std::find(mine.begin(), mine.end(), e) == mine.end()) mine.push_back(e);
+          }
+          g = groups.erase(g);
+        }
+        groups.push_back(std::move(mine));
       }
-      if (entries.size() < 2 || row.tensor == nullptr) continue;
+      if (groups.size() < 2) continue;
       // The copy lives in the graph of the original: visible to every node that could read it.
       onnx::GraphProto* home = index.mutable_graph();
       for (const auto& init : index.initializers()) {
-        if (init.tensor == row.tensor) home = init.graph->graph;
+        if (init.tensor == tensor) home = init.graph->graph;
       }
       for (const auto& c : index.constants()) {
-        if (c.tensor == row.tensor) home = c.graph->graph;
+        if (c.tensor == tensor) home = c.graph->graph;
       }
       bool is_input = false;
-      for (const auto& in : home->input()) is_input = is_input || in.name() == row.name;
-      for (size_t k = 1; k < entries.size(); ++k) {
-        std::string name = row.name + ".untied." + std::to_string(k);
-        while (names.count(name)) name += "_";
-        names.insert(name);
-        Plan plan{home, *row.tensor, const_cast<onnx::NodeProto*>(entries[k].first), entries[k].second,
-                  is_input && model->ir_version() < 4};
-        plan.tensor.set_name(name);
+      for (const auto& in : home->input()) is_input = is_input || in.name() == name;
+      for (size_t k = 1; k < groups.size(); ++k) {
+        std::string copy = name + ".untied." + std::to_string(k);
+        while (names.count(copy)) copy += "_";
+        names.insert(copy);
+        Plan plan{home, *tensor, {}, is_input && model->ir_version() < 4};
+        plan.tensor.set_name(copy);
+        for (const auto& [node, input] : groups[k]) plan.entries.emplace_back(const_cast<onnx::NodeProto*>(node), input);
         plans.push_back(std::move(plan));
-        copies->emplace_back(row.name, name);
+        copies->emplace_back(name, copy);
       }
     }
   }
   // Index and table are gone: now the graph may change.
   for (auto& plan : plans) {
+    const auto& [first, slot] = plan.entries[0];
     if (plan.graph_input) {
       for (const auto& in : plan.graph->input()) {
-        if (in.name() == plan.entry->input(plan.input)) {
+        if (in.name() == first->input(slot)) {
           auto* copy = plan.graph->add_input();
           *copy = in;
           copy->set_name(plan.tensor.name());
@@ -69,7 +95,7 @@ Status UntieShared(onnx::ModelProto* model, std::vector<std::pair<std::string, s
         }
       }
     }
-    plan.entry->set_input(plan.input, plan.tensor.name());
+    for (const auto& [node, input] : plan.entries) node->set_input(input, plan.tensor.name());
     *plan.graph->add_initializer() = std::move(plan.tensor);
   }
   return Status::Ok();

@@ -9,6 +9,7 @@
 
 #include "passes/assembly.h"
 #include "passes/model_io.h"
+#include "passes/untie_shared.h"
 #include "tests/test_util.h"
 
 namespace reinit {
@@ -174,6 +175,44 @@ TEST(ExportedGraphs, AWeightAssembledByConcatHasTheFansOfTheWholeMatrix) {
     EXPECT_EQ(run->Row(w).scheme, Scheme::kHe) << w;
   }
   EXPECT_EQ(run->Row("fc.bias").role, Role::kBias);
+}
+
+}  // namespace
+}  // namespace reinit
+
+namespace reinit {
+namespace {
+
+// A tensor cut into Slices that meet again in one Concat feeds one layer: --untie-shared has nothing
+// to untie. The same tensor read whole by a second layer gets one copy for that layer.
+TEST(ExportedGraphs, UntieSharedTreatsTheSlicesOfOneLayerAsOneUse) {
+  onnx::ModelProto m = Graph("lstm_nofold.onnx");
+  std::vector<std::pair<std::string, std::string>> copies;
+  ASSERT_TRUE(UntieShared(&m, &copies).ok());
+  EXPECT_TRUE(copies.empty());
+  auto two = test::ParseModel(R"(<ir_version: 8, opset_import: ["" : 14]>
+    g (float[2,8] X) => (float[2,4] A, float[2,8] B) {
+      s = Constant <value = int64[1] {4}> ()
+      e = Constant <value = int64[1] {8}> ()
+      z = Constant <value = int64[1] {0}> ()
+      lo = Slice(W, z, s, z)
+      hi = Slice(W, s, e, z)
+      Wr = Concat <axis = 0> (hi, lo)
+      A = MatMul(X, Wr)
+      B = MatMul(X, W)
+    })");
+  test::AddInitializer(two, "W", {8, 4});
+  copies.clear();
+  ASSERT_TRUE(UntieShared(&two, &copies).ok());
+  ASSERT_EQ(copies.size(), 1u);
+  EXPECT_EQ(copies[0], (std::pair<std::string, std::string>{"W", "W.untied.1"}));
+  EXPECT_EQ(two.graph().initializer_size(), 2);
+  // The first layer's two Slices still read W; the second layer reads its copy.
+  int reads_copy = 0;
+  for (const auto& node : two.graph().node()) {
+    for (const auto& in : node.input()) reads_copy += in == "W.untied.1";
+  }
+  EXPECT_EQ(reads_copy, 1);
 }
 
 }  // namespace
