@@ -118,7 +118,8 @@ bool FillsByChunks(const ParamRow& row) {
                       row.scheme == Scheme::kNormal || row.scheme == Scheme::kUniform;
   const int32_t t = row.tensor->data_type();
   // A piece of a tensor is generated with the rest of it (passes/regenerate.cc), in memory.
-  return random && row.piece.empty() && (t == onnx::TensorProto::FLOAT || t == onnx::TensorProto::FLOAT16 || t == onnx::TensorProto::BFLOAT16);
+  // So is a tensor with copies (its values are written to them as soon as they exist).
+  return random && row.piece.empty() && !row.has_copies && (t == onnx::TensorProto::FLOAT || t == onnx::TensorProto::FLOAT16 || t == onnx::TensorProto::BFLOAT16);
 }
 
 Status FillPieces(const ParamRow& row, uint64_t seed, unsigned threads, const ByteSink& sink, TensorStats* stats) {

@@ -117,6 +117,31 @@ const GraphInfo& GraphIndex::GraphOf(const onnx::NodeProto& node) const {
   return graphs_[it == positions_.end() ? 0 : it->second.second];
 }
 
+std::vector<std::pair<const onnx::NodeProto*, std::string>> GraphIndex::Branches(const GraphInfo& graph) const {
+  std::vector<std::pair<const onnx::NodeProto*, std::string>> chain;
+  for (const GraphInfo* g = &graph; g->parent != nullptr; g = &GraphOf(*g->parent)) {
+    if (g->parent->op_type() == "If") chain.insert(chain.begin(), {g->parent, g->attribute});
+  }
+  return chain;
+}
+
+bool GraphIndex::Exclusive(const GraphInfo& a, const GraphInfo& b) const {
+  const auto in_a = Branches(a), in_b = Branches(b);
+  for (const auto& [node, branch] : in_a) {
+    for (const auto& [other, other_branch] : in_b) {
+      if (node == other && branch != other_branch) return true;
+    }
+  }
+  return false;
+}
+
+const GraphInfo* GraphIndex::GraphAt(const std::string& path) const {
+  for (const GraphInfo& g : graphs_) {
+    if (g.path == path) return &g;
+  }
+  return nullptr;
+}
+
 std::vector<int> GraphIndex::TopologicalKey(const onnx::NodeProto& node) const {
   std::vector<int> key;
   for (const onnx::NodeProto* n = &node; n != nullptr;) {

@@ -73,6 +73,13 @@ class GraphIndex {
   // Orders nodes topologically across graphs: a body node sorts with the main-graph node that owns it.
   std::vector<int> TopologicalKey(const onnx::NodeProto& node) const;
 
+  // The If branches a graph lies in, outermost first: (the If node, "then_branch" or "else_branch").
+  std::vector<std::pair<const onnx::NodeProto*, std::string>> Branches(const GraphInfo& graph) const;
+  // True when nothing in `a` and `b` runs in the same execution: they lie in the two branches of one If.
+  bool Exclusive(const GraphInfo& a, const GraphInfo& b) const;
+  // The graph whose path is `path` ("main", "main/<node>.<attribute>", ...), or null.
+  const GraphInfo* GraphAt(const std::string& path) const;
+
   const std::vector<GraphInfo>& graphs() const { return graphs_; }
   const std::vector<InitializerRef>& initializers() const { return initializer_list_; }
   const std::vector<ConstantTensor>& constants() const { return constants_; }

@@ -172,6 +172,12 @@ struct ParamRow {
   bool quantized = false;                  // an integer weight behind DequantizeLinear or in a quantized op
   std::string role_reason;  // why the role (or why no role)
 
+  // find-copies: one parameter stored twice (a submodule duplicated into both branches of an If, a tied
+  // LM head stored as the embedding's transpose). The copy takes its original's decision and values.
+  std::string copy_of;          // the original's name; empty when this is no copy
+  bool copy_transposed = false;  // the copy holds the original's transpose
+  bool has_copies = false;       // this is an original: its values are written to its copies too
+
   // infer-fans
   bool has_fans = false;
   int64_t fan_in = 0, fan_out = 0;

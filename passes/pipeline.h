@@ -6,6 +6,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,10 @@ struct PassContext {
   // Set by rewrite when it streams large tensors into the output itself: asked for each row about to be
   // regenerated whose tensor is still on disk; true means the writer generates it (and its stats) later.
   std::function<bool(ParamRow&)> defer;
+  // The copies --untie-shared made: separate on purpose, so find-copies never ties them back.
+  std::set<std::string> untied;
+  // Reads a tensor's values wherever its bytes are (in memory, or still in a file); unset: in memory only.
+  std::function<Status(const onnx::TensorProto&, std::vector<double>*)> read_values;
   // Called by long passes with (done, total); the tool prints a progress line from it.
   std::function<void(const std::string& pass, size_t done, size_t total)> progress;
 };

@@ -34,6 +34,36 @@ void RecordRun(const Policy& policy, onnx::ModelProto* model) {
   entry->set_value(value);
 }
 
+// The copies of a freshly generated original (passes/find_copies.cc) get its values — drawn once — or
+// their transpose, in their own storage.
+Status WriteCopies(const ParamRow& original, PassContext& ctx, std::map<std::string, int64_t>& counters) {
+  std::vector<double> values;
+  REINIT_RETURN_IF_ERROR(ReadValues(*original.tensor, &values));
+  for (ParamRow& copy : *ctx.table) {
+    if (copy.copy_of != original.name || copy.action != Action::kReinitialize) continue;
+    std::vector<double> mine = values;
+    if (copy.copy_transposed) {
+      const int64_t rows = original.shape[0], cols = original.shape[1];
+      for (int64_t r = 0; r < rows; ++r) {
+        for (int64_t c = 0; c < cols; ++c) mine[c * rows + r] = values[r * cols + c];
+      }
+    }
+    const bool external = copy.tensor->data_location() == onnx::TensorProto::EXTERNAL;
+    if (external) {
+      copy.tensor->clear_external_data();
+      copy.tensor->set_data_location(onnx::TensorProto::DEFAULT);
+      copy.tensor->set_raw_data(std::string(mine.size() * FloatByteWidth(copy.dtype), '\0'));
+    }
+    REINIT_RETURN_IF_ERROR(WriteValues(mine, copy.tensor));
+    if (external) REINIT_RETURN_IF_ERROR(ctx.external_sink(*copy.tensor));
+    copy.stats = Measure(mine);
+    ++counters["rewritten"];
+    ++counters["copies written"];
+    counters["elements written"] += static_cast<int64_t>(mine.size());
+  }
+  return Status::Ok();
+}
+
 // One row: kept rows are not touched; a tensor still in the input's external file is generated in
 // memory, handed to the sink, and freed (at most one such tensor is in memory at a time), unless the
 // writer takes it to generate piece by piece as it writes (ctx.defer).
@@ -42,6 +72,7 @@ Status RegenerateRow(ParamRow& row, PassContext& ctx, std::map<std::string, int6
     ++counters["kept"];
     return Status::Ok();
   }
+  if (!row.copy_of.empty()) return Status::Ok();  // written with its original (WriteCopies)
   int64_t n = 0;
   REINIT_RETURN_IF_ERROR(ElementCount(*row.tensor, &n));
   const bool external = row.tensor->data_location() == onnx::TensorProto::EXTERNAL;
@@ -60,6 +91,7 @@ Status RegenerateRow(ParamRow& row, PassContext& ctx, std::map<std::string, int6
   }
   TensorStats stats;
   REINIT_RETURN_IF_ERROR(FillTensor(row, ctx.policy.seed, ctx.threads, &stats));
+  if (row.has_copies) REINIT_RETURN_IF_ERROR(WriteCopies(row, ctx, counters));
   if (external) REINIT_RETURN_IF_ERROR(ctx.external_sink(*row.tensor));
   row.stats = stats;
   ++counters["rewritten"];

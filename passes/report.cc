@@ -48,6 +48,7 @@ json RowJson(const ParamRow& r) {
       {"role", NameOf(r.role)},
       {"through", r.through},
       {"conflicts", r.conflicts},
+      {"copy_of", r.copy_of.empty() ? json(nullptr) : json({{"name", r.copy_of}, {"transposed", r.copy_transposed}})},
       {"fan_in", r.has_fans ? json(r.fan_in) : json(nullptr)},
       {"fan_out", r.has_fans ? json(r.fan_out) : json(nullptr)},
       {"receptive_field", r.receptive_field},

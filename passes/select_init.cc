@@ -21,6 +21,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -410,6 +411,35 @@ Status CheckRepresentable(const ParamRow& row) {
   return Status::Ok();
 }
 
+// A copy (passes/find_copies.cc) is its original: it takes the original's decision, and the reason says
+// whose copy it is.
+void FollowOriginals(ParamTable& table) {
+  std::map<std::string, const ParamRow*> originals;
+  for (const ParamRow& row : table) {
+    if (row.has_copies) originals[row.name] = &row;
+  }
+  for (ParamRow& row : table) {
+    auto it = originals.find(row.copy_of);
+    if (row.copy_of.empty() || it == originals.end()) continue;
+    const ParamRow& o = *it->second;
+    const std::string why = row.copy_transposed ? "its transpose: a tied head stored as a tensor of its own"
+                                                : "the same values in the other branch of an If";
+    row.action = o.action;
+    row.kept = o.kept;
+    row.scheme = o.scheme;
+    row.distribution = o.distribution;
+    row.gain = o.gain;
+    row.scale = o.scale;
+    row.mode = o.mode;
+    row.whole_kernel = o.whole_kernel;
+    row.forget_bias = o.forget_bias;
+    row.std = o.std;
+    row.bound = o.bound;
+    row.constant = o.constant;
+    row.reason = "copy of '" + o.name + "' (" + why + "): " + o.reason;
+  }
+}
+
 // Each rule must apply to something: one that matches no tensor, or only tensors it cannot apply to,
 // is an error naming its line (a warning with allow_empty); one that skips some tensors says which.
 Status ReportRuleUses(const Policy& policy, const std::vector<RuleUse>& uses, std::vector<std::string>* warnings) {
@@ -485,6 +515,7 @@ Status SelectInitPass::Run(PassContext& ctx) {
     for (const auto& conflict : row.conflicts) row.reason += "; conflict: " + conflict;
     ++counters[row.action == Action::kReinitialize ? "to reinitialize" : "kept"];
   }
+  FollowOriginals(*ctx.table);
   return ReportRuleUses(ctx.policy, rule_uses, &ctx.warnings);
 }
 

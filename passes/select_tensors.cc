@@ -118,11 +118,21 @@ class Selector {
   }
 
   // A row goes with the layer of each of its uses (a tied embedding with the LM head too).
+  // The last N layers on every path: a layer is among them when fewer than N layers follow it on the
+  // longest path through it. Layers in the two branches of an If are alternatives, not one after the
+  // other, so a model with one head per branch has every head as its last layer.
   Taken LastLayers(int64_t n) const {
     auto before = [&](auto* a, auto* b) { return index_.TopologicalKey(*a) < index_.TopologicalKey(*b); };
     std::vector<const onnx::NodeProto*> order(layers_.begin(), layers_.end());
     std::sort(order.begin(), order.end(), before);
-    const std::set<const onnx::NodeProto*> chosen(order.end() - std::min<int64_t>(n, order.size()), order.end());
+    std::set<const onnx::NodeProto*> chosen;
+    for (size_t i = 0; i < order.size(); ++i) {
+      std::vector<const onnx::NodeProto*> after;
+      for (size_t j = i + 1; j < order.size(); ++j) {
+        if (!index_.Exclusive(index_.GraphOf(*order[i]), index_.GraphOf(*order[j]))) after.push_back(order[j]);
+      }
+      if (static_cast<int64_t>(PathLength(after, 0)) < n) chosen.insert(order[i]);
+    }
     Taken taken;
     for (const auto& row : table_) {
       std::vector<const onnx::NodeProto*> owners;
@@ -136,6 +146,23 @@ class Selector {
       taken.Add(row, places);
     }
     return taken;
+  }
+
+  // How many of `layers` one execution passes: the layers of an If count as the longer of its branches.
+  size_t PathLength(const std::vector<const onnx::NodeProto*>& layers, size_t level) const {
+    size_t count = 0;
+    std::map<const onnx::NodeProto*, std::map<std::string, std::vector<const onnx::NodeProto*>>> branches;
+    for (const onnx::NodeProto* layer : layers) {
+      const auto chain = index_.Branches(index_.GraphOf(*layer));
+      if (chain.size() <= level) ++count;
+      else branches[chain[level].first][chain[level].second].push_back(layer);
+    }
+    for (const auto& [node, by_branch] : branches) {
+      size_t longest = 0;
+      for (const auto& [branch, inside] : by_branch) longest = std::max(longest, PathLength(inside, level + 1));
+      count += longest;
+    }
+    return count;
   }
 
   Status LastBlocks(int64_t n, Taken* taken) const {
@@ -214,6 +241,18 @@ void Keep(ParamRow& row, const std::string& why) {
   row.mode.clear();
 }
 
+// A tensor and its copies (passes/find_copies.cc) are one parameter: selecting or leaving out any of
+// them does so for all.
+void WithCopies(const ParamTable& table, std::set<const ParamRow*>* rows) {
+  std::set<std::string> groups;  // the originals' names of the rows in the set
+  for (const ParamRow* row : *rows) groups.insert(row->copy_of.empty() ? row->name : row->copy_of);
+  for (const ParamRow& row : table) {
+    if ((row.has_copies && groups.count(row.name)) || (!row.copy_of.empty() && groups.count(row.copy_of))) {
+      rows->insert(&row);
+    }
+  }
+}
+
 }  // namespace
 
 Status SelectTensorsPass::Run(PassContext& ctx) {
@@ -251,6 +290,7 @@ Status SelectTensorsPass::Run(PassContext& ctx) {
     positive_words += (positive_words.empty() ? "" : ", ") + blocks_flag;
   }
   if (positive) {
+    WithCopies(*ctx.table, &selected);
     for (auto& row : *ctx.table) {
       if (!selected.count(&row)) Keep(row, "not selected by " + positive_words);
     }
@@ -261,6 +301,7 @@ Status SelectTensorsPass::Run(PassContext& ctx) {
     for (const Match& m : *list) {
       auto rows = selector.ByMatch(m);
       if (rows.empty()) REINIT_RETURN_IF_ERROR(selector.Empty(std::string(flag) + " " + m.text));
+      WithCopies(*ctx.table, &rows);
       for (auto& row : *ctx.table) {
         if (rows.count(&row)) Keep(row, std::string(flag == std::string("--keep") ? "frozen by " : "excluded by ") + flag + " " + m.text);
       }

@@ -217,3 +217,70 @@ TEST(ExportedGraphs, UntieSharedTreatsTheSlicesOfOneLayerAsOneUse) {
 
 }  // namespace
 }  // namespace reinit
+
+namespace reinit {
+namespace {
+
+// A submodule duplicated into both branches of an If: one parameter, drawn once, written to both.
+TEST(ExportedGraphs, CopiesInTheBranchesOfAnIfStayIdentical) {
+  for (const char* model : {"if_dup_init.onnx", "if_dup_const.onnx"}) {
+    auto run = test::Rewrite(Graph(model));
+    const ParamRow& then_w = run->Row("then.fc.weight");
+    const ParamRow& else_w = run->Row("else.fc.weight");
+    // The first in the table is the original (the else branch's body is indexed first here).
+    const ParamRow& original = then_w.has_copies ? then_w : else_w;
+    const ParamRow& copy = then_w.has_copies ? else_w : then_w;
+    EXPECT_TRUE(original.has_copies) << model;
+    EXPECT_EQ(copy.copy_of, original.name) << model;
+    EXPECT_EQ(copy.action, Action::kReinitialize);
+    EXPECT_EQ(copy.reason.rfind("copy of '" + original.name + "' (the same values in the other branch of an If): ", 0), 0u)
+        << copy.reason;
+    EXPECT_EQ(test::Values(*then_w.tensor), test::Values(*else_w.tensor)) << model;
+    onnx::ModelProto before = Graph(model);
+    EXPECT_NE(test::Values(*then_w.tensor), test::Values(*test::TensorsByName(before).at("then.fc.weight")))
+        << model << ": the values are new";
+  }
+}
+
+// Constant folding stored the tied LM head as its own tensor, the embedding's transpose: it stays tied.
+TEST(ExportedGraphs, ATiedHeadStoredTransposedStaysTheEmbeddingsTranspose) {
+  auto run = test::Rewrite(Graph("tied_head_fold.onnx"));
+  const ParamRow& e = run->Row("emb.weight");
+  const ParamRow& h = run->Row("onnx::MatMul_26");
+  EXPECT_EQ(h.copy_of, "emb.weight");
+  EXPECT_TRUE(h.copy_transposed);
+  EXPECT_EQ(h.scheme, Scheme::kNormal);  // the embedding's N(0, 1)
+  const std::vector<double> ev = test::Values(*e.tensor), hv = test::Values(*h.tensor);
+  const int64_t rows = e.shape[0], cols = e.shape[1];
+  ASSERT_EQ(h.shape, (std::vector<int64_t>{cols, rows}));
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t c = 0; c < cols; ++c) ASSERT_EQ(hv[c * rows + r], ev[r * cols + c]) << r << "," << c;
+  }
+  // Two layers equal by chance on one path are not a tie: only the two branches of an If are.
+  auto m = test::ParseModel(R"(<ir_version: 8, opset_import: ["" : 14]>
+    g (float[2,4] X) => (float[2,4] Y) { H = MatMul(X, A)  Y = MatMul(H, B) })");
+  test::AddInitializer(m, "A", {4, 4});
+  test::AddInitializer(m, "B", {4, 4});
+  auto same = test::Plan(std::move(m));
+  EXPECT_TRUE(same->Row("B").copy_of.empty());
+}
+
+// One head per branch: "the last N layers" counts along each path, so every head is a last layer.
+TEST(ExportedGraphs, ReinitLastTakesTheLastLayersOnEveryPath) {
+  auto taken = [](int64_t n) {
+    Policy p;
+    p.selection.reinit_last = n;
+    auto run = test::Plan(Graph("if_two_heads.onnx"), p);
+    std::set<std::string> names;
+    for (const ParamRow& row : run->table) {
+      if (row.action == Action::kReinitialize) names.insert(row.name);
+    }
+    return names;
+  };
+  EXPECT_EQ(taken(1), (std::set<std::string>{"head_a.weight", "head_a.bias", "head_b.weight", "head_b.bias"}));
+  EXPECT_EQ(taken(2), (std::set<std::string>{"head_a.weight", "head_a.bias", "head_b.weight", "head_b.bias",
+                                             "trunk.weight", "trunk.bias"}));
+}
+
+}  // namespace
+}  // namespace reinit

@@ -98,6 +98,7 @@ Status RunSession(const Options& options, const std::vector<std::string>& full, 
     std::vector<std::pair<std::string, std::string>> copies;
     REINIT_RETURN_IF_ERROR(UntieShared(&s->model, &copies));
     for (const auto& [original, copy] : copies) {
+      s->ctx.untied.insert(copy);
       if (s->external.keys.count(original)) s->external.keys.insert(copy);
       if (s->external.sources.count(original)) s->external.sources[copy] = s->external.sources.at(original);
     }
@@ -108,6 +109,22 @@ Status RunSession(const Options& options, const std::vector<std::string>& full, 
   s->ctx.index = s->index.get();
   s->ctx.table = &s->table;
   s->ctx.threads = options.threads;
+  // Values of tensors whose bytes are still in a file (external data, or large inline tensors left on
+  // disk), for the passes that compare values (find-copies).
+  s->ctx.read_values = [s](const onnx::TensorProto& t, std::vector<double>* values) -> Status {
+    if (t.data_location() != onnx::TensorProto::EXTERNAL) return ReadValues(t, values);
+    const ExternalSource* source = nullptr;
+    ForEachTensor(&s->model, [&](onnx::TensorProto& each, const std::string& key) {
+      auto it = s->external.sources.find(key);
+      if (&each == &t && it != s->external.sources.end()) source = &it->second;
+    });
+    if (source == nullptr) return {ExitCode::kInternal, "tensor '" + t.name() + "': its bytes are nowhere to be read"};
+    onnx::TensorProto loaded = t;
+    loaded.clear_external_data();
+    loaded.clear_data_location();
+    REINIT_RETURN_IF_ERROR(ReadSource(*source, loaded.mutable_raw_data()));
+    return ReadValues(loaded, values);
+  };
   // Progress lines on stderr for a run that takes a while (tool/progress.h).
   s->progress = std::make_unique<Progress>(err, options.verbosity > 0, options.progress_seconds);
   s->ctx.progress = [p = s->progress.get()](const std::string& pass, size_t done, size_t total) {
