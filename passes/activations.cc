@@ -47,34 +47,60 @@ constexpr const char* kPassThrough[] = {
 };
 // clang-format on
 
-// A scalar float read from a constant input; nullopt when absent or not a compile-time constant.
-std::optional<double> ScalarInput(const onnx::NodeProto& node, int input, const GraphIndex& index) {
-  if (node.input_size() <= input || node.input(input).empty()) return std::nullopt;
-  const onnx::TensorProto* t = index.ConstantValue(node.input(input));
-  std::vector<double> values;
-  if (t == nullptr || !ReadValues(*t, &values).ok() || values.size() != 1) return std::nullopt;
-  return values[0];
+// The largest finite value of a float type: a bound there (or beyond) is no bound at all. Exporters
+// write "no max" as +inf, FLT_MAX, or float16's 65504.
+double LargestFinite(int32_t dtype) {
+  switch (dtype) {
+    case onnx::TensorProto::FLOAT16: return 65504.0;
+    case onnx::TensorProto::BFLOAT16: return 3.3895313892515355e38;
+    case onnx::TensorProto::DOUBLE: return DBL_MAX;
+    default: return FLT_MAX;
+  }
 }
 
-// Clip(min, max): min = 0 is a (capped) ReLU, symmetric bounds are a hard tanh. min/max are attributes
-// before opset 11 and optional inputs from opset 11 on.
-std::optional<Activation> ClassifyClip(const onnx::NodeProto& node, const GraphIndex& index, int64_t opset) {
-  double lo = -FLT_MAX, hi = FLT_MAX;
-  if (opset > 0 && opset < 11) {
-    lo = FloatAttr(node, "min", -FLT_MAX);
-    hi = FloatAttr(node, "max", FLT_MAX);
-  } else {
-    const bool has_min = node.input_size() > 1 && !node.input(1).empty();
-    const bool has_max = node.input_size() > 2 && !node.input(2).empty();
-    auto min_value = ScalarInput(node, 1, index);
-    auto max_value = ScalarInput(node, 2, index);
-    if ((has_min && !min_value) || (has_max && !max_value)) return Activation{"clip", ActivationFamily::kLinear};
-    if (min_value) lo = *min_value;
-    if (max_value) hi = *max_value;
+// A bound as a number, with the largest finite value of its type (or more) as an infinity.
+double Unbounded(double value, int32_t dtype) {
+  if (value >= LargestFinite(dtype)) return INFINITY;
+  if (value <= -LargestFinite(dtype)) return -INFINITY;
+  return value;
+}
+
+// A scalar bound read from a constant input; nullopt when not a one-value float constant.
+std::optional<double> ScalarBound(const onnx::NodeProto& node, int input, const GraphIndex& index) {
+  const onnx::TensorProto* t = index.ConstantValue(node.input(input));
+  std::vector<double> values;
+  if (t == nullptr || !IsFloatType(t->data_type()) || !ReadValues(*t, &values).ok() || values.size() != 1) {
+    return std::nullopt;
   }
-  if (lo == 0 && hi == 6) return Activation{"relu6", ActivationFamily::kRelu};
-  if (lo == 0) return Activation{"clipped_relu", ActivationFamily::kRelu};
-  if (lo < 0 && hi > 0 && lo == -hi) return Activation{"hardtanh", ActivationFamily::kSigmoidTanh};
+  return Unbounded(values[0], t->data_type());
+}
+
+// A min this close to 0 is a ReLU's 0: exporters write 1e-10 or so where a later log or division must
+// not see an exact zero, which changes nothing about the variance the layer's init must keep.
+constexpr double kReluMin = 1e-6;
+
+// Clip(min, max): min 0 is a ReLU (capped at 6: relu6, at another finite max: clipped_relu), symmetric
+// finite bounds are a hard tanh. min/max are attributes before opset 11 and optional inputs from
+// opset 11 on; an absent bound is no bound.
+std::optional<Activation> ClassifyClip(const onnx::NodeProto& node, const GraphIndex& index, int64_t opset) {
+  double lo = -INFINITY, hi = INFINITY;
+  if (opset > 0 && opset < 11) {
+    lo = Unbounded(FloatAttr(node, "min", -FLT_MAX), onnx::TensorProto::FLOAT);
+    hi = Unbounded(FloatAttr(node, "max", FLT_MAX), onnx::TensorProto::FLOAT);
+  } else {
+    for (int input : {1, 2}) {
+      if (node.input_size() <= input || node.input(input).empty()) continue;
+      const std::optional<double> bound = ScalarBound(node, input, index);
+      if (!bound) return Activation{"clip", ActivationFamily::kLinear};  // computed bounds: not an activation
+      (input == 1 ? lo : hi) = *bound;
+    }
+  }
+  if (lo >= 0 && lo <= kReluMin) {
+    if (std::isinf(hi)) return Activation{"relu", ActivationFamily::kRelu};
+    if (hi == 6) return Activation{"relu6", ActivationFamily::kRelu};
+    if (hi > lo) return Activation{"clipped_relu", ActivationFamily::kRelu};
+  }
+  if (std::isfinite(hi) && hi > 0 && lo == -hi) return Activation{"hardtanh", ActivationFamily::kSigmoidTanh};
   return Activation{"clip", ActivationFamily::kLinear};
 }
 

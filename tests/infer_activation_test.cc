@@ -1,6 +1,8 @@
 // infer-activation: the first nonlinearity after each layer, through pass-through ops.
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include "tests/test_util.h"
 
 namespace reinit {
@@ -76,10 +78,53 @@ TEST(InferActivation, ClipBoundsAsAttributesBeforeOpset11) {
   EXPECT_EQ(run->Row("W").activation, "relu6");
 }
 
-TEST(InferActivation, ClipWithOnlyAMinimumOfZeroIsAReLU) {
-  auto run = Activations(Layer("lo = Constant <value = float {0.0}> ()\n Y = Clip(H, lo)"));
-  EXPECT_EQ(run->Row("W").activation, "clipped_relu");
+// Clip bounds as a ReLU: min 0 (or a tiny positive min) with no max, max +inf or the type's largest value
+// is a plain ReLU; a max of 6 is relu6, any other finite max clipped_relu. Before opset 11 the bounds
+// are attributes, from opset 11 on optional inputs.
+struct ClipCase {
+  std::string name, tail;
+  int opset;
+  std::string activation;
+  ActivationFamily family;
+};
+class ClipBounds : public ::testing::TestWithParam<ClipCase> {};
+
+TEST_P(ClipBounds, AreClassified) {
+  auto run = test::Plan(Layer(GetParam().tail, GetParam().opset));
+  const ParamRow& w = run->Row("W");
+  EXPECT_EQ(w.activation, GetParam().activation);
+  EXPECT_EQ(w.activation_family, GetParam().family);
+  EXPECT_EQ(w.scheme, GetParam().family == ActivationFamily::kRelu ? Scheme::kHe : Scheme::kXavier);
 }
+
+INSTANTIATE_TEST_SUITE_P(
+    Forms, ClipBounds,
+    ::testing::Values(
+        ClipCase{"min0_no_max", "lo = Constant <value = float {0.0}> ()\n Y = Clip(H, lo)", 14, "relu",
+                 ActivationFamily::kRelu},
+        ClipCase{"min0_empty_max", "lo = Constant <value = float {0.0}> ()\n Y = Clip(H, lo, )", 14, "relu",
+                 ActivationFamily::kRelu},
+        ClipCase{"min0_flt_max",
+                 "lo = Constant <value = float {0.0}> ()\n hi = Constant <value = float {3.4028235e38}> ()\n"
+                 "Y = Clip(H, lo, hi)",
+                 13, "relu", ActivationFamily::kRelu},
+        ClipCase{"attr_min0", "Y = Clip <min = 0.0> (H)", 6, "relu", ActivationFamily::kRelu},
+        ClipCase{"attr_tiny_min_flt_max", "Y = Clip <min = 1e-10, max = 3.4028235e38> (H)", 10, "relu",
+                 ActivationFamily::kRelu},
+        ClipCase{"attr_relu6", "Y = Clip <min = 0.0, max = 6.0> (H)", 10, "relu6", ActivationFamily::kRelu},
+        ClipCase{"tiny_min_relu6",
+                 "lo = Constant <value = float {1e-10}> ()\n hi = Constant <value = float {6.0}> ()\n"
+                 "Y = Clip(H, lo, hi)",
+                 14, "relu6", ActivationFamily::kRelu},
+        ClipCase{"min0_max1",
+                 "lo = Constant <value = float {0.0}> ()\n hi = Constant <value = float {1.0}> ()\n"
+                 "Y = Clip(H, lo, hi)",
+                 14, "clipped_relu", ActivationFamily::kRelu},
+        // A min well above 0 is no ReLU; neither is a Clip without bounds (an identity, not a hard tanh).
+        ClipCase{"min_0_1", "lo = Constant <value = float {0.1}> ()\n Y = Clip(H, lo)", 14, "clip",
+                 ActivationFamily::kLinear},
+        ClipCase{"no_bounds", "Y = Clip(H)", 14, "clip", ActivationFamily::kLinear}),
+    [](const auto& info) { return info.param.name; });
 
 TEST(InferActivation, WalksThroughBiasNormReshapePoolAndResidual) {
   auto m = test::ParseModel(R"(<ir_version: 8, opset_import: ["" : 14]>
@@ -129,6 +174,33 @@ TEST(InferActivation, GraphOutputMeansLinear) {
   auto run = Activations(Layer("Y = Identity(H)"));
   EXPECT_EQ(run->Row("W").activation, "linear");
   EXPECT_EQ(run->Row("W").activation_path, (std::vector<std::string>{"Identity", "(graph output)"}));
+}
+
+// Clip(H, lo, hi) with bounds stored as one-value initializers of type `dtype` (raw little-endian
+// bytes), as exporters write +inf, or float16's largest value for "no max"; H is cast to that type
+// and back when it is not float.
+std::unique_ptr<test::Run> ClipWithBounds(int32_t dtype, const std::string& lo, const std::string& hi) {
+  auto m = Layer(dtype == onnx::TensorProto::FLOAT
+                     ? "Y = Clip(H, lo, hi)"
+                     : "Hc = Cast <to = " + std::to_string(dtype) + "> (H)\n C = Clip(Hc, lo, hi)\n Y = Cast <to = 1> (C)");
+  for (const auto& [name, bytes] : {std::pair<const char*, std::string>{"lo", lo}, {"hi", hi}}) {
+    auto* t = m.mutable_graph()->add_initializer();
+    t->set_name(name);
+    t->set_data_type(dtype);
+    t->set_raw_data(bytes);
+  }
+  return test::Plan(std::move(m));
+}
+
+template <typename T>
+std::string Bytes(T value) {
+  return std::string(reinterpret_cast<const char*>(&value), sizeof value);
+}
+
+TEST(InferActivation, ClipWithTinyMinAndInfiniteMaxIsAReLU) {
+  auto run = ClipWithBounds(onnx::TensorProto::FLOAT, Bytes(1e-10f), Bytes(std::numeric_limits<float>::infinity()));
+  EXPECT_EQ(run->Row("W").activation, "relu");
+  EXPECT_EQ(run->Row("W").scheme, Scheme::kHe);
 }
 
 TEST(InferActivation, RecurrentWeightsTakeTheGateActivations) {
