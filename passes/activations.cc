@@ -67,7 +67,7 @@ double Unbounded(double value, int32_t dtype) {
 
 // A scalar bound read from a constant input; nullopt when not a one-value float constant.
 std::optional<double> ScalarBound(const onnx::NodeProto& node, int input, const GraphIndex& index) {
-  const onnx::TensorProto* t = index.ConstantValue(node.input(input));
+  const onnx::TensorProto* t = ConstantThroughIdentity(node.input(input), index);
   std::vector<double> values;
   if (t == nullptr || !IsFloatType(t->data_type()) || !ReadValues(*t, &values).ok() || values.size() != 1) {
     return std::nullopt;
@@ -204,7 +204,7 @@ std::optional<GatedMatch> MatchGatedActivation(const std::string& x, const Graph
         if (node.input(i).empty()) continue;
         auto it = derived.find(node.input(i));
         if (it != derived.end()) from_x.push_back(&it->second);
-        else if (index.ConstantValue(node.input(i)) == nullptr) ready = false;
+        else if (ConstantThroughIdentity(node.input(i), index) == nullptr) ready = false;
       }
       if (!ready) continue;
       done.insert(&node);
@@ -231,6 +231,21 @@ std::optional<GatedMatch> MatchGatedActivation(const std::string& x, const Graph
     }
   }
   return std::nullopt;
+}
+
+const onnx::TensorProto* ConstantThroughIdentity(const std::string& value, const GraphIndex& index) {
+  std::string v = value;
+  for (int depth = 0; depth < 8; ++depth) {
+    if (const onnx::TensorProto* t = index.ConstantValue(v)) return t;
+    const onnx::NodeProto* p = index.Producer(v);
+    if (p == nullptr || !IsOnnxDomain(*p) || p->op_type() != "Identity" || p->input_size() != 1) return nullptr;
+    v = p->input(0);
+  }
+  return nullptr;
+}
+
+bool ReadsOnlyShape(const onnx::NodeProto& node) {
+  return IsOnnxDomain(node) && OneOf(node.op_type(), {"Shape", "Size"});
 }
 
 bool IsPassThrough(const onnx::NodeProto& node) {

@@ -47,6 +47,14 @@ std::optional<GatedMatch> MatchGatedActivation(const std::string& value, const G
 // the search for the layer's activation continues through their first output.
 bool IsPassThrough(const onnx::NodeProto& node);
 
+// Shape and Size read a value's shape, never its values: for the activation search such a consumer is
+// no use at all (it neither ends the search nor is the next op).
+bool ReadsOnlyShape(const onnx::NodeProto& node);
+
+// The value of a compile-time constant, also when it reaches its consumer through Identity nodes
+// (exporters that deduplicate equal initializers read the copies through Identity); nullptr otherwise.
+const onnx::TensorProto* ConstantThroughIdentity(const std::string& value, const GraphIndex& index);
+
 // The slope PRelu is re-initialized to (nn.PReLU's default).
 inline constexpr double kPReluInitSlope = 0.25;
 

@@ -12,8 +12,9 @@
 //
 // The walk is breadth first through pass-through ops (activations.cc lists them), into Loop/Scan
 // bodies through their inputs, out of bodies through their outputs, and stops on each branch at the
-// first activation, the next layer or any other op. The first activation found wins; the layer is
-// linear only when no branch finds one. Recurrent weights take the gate activations of their op.
+// first activation, the next layer or any other op. Shape and Size consumers are not uses of the
+// values and are skipped. The first activation found wins; the layer is linear only when no branch
+// finds one. Recurrent weights take the gate activations of their op.
 #include "passes/infer_activation.h"
 
 #include <cctype>
@@ -35,10 +36,19 @@ struct Found {
   const onnx::NodeProto* residual_add = nullptr;  // a residual Add passed on the way
 };
 
-// An Add of two computed values (not a bias): where a residual branch rejoins the main path.
-bool IsResidualAdd(const onnx::NodeProto& node, const GraphIndex& index) {
-  return node.op_type() == "Add" && node.input_size() == 2 && index.ConstantValue(node.input(0)) == nullptr &&
-         index.ConstantValue(node.input(1)) == nullptr;
+// An Add of two computed values (not a bias, even one the exporter reads through an Identity) that
+// `value` reaches as the branch side: where a residual branch rejoins the main path. The skip side is
+// the value the branch also starts from, so it has other consumers besides the Add (Shape and Size
+// aside); a layer whose output is the skip (a stem, a patch embedding) does not end a branch.
+bool IsResidualAdd(const onnx::NodeProto& node, const std::string& value, const GraphIndex& index) {
+  if (node.op_type() != "Add" || node.input_size() != 2 || ConstantThroughIdentity(node.input(0), index) != nullptr ||
+      ConstantThroughIdentity(node.input(1), index) != nullptr) {
+    return false;
+  }
+  for (const Use& use : index.Consumers(value)) {
+    if (use.node != &node && !ReadsOnlyShape(*use.node)) return false;
+  }
+  return true;
 }
 
 Found FollowToActivation(const onnx::NodeProto& layer, const GraphIndex& index, int64_t opset) {
@@ -73,6 +83,7 @@ Found FollowToActivation(const onnx::NodeProto& layer, const GraphIndex& index, 
       return {gated->activation, path, item.residual};
     }
     for (const Use& use : index.Consumers(item.value)) {
+      if (ReadsOnlyShape(*use.node)) continue;
       std::vector<std::string> path = item.path;
       path.push_back(use.node->op_type());
       if (auto body_inputs = index.BodyInputs(*use.node, use.index); !body_inputs.empty()) {
@@ -83,7 +94,7 @@ Found FollowToActivation(const onnx::NodeProto& layer, const GraphIndex& index, 
         if (auto act = ClassifyActivation(*use.node, index, opset, kPReluInitSlope)) return {*act, path, item.residual};
         if (IsPassThrough(*use.node) && use.node->output_size() > 0) {
           const onnx::NodeProto* residual =
-              item.residual != nullptr ? item.residual : IsResidualAdd(*use.node, index) ? use.node : nullptr;
+              item.residual != nullptr ? item.residual : IsResidualAdd(*use.node, item.value, index) ? use.node : nullptr;
           queue.push_back({use.node->output(0), std::move(path), residual});
           continue;
         }

@@ -29,6 +29,13 @@ TEST(Activations, LayersAndArithmeticAreNotPassThrough) {
   for (const char* op : {"MatMul", "Conv", "Gemm", "Mul", "Concat", "LSTM"}) EXPECT_FALSE(IsPassThrough(Node(op))) << op;
 }
 
+TEST(Activations, ShapeAndSizeReadOnlyTheShape) {
+  EXPECT_TRUE(ReadsOnlyShape(Node("Shape")));
+  EXPECT_TRUE(ReadsOnlyShape(Node("Size")));
+  EXPECT_FALSE(ReadsOnlyShape(Node("Reshape")));
+  EXPECT_FALSE(ReadsOnlyShape(Node("Shape", "com.example")));
+}
+
 TEST(Activations, LeakyReluDefaultSlopeIsTheSpecs) {
   onnx::GraphProto g;
   GraphIndex index(&g);

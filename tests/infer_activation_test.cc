@@ -203,6 +203,32 @@ TEST(InferActivation, ClipWithTinyMinAndInfiniteMaxIsAReLU) {
   EXPECT_EQ(run->Row("W").scheme, Scheme::kHe);
 }
 
+TEST(InferActivation, ShapeConsumerIsNotTheEndOfALinearLayer) {
+  auto run = Activations(Layer("S = Shape(H)\n Y = Identity(H)"));
+  EXPECT_EQ(run->Row("W").activation, "linear");
+  EXPECT_EQ(run->Row("W").activation_path, (std::vector<std::string>{"Identity", "(graph output)"}));
+}
+
+TEST(InferActivation, BiasReadThroughIdentityIsNotAResidualAdd) {
+  auto m = Layer("bi = Identity(B)\n A = Add(H, bi)\n Y = Relu(A)");
+  test::AddInitializer(m, "B", {3});
+  auto run = Activations(std::move(m));
+  EXPECT_EQ(run->Row("W").activation, "relu");
+  EXPECT_EQ(run->Row("W").residual_add, nullptr);
+}
+
+TEST(InferActivation, OnlyTheBranchSideOfAResidualAddEndsABranch) {
+  // H = X W is the skip of a residual block H + (H W1): W1 ends the branch, W (whose output the branch
+  // also starts from) does not, though both reach the Add before their Tanh.
+  auto m = Layer("a = MatMul(H, W1)\n r = Add(H, a)\n Y = Tanh(r)");
+  test::AddInitializer(m, "W1", {3, 3});
+  auto run = Activations(std::move(m));
+  EXPECT_EQ(run->Row("W").activation, "tanh");
+  EXPECT_EQ(run->Row("W").residual_add, nullptr);
+  EXPECT_EQ(run->Row("W1").activation, "tanh");
+  EXPECT_NE(run->Row("W1").residual_add, nullptr);
+}
+
 TEST(InferActivation, RecurrentWeightsTakeTheGateActivations) {
   auto m = test::ParseModel(R"(<ir_version: 8, opset_import: ["" : 14]>
     g (float[5,1,3] X) => (float[5,1,1,2] Y, float[5,1,1,2] Z) {
