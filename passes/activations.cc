@@ -40,11 +40,6 @@ constexpr ActivationEntry kActivations[] = {
   {"LogSoftmax",      "log_softmax",     ActivationFamily::kLinear},
 };
 
-constexpr const char* kPassThrough[] = {
-  "Add", "BatchNormalization", "LayerNormalization", "InstanceNormalization", "Identity", "Reshape",
-  "Transpose", "Flatten", "Squeeze", "Unsqueeze", "Dropout", "MaxPool", "AveragePool",
-  "GlobalAveragePool", "GlobalMaxPool", "LpPool", "Pad",
-};
 // clang-format on
 
 // The largest finite value of a float type: a bound there (or beyond) is no bound at all. Exporters
@@ -244,16 +239,127 @@ const onnx::TensorProto* ConstantThroughIdentity(const std::string& value, const
   return nullptr;
 }
 
-bool ReadsOnlyShape(const onnx::NodeProto& node) {
-  return IsOnnxDomain(node) && OneOf(node.op_type(), {"Shape", "Size"});
+namespace {
+
+// A constant with at most one axis longer than 1 ([C], [1,C,1,1], a scalar): the same factor or shift
+// for every element of a channel, as a folded BatchNorm's scale and shift.
+bool PerChannelConstant(const std::string& value, const GraphIndex& index) {
+  const onnx::TensorProto* t = ConstantThroughIdentity(value, index);
+  if (t == nullptr) return false;
+  int long_axes = 0;
+  for (int64_t d : t->dims()) long_axes += d != 1;
+  return long_axes <= 1;
 }
 
-bool IsPassThrough(const onnx::NodeProto& node) {
-  if (!node.domain().empty() && node.domain() != "ai.onnx") return false;
-  for (const char* op : kPassThrough) {
-    if (node.op_type() == op) return true;
+// A dequantization scale: a per-channel constant, the scale DynamicQuantizeLinear computes at run time
+// (its output 1), or a product, quotient or reshaping of such scales (x_scale * w_scale).
+bool IsScale(const std::string& value, const GraphIndex& index, int depth = 0) {
+  if (PerChannelConstant(value, index)) return true;
+  const onnx::NodeProto* p = index.Producer(value);
+  if (p == nullptr || depth > 4 || !IsOnnxDomain(*p)) return false;
+  if (p->op_type() == "DynamicQuantizeLinear") return p->output_size() > 1 && p->output(1) == value;
+  if (!OneOf(p->op_type(), {"Mul", "Div", "Cast", "Reshape", "Unsqueeze", "Squeeze", "Identity"})) return false;
+  for (const auto& input : p->input()) {
+    if (!input.empty() && !IsScale(input, index, depth + 1)) return false;
   }
-  return false;
+  return true;
+}
+
+// Conditions on a pass-through node, given the input the searched value arrives at.
+using PassCondition = bool (*)(const onnx::NodeProto& node, int input, const GraphIndex& index);
+
+// Mul/Sub by a per-channel constant (either operand order); Mul also by a dequantization scale. A Mul
+// of two computed values is gating (attention, squeeze-and-excitation), not a scale: it ends the search.
+bool ByPerChannelConstant(const onnx::NodeProto& node, int input, const GraphIndex& index) {
+  return node.input_size() == 2 && PerChannelConstant(node.input(1 - input), index);
+}
+bool ByScale(const onnx::NodeProto& node, int input, const GraphIndex& index) {
+  return node.input_size() == 2 && IsScale(node.input(1 - input), index);
+}
+// Cast to a float type (float16 graphs cast around ops that lack a float16 kernel); a cast to an
+// integer or bool type quantizes or thresholds.
+bool ToFloat(const onnx::NodeProto& node, int, const GraphIndex&) {
+  return IsFloatType(static_cast<int32_t>(IntAttr(node, "to", 0)));
+}
+
+enum class Inputs { kData, kAny };  // the value passes through input 0 only, or through any input
+
+struct PassThrough {
+  const char* op_type;
+  Inputs inputs;
+  bool all_outputs;        // every output carries part of the value (Split); otherwise output 0 only
+  PassCondition condition;  // nullptr: always
+};
+
+// Ops that carry a layer's output on to its nonlinearity. Each moves, selects, copies, resamples,
+// casts or normalizes values, or shifts and scales them per channel: none changes what kind of
+// nonlinearity follows, so none decides the layer's initialization.
+// clang-format off
+constexpr PassThrough kPassThrough[] = {
+  // shifts and per-channel scales: bias, residual, folded BatchNorm (x * s + t), dequantization
+  {"Add",                   Inputs::kAny,  false, nullptr},
+  {"Sub",                   Inputs::kAny,  false, ByPerChannelConstant},
+  {"Mul",                   Inputs::kAny,  false, ByScale},
+  {"Div",                   Inputs::kData, false, ByScale},
+  // normalizations (decomposed ones: MatchNormalization)
+  {"BatchNormalization",    Inputs::kData, false, nullptr},
+  {"LayerNormalization",    Inputs::kData, false, nullptr},
+  {"InstanceNormalization", Inputs::kData, false, nullptr},
+  {"GroupNormalization",    Inputs::kData, false, nullptr},
+  {"MeanVarianceNormalization", Inputs::kData, false, nullptr},
+  {"LpNormalization",       Inputs::kData, false, nullptr},
+  // layout and selection
+  {"Identity",              Inputs::kData, false, nullptr},
+  {"Reshape",               Inputs::kData, false, nullptr},
+  {"Transpose",             Inputs::kData, false, nullptr},
+  {"Flatten",               Inputs::kData, false, nullptr},
+  {"Squeeze",               Inputs::kData, false, nullptr},
+  {"Unsqueeze",             Inputs::kData, false, nullptr},
+  {"Dropout",               Inputs::kData, false, nullptr},
+  {"Concat",                Inputs::kAny,  false, nullptr},
+  {"Split",                 Inputs::kData, true,  nullptr},
+  {"Slice",                 Inputs::kData, false, nullptr},
+  // Gather of activations (input 0 is the searched value, so computed; a lookup in a constant table is
+  // an embedding layer, found by the op table, never reached here)
+  {"Gather",                Inputs::kData, false, nullptr},
+  {"Pad",                   Inputs::kData, false, nullptr},
+  {"SpaceToDepth",          Inputs::kData, false, nullptr},
+  {"DepthToSpace",          Inputs::kData, false, nullptr},
+  // resampling and pooling
+  {"Resize",                Inputs::kData, false, nullptr},
+  {"Upsample",              Inputs::kData, false, nullptr},
+  {"MaxPool",               Inputs::kData, false, nullptr},
+  {"AveragePool",           Inputs::kData, false, nullptr},
+  {"GlobalAveragePool",     Inputs::kData, false, nullptr},
+  {"GlobalMaxPool",         Inputs::kData, false, nullptr},
+  {"LpPool",                Inputs::kData, false, nullptr},
+  // type changes: float casts, and (fake) quantization around a layer's output
+  {"Cast",                  Inputs::kData, false, ToFloat},
+  {"QuantizeLinear",        Inputs::kData, false, nullptr},
+  {"DequantizeLinear",      Inputs::kData, false, nullptr},
+};
+// clang-format on
+
+}  // namespace
+
+std::vector<std::string> PassThroughOutputs(const onnx::NodeProto& node, int input, const GraphIndex& index) {
+  if (!IsOnnxDomain(node) || node.output_size() == 0) return {};
+  for (const PassThrough& entry : kPassThrough) {
+    if (node.op_type() != entry.op_type) continue;
+    if (entry.inputs == Inputs::kData && input != 0) return {};
+    if (entry.condition != nullptr && !entry.condition(node, input, index)) return {};
+    if (!entry.all_outputs) return {node.output(0)};
+    std::vector<std::string> outputs;
+    for (const auto& output : node.output()) {
+      if (!output.empty()) outputs.push_back(output);
+    }
+    return outputs;
+  }
+  return {};
+}
+
+bool ReadsOnlyShape(const onnx::NodeProto& node) {
+  return IsOnnxDomain(node) && OneOf(node.op_type(), {"Shape", "Size"});
 }
 
 }  // namespace reinit

@@ -42,10 +42,12 @@ struct GatedMatch {
 };
 std::optional<GatedMatch> MatchGatedActivation(const std::string& value, const GraphIndex& index);
 
-// True for ops that pass a layer's output on unchanged in scale or shape only (bias Add, residual Add,
-// BatchNormalization, Identity, Reshape, Transpose, Flatten, Squeeze, Unsqueeze, Dropout, pooling, ...):
-// the search for the layer's activation continues through their first output.
-bool IsPassThrough(const onnx::NodeProto& node);
+// The outputs of `node` that carry on the value it reads at input `input`, when `node` passes a
+// layer's output on toward its nonlinearity without changing what kind of nonlinearity follows:
+// it moves, selects, resamples, casts, normalizes or shifts and scales it per channel (the table in
+// activations.cc says which op, through which inputs, and on what condition). Empty when the search
+// ends at `node`.
+std::vector<std::string> PassThroughOutputs(const onnx::NodeProto& node, int input, const GraphIndex& index);
 
 // Shape and Size read a value's shape, never its values: for the activation search such a consumer is
 // no use at all (it neither ends the search nor is the next op).

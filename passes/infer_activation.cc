@@ -9,12 +9,15 @@
 //   Gemm -> (graph output)                                 linear
 //   MatMul -> Add -> MatMul                                linear (the next layer came first)
 //   com.microsoft FusedConv <activation = "Relu">          relu (from the attribute)
+//   Conv -> Mul(s [1,C,1,1]) -> Add(t) -> x*Clip(x+3,0,6)/6  hardswish (through a folded BatchNorm)
+//   Conv -> Concat -> BatchNormalization -> Relu           relu (DenseNet)
+//   ConvInteger -> Cast -> Mul(x_scale * w_scale) -> Add -> Relu    relu (dequantized)
 //
-// The walk is breadth first through pass-through ops (activations.cc lists them), into Loop/Scan
-// bodies through their inputs, out of bodies through their outputs, and stops on each branch at the
-// first activation, the next layer or any other op. Shape and Size consumers are not uses of the
-// values and are skipped. The first activation found wins; the layer is linear only when no branch
-// finds one. Recurrent weights take the gate activations of their op.
+// The walk is breadth first through pass-through ops (activations.cc lists them, with the inputs they
+// carry), into Loop/Scan bodies through their inputs, out of bodies through their outputs, and stops
+// on each branch at the first activation, the next layer or any other op. Shape and Size consumers
+// are not uses of the values and are skipped. The first activation found wins; the layer is linear
+// only when no branch finds one. Recurrent weights take the gate activations of their op.
 #include "passes/infer_activation.h"
 
 #include <cctype>
@@ -90,14 +93,14 @@ Found FollowToActivation(const onnx::NodeProto& layer, const GraphIndex& index, 
         for (const auto& input : body_inputs) queue.push_back({input, path, item.residual});
         continue;
       }
-      if (use.index == 0 || use.node->op_type() == "Add") {
+      if (use.index == 0) {
         if (auto act = ClassifyActivation(*use.node, index, opset, kPReluInitSlope)) return {*act, path, item.residual};
-        if (IsPassThrough(*use.node) && use.node->output_size() > 0) {
-          const onnx::NodeProto* residual =
-              item.residual != nullptr ? item.residual : IsResidualAdd(*use.node, item.value, index) ? use.node : nullptr;
-          queue.push_back({use.node->output(0), std::move(path), residual});
-          continue;
-        }
+      }
+      if (auto outputs = PassThroughOutputs(*use.node, use.index, index); !outputs.empty()) {
+        const onnx::NodeProto* residual =
+            item.residual != nullptr ? item.residual : IsResidualAdd(*use.node, item.value, index) ? use.node : nullptr;
+        for (const auto& output : outputs) queue.push_back({output, path, residual});
+        continue;
       }
       if (!first_end) {  // the next layer, or an op that ends the search
         first_end = path;

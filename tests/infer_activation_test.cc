@@ -203,10 +203,189 @@ TEST(InferActivation, ClipWithTinyMinAndInfiniteMaxIsAReLU) {
   EXPECT_EQ(run->Row("W").scheme, Scheme::kHe);
 }
 
+TEST(InferActivation, ClipToTheLargestFloat16IsAReLU) {
+  // float16 0 and 65504 (0x7bff): the largest finite float16 is "no max" in a float16 graph.
+  auto run = ClipWithBounds(onnx::TensorProto::FLOAT16, Bytes(uint16_t{0}), Bytes(uint16_t{0x7bff}));
+  EXPECT_EQ(run->Row("W").activation, "relu");
+  auto capped = ClipWithBounds(onnx::TensorProto::FLOAT16, Bytes(uint16_t{0}), Bytes(uint16_t{0x4600}));  // 6
+  EXPECT_EQ(capped->Row("W").activation, "relu6");
+}
+
+// A 3x3 convolution W [8, 4, 3, 3] followed by `tail` (text of nodes reading H and writing Y).
+onnx::ModelProto ConvLayer(const std::string& tail, int opset = 14) {
+  auto m = test::ParseModel("<ir_version: 8, opset_import: [\"\" : " + std::to_string(opset) +
+                            "]>\n g (float[1,4,8,8] X, float[1,8,8,8] Z) => (float Y) {\n"
+                            " H = Conv <pads = [1, 1, 1, 1]> (X, W)\n" + tail + "\n}");
+  test::AddInitializer(m, "W", {8, 4, 3, 3});
+  return m;
+}
+
+struct PassCase {
+  std::string name, tail;
+  int opset;
+  std::vector<std::string> path;
+};
+class PassesThrough : public ::testing::TestWithParam<PassCase> {};
+
+// Each of these moves, selects, resamples, casts or rescales the layer's output: the ReLU behind it
+// decides (He), where the search used to end (linear, Xavier).
+TEST_P(PassesThrough, ToTheReluBehind) {
+  auto run = test::Plan(ConvLayer(GetParam().tail, GetParam().opset));
+  const ParamRow& w = run->Row("W");
+  EXPECT_EQ(w.activation, "relu");
+  EXPECT_EQ(w.activation_family, ActivationFamily::kRelu);
+  EXPECT_EQ(w.scheme, Scheme::kHe);
+  EXPECT_EQ(w.activation_path, GetParam().path);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Ops, PassesThrough,
+    ::testing::Values(
+        // DenseNet: the layer's output is concatenated (as either input) before BN and ReLU.
+        PassCase{"concat_second", "C = Concat <axis = 1> (Z, H)\n N = BatchNormalization(C, s, b, m, v)\n Y = Relu(N)",
+                 14, {"Concat", "BatchNormalization", "Relu"}},
+        PassCase{"concat_single", "C = Concat <axis = 1> (H)\n Y = Relu(C)", 14, {"Concat", "Relu"}},
+        PassCase{"pool_concat",
+                 "P = AveragePool <kernel_shape = [2, 2], strides = [2, 2]> (H)\n C = Concat <axis = 1> (P, P)\n"
+                 "Y = Relu(C)",
+                 14, {"AveragePool", "Concat", "Relu"}},
+        // fp16 graphs cast around ops without a float16 kernel.
+        PassCase{"cast_resize_cast",
+                 "A = Cast <to = 10> (H)\n sc = Constant <value = float[4] {1.0, 1.0, 2.0, 2.0}> ()\n"
+                 "R = Resize <mode = \"nearest\"> (A, , sc)\n B = Cast <to = 1> (R)\n Y = Relu(B)",
+                 14, {"Cast", "Resize", "Cast", "Relu"}},
+        PassCase{"upsample_opset9",
+                 "sc = Constant <value = float[4] {1.0, 1.0, 2.0, 2.0}> ()\n U = Upsample(H, sc)\n Y = Relu(U)", 9,
+                 {"Upsample", "Relu"}},
+        PassCase{"slice",
+                 "st = Constant <value = int64[1] {0}> ()\n en = Constant <value = int64[1] {4}> ()\n"
+                 "ax = Constant <value = int64[1] {1}> ()\n S = Slice(H, st, en, ax)\n Y = Relu(S)",
+                 14, {"Slice", "Relu"}},
+        // Split: every output carries part of the layer's output; here only the second reaches the ReLU.
+        PassCase{"split_second_output",
+                 "A, B = Split <axis = 1> (H)\n O = Identity(A)\n Y = Relu(B)", 14, {"Split", "Relu"}},
+        PassCase{"gather_channels",
+                 "i = Constant <value = int64[2] {0, 3}> ()\n G = Gather <axis = 1> (H, i)\n Y = Relu(G)", 14,
+                 {"Gather", "Relu"}},
+        PassCase{"pad", "p = Constant <value = int64[8] {0, 0, 1, 1, 0, 0, 1, 1}> ()\n P = Pad(H, p)\n Y = Relu(P)",
+                 14, {"Pad", "Relu"}},
+        PassCase{"space_to_depth", "S = SpaceToDepth <blocksize = 2> (H)\n Y = Relu(S)", 14, {"SpaceToDepth", "Relu"}},
+        PassCase{"depth_to_space", "S = DepthToSpace <blocksize = 2> (H)\n Y = Relu(S)", 14, {"DepthToSpace", "Relu"}},
+        // BatchNorm folded into per-channel constants (Paddle2ONNX, TF converters), either operand order.
+        PassCase{"folded_bn",
+                 "M = Mul(H, sc)\n A = Add(M, sh)\n Y = Relu(A)\n"
+                 "sc = Constant <value = float[1,8,1,1] {1,2,3,4,5,6,7,8}> ()\n"
+                 "sh = Constant <value = float[8] {1,2,3,4,5,6,7,8}> ()",
+                 14, {"Mul", "Add", "Relu"}},
+        PassCase{"folded_bn_constant_first",
+                 "sc = Constant <value = float[8,1,1] {1,2,3,4,5,6,7,8}> ()\n M = Mul(sc, H)\n Y = Relu(M)", 14,
+                 {"Mul", "Relu"}},
+        PassCase{"normalize_sub_div",
+                 "mu = Constant <value = float[1,8,1,1] {1,2,3,4,5,6,7,8}> ()\n"
+                 "sd = Constant <value = float[1,8,1,1] {1,2,3,4,5,6,7,8}> ()\n"
+                 "D = Sub(H, mu)\n N = Div(D, sd)\n Y = Relu(N)",
+                 14, {"Sub", "Div", "Relu"}},
+        PassCase{"scalar_scale", "c = Constant <value = float {0.5}> ()\n M = Mul(H, c)\n Y = Relu(M)", 14,
+                 {"Mul", "Relu"}},
+        // Fake quantization around the layer's output (QDQ models).
+        PassCase{"quantize_dequantize",
+                 "s = Constant <value = float {0.1}> ()\n q = QuantizeLinear(H, s)\n d = DequantizeLinear(q, s)\n"
+                 "Y = Relu(d)",
+                 14, {"QuantizeLinear", "DequantizeLinear", "Relu"}},
+        // A Shape consumer reads no values: it neither ends the search nor shows in the path, whether it
+        // comes first or not.
+        PassCase{"shape_first", "S = Shape(H)\n O = Reshape(Z, S)\n Y = Relu(H)", 14, {"Relu"}},
+        PassCase{"size_first", "S = Size(H)\n Y = Relu(H)", 14, {"Relu"}}),
+    [](const auto& info) { return info.param.name; });
+
+struct EndCase {
+  std::string name, tail;
+  std::vector<std::string> path;
+};
+class EndsTheSearch : public ::testing::TestWithParam<EndCase> {};
+
+// What still ends the search before the ReLU: a product of two computed values (gating, attention),
+// a product with a constant that is not per channel, a constant divided by the output, a cast to an
+// integer type; and a Shape consumer is no end but no way on either.
+TEST_P(EndsTheSearch, BeforeTheRelu) {
+  auto run = test::Plan(ConvLayer(GetParam().tail));
+  const ParamRow& w = run->Row("W");
+  EXPECT_EQ(w.activation, "linear");
+  EXPECT_EQ(w.scheme, Scheme::kXavier);
+  EXPECT_EQ(w.activation_path, GetParam().path);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Ops, EndsTheSearch,
+    ::testing::Values(
+        EndCase{"gating_mul", "M = Mul(H, Z)\n Y = Relu(M)", {"Mul"}},
+        EndCase{"full_constant_mul",
+                "c = Constant <value = float[1,8,1,2] {1,2,3,4,5,6,7,8,1,2,3,4,5,6,7,8}> ()\n M = Mul(H, c)\n"
+                "Y = Relu(M)",
+                {"Mul"}},
+        EndCase{"constant_over_h", "c = Constant <value = float {2.0}> ()\n D = Div(c, H)\n Y = Relu(D)", {"Div"}},
+        EndCase{"cast_to_int", "I = Cast <to = 6> (H)\n F = Cast <to = 1> (I)\n Y = Relu(F)", {"Cast"}},
+        EndCase{"shape_only", "S = Shape(H)\n O = Reshape(Z, S)\n Y = Relu(O)", {}}),
+    [](const auto& info) { return info.param.name; });
+
 TEST(InferActivation, ShapeConsumerIsNotTheEndOfALinearLayer) {
   auto run = Activations(Layer("S = Shape(H)\n Y = Identity(H)"));
   EXPECT_EQ(run->Row("W").activation, "linear");
   EXPECT_EQ(run->Row("W").activation_path, (std::vector<std::string>{"Identity", "(graph output)"}));
+}
+
+// The dequantizing chain of a dynamically quantized layer (onnxruntime quantize_dynamic): the int32
+// accumulator is cast to float and scaled by x_scale * w_scale, where x_scale is computed at run time.
+// The uint8 weight stays kept; its report shows the ReLU.
+TEST(InferActivation, DequantizeChainAfterConvInteger) {
+  auto m = test::ParseModel(R"(<ir_version: 8, opset_import: ["" : 14]>
+    g (float[1,3,8,8] X) => (float[1,8,8,8] Y) {
+      xq, xs, xz = DynamicQuantizeLinear(X)
+      acc = ConvInteger <pads = [1, 1, 1, 1]> (xq, Wq, xz, wz)
+      f = Cast <to = 1> (acc)
+      s = Mul(xs, ws)
+      d = Mul(f, s)
+      a = Add(d, bias)
+      Y = Relu(a)
+    })");
+  auto* wq = m.mutable_graph()->add_initializer();
+  wq->set_name("Wq");
+  wq->set_data_type(onnx::TensorProto::UINT8);
+  for (int d : {8, 3, 3, 3}) wq->add_dims(d);
+  wq->set_raw_data(std::string(216, '\x80'));
+  auto* wz = m.mutable_graph()->add_initializer();
+  wz->set_name("wz");
+  wz->set_data_type(onnx::TensorProto::UINT8);
+  wz->set_raw_data(std::string(1, '\x80'));
+  test::AddInitializer(m, "ws", {});
+  test::AddInitializer(m, "bias", {1, 8, 1, 1});
+  auto run = test::Plan(std::move(m));
+  const ParamRow& w = run->Row("Wq");
+  EXPECT_EQ(w.activation, "relu");
+  EXPECT_EQ(w.activation_path, (std::vector<std::string>{"Cast", "Mul", "Add", "Relu"}));
+  EXPECT_EQ(w.action, Action::kKeep);
+}
+
+TEST(InferActivation, DequantizeChainAfterMatMulInteger) {
+  auto m = test::ParseModel(R"(<ir_version: 8, opset_import: ["" : 14]>
+    g (float[2,4] X) => (float[2,3] Y) {
+      xq, xs, xz = DynamicQuantizeLinear(X)
+      acc = MatMulInteger(xq, Wq, xz)
+      f = Cast <to = 1> (acc)
+      s = Mul(xs, ws)
+      d = Mul(s, f)
+      Y = Sigmoid(d)
+    })");
+  auto* wq = m.mutable_graph()->add_initializer();
+  wq->set_name("Wq");
+  wq->set_data_type(onnx::TensorProto::INT8);
+  wq->add_dims(4);
+  wq->add_dims(3);
+  wq->set_raw_data(std::string(12, '\x01'));
+  test::AddInitializer(m, "ws", {});
+  auto run = test::Plan(std::move(m));
+  EXPECT_EQ(run->Row("Wq").activation, "sigmoid");
+  EXPECT_EQ(run->Row("Wq").action, Action::kKeep);
 }
 
 TEST(InferActivation, BiasReadThroughIdentityIsNotAResidualAdd) {
