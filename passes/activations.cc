@@ -340,6 +340,67 @@ constexpr PassThrough kPassThrough[] = {
 };
 // clang-format on
 
+// What a value computed from x is, as far as a decomposed normalization of x goes.
+enum class NormTerm {
+  kX,       // x, or x shifted or scaled by constants or statistics (x - mean(x))
+  kSquare,  // x squared ((x - mean)^2, x * x): only ever reduced
+  kStat,    // computed from reductions of x only: mean, variance, rsqrt(var + eps), beta - mean * inv
+  kNormed,  // x scaled by a statistic, then possibly scaled and shifted: a normalized x
+};
+
+bool IsReduction(const std::string& op) {
+  return OneOf(op, {"ReduceMean", "ReduceSum", "ReduceSumSquare", "ReduceL2"});
+}
+
+// Ops that turn statistics into statistics (the eps, the square root, the reciprocal, clamps).
+bool IsStatOp(const std::string& op) {
+  return OneOf(op, {"Add", "Sub", "Mul", "Div", "Sqrt", "Reciprocal", "Pow", "Clip", "Max", "Min", "Expand",
+                    "Identity", "Reshape", "Unsqueeze", "Squeeze"});
+}
+
+// The term `node` computes from its x-derived inputs (`terms`; every other input is a constant), or
+// nullopt when it is no step of a normalization.
+std::optional<NormTerm> NormStep(const onnx::NodeProto& node, const std::unordered_map<std::string, NormTerm>& terms,
+                                 const GraphIndex& index) {
+  const std::string& op = node.op_type();
+  std::vector<std::pair<int, NormTerm>> in;  // (input position, term) of the x-derived inputs
+  for (int i = 0; i < node.input_size(); ++i) {
+    auto it = terms.find(node.input(i));
+    if (it != terms.end()) in.push_back({i, it->second});
+  }
+  if (in.empty()) return std::nullopt;
+  if (IsReduction(op)) return in[0].first == 0 ? std::optional<NormTerm>(NormTerm::kStat) : std::nullopt;
+  if (op == "Cast") return ToFloat(node, 0, index) ? std::optional<NormTerm>(in[0].second) : std::nullopt;
+  const bool all_stats = std::all_of(in.begin(), in.end(), [](const auto& p) { return p.second == NormTerm::kStat; });
+  if (all_stats) return IsStatOp(op) ? std::optional<NormTerm>(NormTerm::kStat) : std::nullopt;
+  if (in.size() == 1) {  // one x-derived operand, the other a constant
+    const NormTerm t = in[0].second;
+    const bool first = in[0].first == 0;
+    if (op == "Pow" && (t == NormTerm::kX || t == NormTerm::kNormed)) {
+      const onnx::TensorProto* e = node.input_size() > 1 ? ConstantThroughIdentity(node.input(1), index) : nullptr;
+      std::vector<double> v;
+      const bool squared = first && e != nullptr && ReadValues(*e, &v).ok() && v.size() == 1 && v[0] == 2;
+      return squared ? std::optional<NormTerm>(NormTerm::kSquare) : std::nullopt;
+    }
+    if (op == "Mul" || (op == "Div" && first)) return t;
+    if ((op == "Add" || op == "Sub") && t != NormTerm::kSquare) return t;
+    return std::nullopt;
+  }
+  if (in.size() != 2) return std::nullopt;
+  const NormTerm a = in[0].second, b = in[1].second;
+  auto is = [&](NormTerm x, NormTerm y) { return (a == x && b == y) || (a == y && b == x); };
+  if (op == "Mul" && a == NormTerm::kX && b == NormTerm::kX) return NormTerm::kSquare;
+  if (op == "Mul" && (is(NormTerm::kX, NormTerm::kStat) || is(NormTerm::kNormed, NormTerm::kStat))) {
+    return NormTerm::kNormed;
+  }
+  if (op == "Div" && (a == NormTerm::kX || a == NormTerm::kNormed) && b == NormTerm::kStat) return NormTerm::kNormed;
+  if ((op == "Add" || op == "Sub") && is(NormTerm::kX, NormTerm::kStat)) return NormTerm::kX;  // centering
+  if ((op == "Add" || op == "Sub") && is(NormTerm::kNormed, NormTerm::kStat)) return NormTerm::kNormed;
+  return std::nullopt;
+}
+
+constexpr size_t kMaxNormNodes = 32;
+
 }  // namespace
 
 std::vector<std::string> PassThroughOutputs(const onnx::NodeProto& node, int input, const GraphIndex& index) {
@@ -360,6 +421,65 @@ std::vector<std::string> PassThroughOutputs(const onnx::NodeProto& node, int inp
 
 bool ReadsOnlyShape(const onnx::NodeProto& node) {
   return IsOnnxDomain(node) && OneOf(node.op_type(), {"Shape", "Size"});
+}
+
+std::optional<NormMatch> MatchNormalization(const std::string& x, const GraphIndex& index) {
+  // Forward from x over the nodes whose inputs are all x-derived or constant, each given its term.
+  std::unordered_map<std::string, NormTerm> terms = {{x, NormTerm::kX}};
+  std::unordered_map<std::string, const onnx::NodeProto*> producers;
+  std::unordered_set<const onnx::NodeProto*> done;
+  std::vector<const onnx::NodeProto*> matched;
+  std::vector<std::string> worklist = {x};
+  while (!worklist.empty() && matched.size() < kMaxNormNodes) {
+    const std::string value = worklist.back();
+    worklist.pop_back();
+    for (const Use& use : index.Consumers(value)) {
+      const onnx::NodeProto& node = *use.node;
+      if (done.count(&node) || !IsOnnxDomain(node) || node.output_size() == 0) continue;
+      bool ready = true;
+      for (const auto& in : node.input()) {
+        if (!in.empty() && !terms.count(in) && ConstantThroughIdentity(in, index) == nullptr) ready = false;
+      }
+      if (!ready) continue;  // seen again when its other inputs are derived
+      done.insert(&node);
+      const std::optional<NormTerm> term = NormStep(node, terms, index);
+      if (!term || terms.count(node.output(0))) continue;
+      terms[node.output(0)] = *term;
+      producers[node.output(0)] = &node;
+      matched.push_back(&node);
+      worklist.push_back(node.output(0));
+    }
+  }
+  // The normalized values no matched node carries further: the normalization's outputs.
+  std::unordered_set<std::string> carried;
+  for (const onnx::NodeProto* node : matched) {
+    if (terms.at(node->output(0)) != NormTerm::kNormed) continue;
+    for (const auto& in : node->input()) {
+      if (terms.count(in) && terms.at(in) == NormTerm::kNormed) carried.insert(in);
+    }
+  }
+  NormMatch match;
+  for (const onnx::NodeProto* node : matched) {
+    const std::string& out = node->output(0);
+    if (terms.at(out) == NormTerm::kNormed && !carried.count(out)) match.outputs.push_back(out);
+  }
+  if (match.outputs.empty()) return std::nullopt;
+  // The nodes the outputs are computed from; other x-derived nodes (x + 3 of a HardSwish beside the
+  // norm, a residual scaled by a constant) are left to the search.
+  std::unordered_set<const onnx::NodeProto*> used;
+  std::vector<std::string> stack = match.outputs;
+  while (!stack.empty()) {
+    auto it = producers.find(stack.back());
+    stack.pop_back();
+    if (it == producers.end() || !used.insert(it->second).second) continue;
+    for (const auto& in : it->second->input()) stack.push_back(in);
+  }
+  for (const onnx::NodeProto* node : matched) {
+    if (!used.count(node)) continue;
+    match.nodes.push_back(node);
+    match.ops.push_back(node->op_type());
+  }
+  return match;
 }
 
 }  // namespace reinit

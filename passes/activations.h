@@ -53,6 +53,21 @@ std::vector<std::string> PassThroughOutputs(const onnx::NodeProto& node, int inp
 // no use at all (it neither ends the search nor is the next op).
 bool ReadsOnlyShape(const onnx::NodeProto& node);
 
+// A normalization written out in elementwise ops, applied to `value`, as exporters decompose
+// LayerNorm, RMSNorm and InstanceNorm (in whatever order and form they write them):
+//   LayerNorm  (x - mean(x)) / sqrt(mean((x - mean(x))^2) + eps) * g + b     torch opset < 17
+//   LayerNorm  x * inv + (b - mean(x) * inv), inv = g * rsqrt(var + eps)     TF batch_normalization form
+//   RMSNorm    x * rsqrt(mean(x^2) + eps) * g, x / sqrt(mean(x * x) + eps)   T5, LLaMA
+// Found from the reductions of x: the matched nodes are those that lead from x to the normalized
+// result (statistics of x combined with x itself), and `outputs` the last normalized values (after
+// any scale and shift by constants), from which the search goes on.
+struct NormMatch {
+  std::vector<std::string> outputs;
+  std::vector<const onnx::NodeProto*> nodes;  // in the order they were matched
+  std::vector<std::string> ops;               // their op types, likewise
+};
+std::optional<NormMatch> MatchNormalization(const std::string& value, const GraphIndex& index);
+
 // The value of a compile-time constant, also when it reaches its consumer through Identity nodes
 // (exporters that deduplicate equal initializers read the copies through Identity); nullptr otherwise.
 const onnx::TensorProto* ConstantThroughIdentity(const std::string& value, const GraphIndex& index);

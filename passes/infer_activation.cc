@@ -12,12 +12,14 @@
 //   Conv -> Mul(s [1,C,1,1]) -> Add(t) -> x*Clip(x+3,0,6)/6  hardswish (through a folded BatchNorm)
 //   Conv -> Concat -> BatchNormalization -> Relu           relu (DenseNet)
 //   ConvInteger -> Cast -> Mul(x_scale * w_scale) -> Add -> Relu    relu (dequantized)
+//   Gemm -> ReduceMean, Sub, Pow, .., Div, Mul, Add -> Relu  relu (through a decomposed LayerNorm)
 //
 // The walk is breadth first through pass-through ops (activations.cc lists them, with the inputs they
-// carry), into Loop/Scan bodies through their inputs, out of bodies through their outputs, and stops
-// on each branch at the first activation, the next layer or any other op. Shape and Size consumers
-// are not uses of the values and are skipped. The first activation found wins; the layer is linear
-// only when no branch finds one. Recurrent weights take the gate activations of their op.
+// carry) and decomposed normalizations, into Loop/Scan bodies through their inputs, out of bodies
+// through their outputs, and stops on each branch at the first activation, the next layer or any other
+// op. Shape and Size consumers are not uses of the values and are skipped. The first activation found
+// wins; the layer is linear only when no branch finds one. Recurrent weights take the gate activations
+// of their op.
 #include "passes/infer_activation.h"
 
 #include <cctype>
@@ -85,8 +87,17 @@ Found FollowToActivation(const onnx::NodeProto& layer, const GraphIndex& index, 
       path.insert(path.end(), gated->ops.begin(), gated->ops.end());
       return {gated->activation, path, item.residual};
     }
+    // A decomposed normalization of the value: the search goes on from its output, and the nodes it
+    // is made of are no consumers that end the search.
+    std::unordered_set<const onnx::NodeProto*> norm_nodes;
+    if (auto norm = MatchNormalization(item.value, index)) {
+      std::vector<std::string> path = item.path;
+      path.insert(path.end(), norm->ops.begin(), norm->ops.end());
+      for (const auto& output : norm->outputs) queue.push_back({output, path, item.residual});
+      norm_nodes.insert(norm->nodes.begin(), norm->nodes.end());
+    }
     for (const Use& use : index.Consumers(item.value)) {
-      if (ReadsOnlyShape(*use.node)) continue;
+      if (norm_nodes.count(use.node) || ReadsOnlyShape(*use.node)) continue;
       std::vector<std::string> path = item.path;
       path.push_back(use.node->op_type());
       if (auto body_inputs = index.BodyInputs(*use.node, use.index); !body_inputs.empty()) {

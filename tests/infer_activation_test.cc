@@ -388,6 +388,113 @@ TEST(InferActivation, DequantizeChainAfterMatMulInteger) {
   EXPECT_EQ(run->Row("Wq").action, Action::kKeep);
 }
 
+// A normalization written out in elementwise ops, as each exporter writes it, between the layer and
+// its ReLU: the search walks through the whole normalization (statistics and all) and goes on from its
+// output. `tail` reads H [2,3] and writes N, the normalized (and scaled, shifted) value.
+struct NormCase {
+  std::string name, tail;
+};
+class DecomposedNorm : public ::testing::TestWithParam<NormCase> {};
+
+TEST_P(DecomposedNorm, IsWalkedThrough) {
+  auto m = Layer(GetParam().tail + "\n Y = Relu(N)");
+  test::AddInitializer(m, "g", {3});
+  test::AddInitializer(m, "b", {3});
+  auto run = test::Plan(std::move(m));
+  const ParamRow& w = run->Row("W");
+  EXPECT_EQ(w.activation, "relu");
+  EXPECT_EQ(w.scheme, Scheme::kHe);
+  ASSERT_FALSE(w.activation_path.empty());
+  EXPECT_EQ(w.activation_path.back(), "Relu");
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Exporters, DecomposedNorm,
+    ::testing::Values(
+        // torch.onnx at opsets before 17
+        NormCase{"torch_layernorm",
+                 "mean = ReduceMean <axes = [-1]> (H)\n d = Sub(H, mean)\n two = Constant <value = float {2.0}> ()\n"
+                 "sq = Pow(d, two)\n var = ReduceMean <axes = [-1]> (sq)\n"
+                 "eps = Constant <value = float {0.00001}> ()\n ve = Add(var, eps)\n sd = Sqrt(ve)\n"
+                 "n = Div(d, sd)\n s = Mul(n, g)\n N = Add(s, b)"},
+        // ReduceMean with axes as an input (opset 18 form) and the statistics computed first
+        NormCase{"axes_input_mul_rsqrt",
+                 "ax = Constant <value = int64[1] {-1}> ()\n mean = ReduceMean(H, ax)\n d = Sub(H, mean)\n"
+                 "sq = Mul(d, d)\n var = ReduceMean(sq, ax)\n eps = Constant <value = float {0.00001}> ()\n"
+                 "ve = Add(eps, var)\n sd = Sqrt(ve)\n inv = Reciprocal(sd)\n n = Mul(inv, d)\n s = Mul(g, n)\n"
+                 "N = Add(b, s)"},
+        // TF's batch_normalization form: x * inv + (beta - mean * inv), inv = gamma * rsqrt(var + eps)
+        NormCase{"tf_batch_normalization",
+                 "mean = ReduceMean <axes = [-1]> (H)\n d = Sub(H, mean)\n sq = Mul(d, d)\n"
+                 "var = ReduceMean <axes = [-1]> (sq)\n eps = Constant <value = float {0.001}> ()\n"
+                 "ve = Add(var, eps)\n half = Constant <value = float {-0.5}> ()\n r = Pow(ve, half)\n"
+                 "inv = Mul(r, g)\n xi = Mul(H, inv)\n mi = Mul(mean, inv)\n sh = Sub(b, mi)\n N = Add(xi, sh)"},
+        // RMSNorm (T5, LLaMA): x * rsqrt(mean(x^2) + eps) * g, with the casts to float32 and back
+        NormCase{"rmsnorm_llama",
+                 "h32 = Cast <to = 1> (H)\n two = Constant <value = float {2.0}> ()\n sq = Pow(h32, two)\n"
+                 "ms = ReduceMean <axes = [-1]> (sq)\n eps = Constant <value = float {0.000001}> ()\n"
+                 "a = Add(ms, eps)\n r = Sqrt(a)\n one = Constant <value = float {1.0}> ()\n inv = Div(one, r)\n"
+                 "n = Mul(h32, inv)\n c = Cast <to = 1> (n)\n N = Mul(g, c)"},
+        NormCase{"rmsnorm_div",
+                 "sq = Mul(H, H)\n ms = ReduceMean <axes = [-1]> (sq)\n eps = Constant <value = float {0.000001}> ()\n"
+                 "a = Add(ms, eps)\n r = Sqrt(a)\n n = Div(H, r)\n N = Mul(n, g)"}),
+    [](const auto& info) { return info.param.name; });
+
+TEST(InferActivation, DecomposedNormLeavesTheOtherConsumersToTheSearch) {
+  // H feeds a LayerNorm whose output reaches the next layer, and a residual Add that reaches a Tanh:
+  // the normalization's nodes do not end the search, the residual branch still decides.
+  auto m = Layer(R"(mean = ReduceMean <axes = [-1]> (H)
+    d = Sub(H, mean)
+    sq = Mul(d, d)
+    var = ReduceMean <axes = [-1]> (sq)
+    eps = Constant <value = float {0.00001}> ()
+    ve = Add(var, eps)
+    sd = Sqrt(ve)
+    n = Div(d, sd)
+    nxt = MatMul(n, W2)
+    r = Add(H, nxt)
+    Y = Tanh(r))");
+  test::AddInitializer(m, "W2", {3, 3});
+  auto run = test::Plan(std::move(m));
+  EXPECT_EQ(run->Row("W").activation, "tanh");
+  EXPECT_EQ(run->Row("W").activation_path, (std::vector<std::string>{"Add", "Tanh"}));
+  EXPECT_EQ(run->Row("W2").activation, "tanh");
+}
+
+TEST(InferActivation, ReduceMeanThatNormalizesNothingStillEndsTheSearch) {
+  // A mean taken for something else (a pooled summary) is no normalization of the layer's output.
+  auto run = test::Plan(Layer("m = ReduceMean <axes = [-1]> (H)\n Y = Relu(m)"));
+  EXPECT_EQ(run->Row("W").activation, "linear");
+  EXPECT_EQ(run->Row("W").activation_path, (std::vector<std::string>{"ReduceMean"}));
+}
+
+TEST(InferActivation, DecomposedNormWithScaleAndShiftReadThroughIdentity) {
+  // Exporters that deduplicate equal initializers read the copies through Identity: still constants,
+  // so the norm's scale and shift are part of it, and the shift's Add is no residual.
+  auto m = Layer(R"(gi = Identity(g)
+    bi = Identity(b)
+    mean = ReduceMean <axes = [-1]> (H)
+    d = Sub(H, mean)
+    two = Constant <value = float {2.0}> ()
+    sq = Pow(d, two)
+    var = ReduceMean <axes = [-1]> (sq)
+    eps = Constant <value = float {0.00001}> ()
+    ve = Add(var, eps)
+    sd = Sqrt(ve)
+    n = Div(d, sd)
+    s = Mul(n, gi)
+    N = Add(s, bi)
+    Y = Relu(N))");
+  test::AddInitializer(m, "g", {3});
+  test::AddInitializer(m, "b", {3});
+  auto run = Activations(std::move(m));
+  const ParamRow& w = run->Row("W");
+  EXPECT_EQ(w.activation, "relu");
+  EXPECT_EQ(w.activation_path, (std::vector<std::string>{"ReduceMean", "Sub", "Pow", "ReduceMean", "Add", "Sqrt", "Div",
+                                                         "Mul", "Add", "Relu"}));
+  EXPECT_EQ(w.residual_add, nullptr);
+}
+
 TEST(InferActivation, BiasReadThroughIdentityIsNotAResidualAdd) {
   auto m = Layer("bi = Identity(B)\n A = Add(H, bi)\n Y = Relu(A)");
   test::AddInitializer(m, "B", {3});
