@@ -31,7 +31,7 @@ std::optional<Activation> FusedActivation(const onnx::NodeProto& layer, int64_t 
 // A self-gated activation x * f(x) applied to `value`, as exporters decompose them:
 //   GELU   x * 0.5 * (1 + Erf(x / sqrt 2))                 gelu
 //   GELU   0.5 * x * (1 + Tanh(sqrt(2/pi) (x + 0.044715 x^3)))   gelu_tanh
-//   SiLU   x * Sigmoid(x)                                   silu
+//   SiLU   x * Sigmoid(x), x * Sigmoid(beta x) (swish; QuickGELU beta = 1.702)   silu
 //   HardSwish  x * HardSigmoid(x), x * Clip(x + 3, 0, 6) / 6   hardswish
 //   Mish   x * Tanh(Softplus(x))                            mish
 // Found as a Mul whose one operand is x (or x times a constant) and whose other is computed from x

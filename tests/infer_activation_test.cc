@@ -515,6 +515,35 @@ TEST(InferActivation, OnlyTheBranchSideOfAResidualAddEndsABranch) {
   EXPECT_NE(run->Row("W1").residual_add, nullptr);
 }
 
+// Swish with a slope, x * Sigmoid(beta * x) (QuickGELU's beta = 1.702, CLIP), is SiLU-family whichever
+// operand order and whether beta multiplies or x is divided by 1/beta.
+struct SwishCase {
+  std::string name, tail;
+};
+class SwishWithSlope : public ::testing::TestWithParam<SwishCase> {};
+
+TEST_P(SwishWithSlope, IsSilu) {
+  auto m = Layer(GetParam().tail);
+  test::AddInitializer(m, "beta3", {3});
+  auto run = test::Plan(std::move(m));
+  const ParamRow& w = run->Row("W");
+  EXPECT_EQ(w.activation, "silu");
+  EXPECT_EQ(w.activation_family, ActivationFamily::kRelu);
+  EXPECT_EQ(w.scheme, Scheme::kHe);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Forms, SwishWithSlope,
+    ::testing::Values(
+        SwishCase{"quick_gelu", "k = Constant <value = float {1.702}> ()\n a = Mul(H, k)\n s = Sigmoid(a)\n Y = Mul(H, s)"},
+        SwishCase{"beta_first", "k = Constant <value = float {1.702}> ()\n a = Mul(k, H)\n s = Sigmoid(a)\n Y = Mul(s, H)"},
+        SwishCase{"divided", "k = Constant <value = float {0.5875}> ()\n a = Div(H, k)\n s = Sigmoid(a)\n Y = Mul(H, s)"},
+        SwishCase{"per_channel_beta", "a = Mul(H, beta3)\n s = Sigmoid(a)\n Y = Mul(s, H)"},
+        SwishCase{"after_folded_bn",
+                  "c = Constant <value = float[3] {1.0, 2.0, 3.0}> ()\n h2 = Mul(H, c)\n"
+                  "k = Constant <value = float {1.702}> ()\n a = Mul(h2, k)\n s = Sigmoid(a)\n Y = Mul(h2, s)"}),
+    [](const auto& info) { return info.param.name; });
+
 TEST(InferActivation, RecurrentWeightsTakeTheGateActivations) {
   auto m = test::ParseModel(R"(<ir_version: 8, opset_import: ["" : 14]>
     g (float[5,1,3] X) => (float[5,1,1,2] Y, float[5,1,1,2] Z) {
