@@ -9,11 +9,17 @@
 //   Gemm -> (graph output)                                 linear
 //   MatMul -> Add -> MatMul                                linear (the next layer came first)
 //   com.microsoft FusedConv <activation = "Relu">          relu (from the attribute)
+//   Conv -> Mul(s [1,C,1,1]) -> Add(t) -> x*Clip(x+3,0,6)/6  hardswish (through a folded BatchNorm)
+//   Conv -> Concat -> BatchNormalization -> Relu           relu (DenseNet)
+//   ConvInteger -> Cast -> Mul(x_scale * w_scale) -> Add -> Relu    relu (dequantized)
+//   Gemm -> ReduceMean, Sub, Pow, .., Div, Mul, Add -> Relu  relu (through a decomposed LayerNorm)
 //
-// The walk is breadth first through pass-through ops (activations.cc lists them), into Loop/Scan
-// bodies through their inputs, out of bodies through their outputs, and stops on each branch at the
-// first activation, the next layer or any other op. The first activation found wins; the layer is
-// linear only when no branch finds one. Recurrent weights take the gate activations of their op.
+// The walk is breadth first through pass-through ops (activations.cc lists them, with the inputs they
+// carry) and decomposed normalizations, into Loop/Scan bodies through their inputs, out of bodies
+// through their outputs, and stops on each branch at the first activation, the next layer or any other
+// op. Shape and Size consumers are not uses of the values and are skipped. The first activation found
+// wins; the layer is linear only when no branch finds one. Recurrent weights take the gate activations
+// of their op.
 #include "passes/infer_activation.h"
 
 #include <cctype>
@@ -35,10 +41,19 @@ struct Found {
   const onnx::NodeProto* residual_add = nullptr;  // a residual Add passed on the way
 };
 
-// An Add of two computed values (not a bias): where a residual branch rejoins the main path.
-bool IsResidualAdd(const onnx::NodeProto& node, const GraphIndex& index) {
-  return node.op_type() == "Add" && node.input_size() == 2 && index.ConstantValue(node.input(0)) == nullptr &&
-         index.ConstantValue(node.input(1)) == nullptr;
+// An Add of two computed values (not a bias, even one the exporter reads through an Identity) that
+// `value` reaches as the branch side: where a residual branch rejoins the main path. The skip side is
+// the value the branch also starts from, so it has other consumers besides the Add (Shape and Size
+// aside); a layer whose output is the skip (a stem, a patch embedding) does not end a branch.
+bool IsResidualAdd(const onnx::NodeProto& node, const std::string& value, const GraphIndex& index) {
+  if (node.op_type() != "Add" || node.input_size() != 2 || ConstantThroughIdentity(node.input(0), index) != nullptr ||
+      ConstantThroughIdentity(node.input(1), index) != nullptr) {
+    return false;
+  }
+  for (const Use& use : index.Consumers(value)) {
+    if (use.node != &node && !ReadsOnlyShape(*use.node)) return false;
+  }
+  return true;
 }
 
 Found FollowToActivation(const onnx::NodeProto& layer, const GraphIndex& index, int64_t opset) {
@@ -72,21 +87,31 @@ Found FollowToActivation(const onnx::NodeProto& layer, const GraphIndex& index, 
       path.insert(path.end(), gated->ops.begin(), gated->ops.end());
       return {gated->activation, path, item.residual};
     }
+    // A decomposed normalization of the value: the search goes on from its output, and the nodes it
+    // is made of are no consumers that end the search.
+    std::unordered_set<const onnx::NodeProto*> norm_nodes;
+    if (auto norm = MatchNormalization(item.value, index)) {
+      std::vector<std::string> path = item.path;
+      path.insert(path.end(), norm->ops.begin(), norm->ops.end());
+      for (const auto& output : norm->outputs) queue.push_back({output, path, item.residual});
+      norm_nodes.insert(norm->nodes.begin(), norm->nodes.end());
+    }
     for (const Use& use : index.Consumers(item.value)) {
+      if (norm_nodes.count(use.node) || ReadsOnlyShape(*use.node)) continue;
       std::vector<std::string> path = item.path;
       path.push_back(use.node->op_type());
       if (auto body_inputs = index.BodyInputs(*use.node, use.index); !body_inputs.empty()) {
         for (const auto& input : body_inputs) queue.push_back({input, path, item.residual});
         continue;
       }
-      if (use.index == 0 || use.node->op_type() == "Add") {
+      if (use.index == 0) {
         if (auto act = ClassifyActivation(*use.node, index, opset, kPReluInitSlope)) return {*act, path, item.residual};
-        if (IsPassThrough(*use.node) && use.node->output_size() > 0) {
-          const onnx::NodeProto* residual =
-              item.residual != nullptr ? item.residual : IsResidualAdd(*use.node, index) ? use.node : nullptr;
-          queue.push_back({use.node->output(0), std::move(path), residual});
-          continue;
-        }
+      }
+      if (auto outputs = PassThroughOutputs(*use.node, use.index, index); !outputs.empty()) {
+        const onnx::NodeProto* residual =
+            item.residual != nullptr ? item.residual : IsResidualAdd(*use.node, item.value, index) ? use.node : nullptr;
+        for (const auto& output : outputs) queue.push_back({output, path, residual});
+        continue;
       }
       if (!first_end) {  // the next layer, or an op that ends the search
         first_end = path;

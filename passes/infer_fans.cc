@@ -3,13 +3,17 @@
 // Writes: has_fans, fan_in, fan_out, receptive_field, groups, gate_blocks, directions, and role_reason
 // when the shape does not fit the layout (such a row is kept by select-init).
 //
-//   Conv W [M, C/g, k1, k2]        fan_in = C/g*k1*k2   fan_out = M/g*k1*k2
-//   ConvTranspose W [C, M/g, k..]  fan_in = C/g*prod(k) fan_out = M/g*prod(k)   (first two axes swap)
+//   Conv W [M, C/g, k1, k2]        fan_in = C/g*k1*k2   fan_out = M/g*k1*k2     (stride 1)
+//   Conv, strides s                fan_in = C/g*prod(k) fan_out = M/g*prod(k/s)  (k/s >= 1 per axis)
+//   ConvTranspose W [C, M/g, k..]  fan_in = C/g*prod(k/s) fan_out = M/g*prod(k)  (first two axes swap)
 //   Gemm B [K, N] / [N, K] transB  fan_in = K           fan_out = N
 //   MatMul X@W, W [.., K, N]       fan_in = K           fan_out = N             (batched: per matrix)
 //   LSTM W [dirs, 4H, I]           fan_in = I           fan_out = H             (per gate block)
 //   LSTM R [dirs, 4H, H]           fan_in = H           fan_out = H
 #include "passes/infer_fans.h"
+
+#include <algorithm>
+#include <numeric>
 
 #include "passes/gate_blocks.h"
 #include "passes/op_table.h"
@@ -17,6 +21,45 @@
 namespace reinit {
 
 namespace {
+
+// A fan is the number of terms that meet in one sum: fan_in, how many inputs each output element
+// adds up; fan_out, how many outputs each input element feeds. The variance arguments behind He and
+// Xavier need exactly these counts. With stride 1 a convolution's kernel positions give both; with
+// stride s an output position moves s inputs on, so along one axis an input element meets only the
+// kernel taps j*d (dilation d) that land on its residue modulo s. The taps hit min(k, s/gcd(d, s))
+// distinct residues, evenly, so each input element that is read at all reaches
+//   k / min(k, s / gcd(d, s))   outputs per axis  (k/s for s <= k and d = 1, and 1 for s >= k)
+// -- for a ViT patch embedding (kernel = stride) one output position, not k*k.
+// Conv: each output still sums C/g * prod(k) inputs; each input feeds M/g * prod(per-axis count)
+// outputs, so the stride shrinks fan_out. ConvTranspose is Conv's adjoint: its forward pass scatters
+// every input element to k positions per axis whatever the stride (fan_out = M/g * prod(k)), and an
+// output position gathers from the inputs whose taps land on it, the same per-axis count as above
+// (fan_in = C/g * prod(count)); there the stride shrinks fan_in.
+// The counts are averages over positions and need not be whole (3x3 stride 2: 2.25 per channel); the
+// report's fans are integers, so the product is rounded to the nearest integer (halves up), at least 1:
+// off by at most half a count, and exact for every kernel that is a multiple of its stride or no
+// larger than it.
+// Returns (numerator, denominator) of prod(count) over the spatial axes of weight shape `s`.
+std::pair<int64_t, int64_t> StrideReach(const onnx::NodeProto& layer, const std::vector<int64_t>& s) {
+  const size_t spatial = s.size() - 2;
+  std::vector<int64_t> strides = IntsAttr(layer, "strides"), dilations = IntsAttr(layer, "dilations");
+  // Absent (or malformed) attributes mean 1 on every axis, as the spec's defaults.
+  if (strides.size() != spatial) strides.assign(spatial, 1);
+  if (dilations.size() != spatial) dilations.assign(spatial, 1);
+  int64_t num = 1, den = 1;
+  for (size_t i = 0; i < spatial; ++i) {
+    const int64_t k = s[i + 2], stride = std::max<int64_t>(strides[i], 1), d = std::max<int64_t>(dilations[i], 1);
+    num *= k;
+    den *= std::max<int64_t>(std::min(k, stride / std::gcd(d, stride)), 1);
+  }
+  return {num, den};
+}
+
+// channels * num / den rounded to the nearest integer (halves up), at least 1.
+int64_t RoundedFan(int64_t channels, std::pair<int64_t, int64_t> reach) {
+  const auto [num, den] = reach;
+  return std::max<int64_t>((channels * num + den / 2) / den, 1);
+}
 
 struct Fans {
   int64_t fan_in = 0, fan_out = 0, receptive_field = 1, groups = 1, gate_blocks = 1, directions = 1;
@@ -41,11 +84,12 @@ std::string ComputeFans(const OpInputRule& rule, const onnx::NodeProto& layer, c
       for (size_t i = 2; i < rank; ++i) rf *= s[i];
       row.receptive_field = rf;
       row.groups = g;
+      const std::pair<int64_t, int64_t> reach = StrideReach(layer, s);
       if (rule.fan == FanRule::kConv) {
         row.fan_in = s[1] * rf;
-        row.fan_out = s[0] / g * rf;
+        row.fan_out = RoundedFan(s[0] / g, reach);
       } else {
-        row.fan_in = s[0] / g * rf;
+        row.fan_in = RoundedFan(s[0] / g, reach);
         row.fan_out = s[1] * rf;
       }
       break;
@@ -115,7 +159,8 @@ Status InferFansPass::Run(PassContext& ctx) {
       }
       std::string problem = use.shape_known ? ComputeFans(*use.rule, *use.layer, use.shape, fans)
                                             : "its shape after " + use.through.back() + " is not a constant";
-      // PyTorch, Keras and JAX count convolution fans from the first two axes as stored.
+      // PyTorch, Keras and JAX count convolution fans from the first two axes as stored, every kernel
+      // position counted whatever the stride.
       if (problem.empty() && ctx.policy.preset_rules().fans == FanConvention::kFramework &&
           (use.rule->fan == FanRule::kConv || use.rule->fan == FanRule::kConvTranspose)) {
         fans.fan_in = use.shape[1] * fans.receptive_field;

@@ -17,8 +17,8 @@ namespace reinit {
 
 enum class FanRule {
   kNone,           // no fans (biases, norm parameters, slopes)
-  kConv,           // [M, C/g, k...]: fan_in = C/g*prod(k), fan_out = M/g*prod(k)
-  kConvTranspose,  // [C, M/g, k...]: fan_in = C/g*prod(k), fan_out = M/g*prod(k)
+  kConv,           // [M, C/g, k...]: fan_in = C/g*prod(k), fan_out = M/g*prod(k/s) (strides; infer_fans.cc)
+  kConvTranspose,  // [C, M/g, k...]: fan_in = C/g*prod(k/s), fan_out = M/g*prod(k)
   kGemmB,          // [K, N], or [N, K] when transB = 1
   kGemmA,          // an initializer as Gemm's A: [M, K], or [K, M] when transA = 1
   kMatMulRight,    // X @ W, W [.., K, N] ([.., N, K] with transB, com.microsoft FusedMatMul)

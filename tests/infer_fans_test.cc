@@ -43,6 +43,71 @@ TEST(InferFans, ConvTransposeSwapsTheFirstTwoAxes) {
   EXPECT_EQ(run->Row("W").fan_out, 48);
 }
 
+// Fans of strided convolutions count what each element really meets: fan_out is the number of outputs
+// one input element reaches, M/g * prod(k/s) (1 per axis where the stride exceeds the kernel).
+struct StridedCase {
+  std::string name, op, attrs;
+  std::vector<int64_t> w;
+  int64_t fan_in, fan_out;
+};
+class Strided : public ::testing::TestWithParam<StridedCase> {};
+
+TEST_P(Strided, FansCountTheOutputsEachInputReaches) {
+  const StridedCase& c = GetParam();
+  auto m = test::ParseModel(R"(<ir_version: 8, opset_import: ["" : 14]>
+    g (float X) => (float Y) { Y = )" + c.op + " <" + c.attrs + "> (X, W) }");
+  test::AddInitializer(m, "W", c.w);
+  auto run = Fans(std::move(m));
+  const ParamRow& w = run->Row("W");
+  ASSERT_TRUE(w.has_fans) << w.role_reason;
+  EXPECT_EQ(w.fan_in, c.fan_in);
+  EXPECT_EQ(w.fan_out, c.fan_out);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Layers, Strided,
+    ::testing::Values(
+        // ViT patch embedding: kernel = stride, each pixel reaches one position (fan_out 64, not 64*64).
+        StridedCase{"patch_embed", "Conv", "strides = [8, 8]", {64, 3, 8, 8}, 192, 64},
+        // 3x3 stride 2: 16 * (3/2)^2 = 36 (stride 1: 144).
+        StridedCase{"k3_s2", "Conv", "strides = [2, 2], pads = [1, 1, 1, 1]", {16, 8, 3, 3}, 72, 36},
+        // 1x1 stride 2 (ResNet's downsample): the stride skips inputs, each one read reaches 1 position.
+        StridedCase{"k1_s2", "Conv", "strides = [2, 2]", {16, 8, 1, 1}, 8, 16},
+        // 7x7 stride 2 (ResNet's stem): 64 * 3.5^2 = 784.
+        StridedCase{"k7_s2", "Conv", "strides = [2, 2], pads = [3, 3, 3, 3]", {64, 3, 7, 7}, 147, 784},
+        // Only the strided axis changes.
+        StridedCase{"k3_s2x1", "Conv", "strides = [2, 1]", {16, 8, 3, 3}, 72, 72},
+        // Depthwise 3x3 stride 2: 2.25 outputs per input, rounded to the nearest integer (2).
+        StridedCase{"depthwise_k3_s2", "Conv", "group = 64, strides = [2, 2]", {64, 1, 3, 3}, 9, 2},
+        // 1-D: 3/2 = 1.5 rounds up to 2; 3 * 1.5 = 4.5 to 5 (halves up).
+        StridedCase{"conv1d_half", "Conv", "group = 64, strides = [2]", {64, 1, 3}, 3, 2},
+        StridedCase{"conv1d_half_3", "Conv", "group = 16, strides = [2]", {48, 4, 3}, 12, 5},
+        // Dilation 2 with stride 2: every tap lands on the same residue, so each input element read at
+        // all reaches 3 positions per axis, as with stride 1.
+        StridedCase{"dilated", "Conv", "strides = [2, 2], dilations = [2, 2]", {16, 8, 3, 3}, 72, 144},
+        // ConvTranspose scatters each input to k positions per axis whatever the stride (fan_out
+        // 16*16), and each output gathers from k/s of them (fan_in 32*(4/2)^2 = 128): DCGAN's 4x4, stride 2.
+        StridedCase{"conv_transpose_k4_s2", "ConvTranspose", "strides = [2, 2], pads = [1, 1, 1, 1]", {32, 16, 4, 4},
+                    128, 256},
+        StridedCase{"conv_transpose_k2_s2", "ConvTranspose", "strides = [2, 2]", {32, 16, 2, 2}, 32, 64},
+        StridedCase{"conv_transpose_stride1", "ConvTranspose", "strides = [1, 1]", {32, 16, 4, 4}, 512, 256}),
+    [](const auto& info) { return info.param.name; });
+
+TEST(InferFans, FrameworkPresetsKeepTorchsCountForStridedConvs) {
+  // torch's _calculate_fan_in_and_fan_out ignores the stride: dim0 * prod(k) = 64 * 64.
+  auto m = test::ParseModel(R"(<ir_version: 8, opset_import: ["" : 14]>
+    g (float[1,3,32,32] X) => (float[1,64,4,4] Y) { Y = Conv <strides = [8, 8]> (X, W) })");
+  test::AddInitializer(m, "W", {64, 3, 8, 8});
+  for (const char* preset : {"pytorch", "keras", "jax"}) {
+    Policy policy;
+    policy.preset = preset;
+    auto run = test::RunPasses(m, {"find-params", "infer-fans"}, policy);
+    EXPECT_EQ(run->Row("W").fan_in, 192) << preset;
+    EXPECT_EQ(run->Row("W").fan_out, 4096) << preset;
+  }
+  EXPECT_EQ(Fans(m)->Row("W").fan_out, 64);
+}
+
 TEST(InferFans, GemmTransB) {
   auto m = test::ParseModel(R"(<ir_version: 8, opset_import: ["" : 14]>
     g (float[2,100] X) => (float[2,50] Y, float[2,50] Z) {
