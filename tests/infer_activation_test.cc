@@ -214,7 +214,7 @@ TEST(InferActivation, ClipToTheLargestFloat16IsAReLU) {
 // A 3x3 convolution W [8, 4, 3, 3] followed by `tail` (text of nodes reading H and writing Y).
 onnx::ModelProto ConvLayer(const std::string& tail, int opset = 14) {
   auto m = test::ParseModel("<ir_version: 8, opset_import: [\"\" : " + std::to_string(opset) +
-                            "]>\n g (float[1,4,8,8] X, float[1,8,8,8] Z) => (float Y) {\n"
+                            "]>\n g (float[1,4,8,8] X, float[1,8,8,8] Z, float[16] s, float[16] b, float[16] m, float[16] v) => (float Y) {\n"
                             " H = Conv <pads = [1, 1, 1, 1]> (X, W)\n" + tail + "\n}");
   test::AddInitializer(m, "W", {8, 4, 3, 3});
   return m;
