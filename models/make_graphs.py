@@ -954,11 +954,8 @@ def helper_models():
     g = helper.make_graph(nodes, "cycle", [vinfo("x", F, [1, 3, 8, 8])], [vinfo("r", F, [1, 3, 8, 8])], inits)
     save_helper(g, name, 14, check=False)
     model_info(name, src + ", not checker-valid", 14, "a cycle: Add(x, r) -> Conv -> Relu -> r", ort=False)
-    run(name, "a cyclic graph is not a valid ONNX graph: the tool must terminate and say so (a warning naming "
-        "a node on the cycle, or refuse the model with exit 3), never decide silently", "plan", [0, 3],
-        ["cycle"])
-    expect(name, "cycle.weight", "if the model is planned at all: Conv -> Relu -> He", role="weight",
-           activation="relu", scheme="he", action="reinitialized")
+    run(name, "a cyclic graph is not a valid ONNX graph (the checker and ONNX Runtime refuse it): the tool "
+        "refuses it with exit 3, naming a node on the cycle, and never decides silently", "plan", 3, ["cycle"])
 
     name = "dangling_input.onnx"
     inits = [tensor("conv.weight", uniform(231, (8, 3, 3, 3)))]
@@ -968,10 +965,8 @@ def helper_models():
     save_helper(g, name, 14, check=False)
     model_info(name, src + ", not checker-valid", 14, "Conv -> Add(c, \"ghost\") -> Relu where nothing "
                "(no node, input or initializer) produces \"ghost\"", ort=False)
-    run(name, "a node input nothing produces: warn naming it; the weight is still decided", "plan", [0, 3],
-        ["ghost"])
-    expect(name, "conv.weight", "Conv -> Add -> Relu: relu -> He", role="weight", activation="relu",
-           scheme="he", action="reinitialized")
+    run(name, "a node input nothing produces (the checker and ONNX Runtime refuse it): exit 3 naming it",
+        "plan", 3, ["ghost"])
 
     name = "external_fifo.onnx"
     fc_w = tensor("fc.weight", uniform(241, (8, 16)))

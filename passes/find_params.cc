@@ -208,13 +208,13 @@ std::optional<Shape> ConstantShape(const std::string& value, const GraphIndex& i
 
 // The number of output features of a layer node whose weight is a constant, if it can be read. The
 // integer ops (ConvInteger, MatMulInteger) take no bias input: their inputs 2 and 3 are zero points.
-std::optional<int64_t> OutputFeatures(const onnx::NodeProto& layer, const GraphIndex& index) {
+std::optional<int64_t> OutputFeatures(const onnx::NodeProto& layer, const GraphIndex& index, bool with_bias = false) {
   if (layer.input_size() < 2) return std::nullopt;
   std::optional<Shape> w = ConstantShape(layer.input(1), index);
   if (auto a = Assemble(layer.input(1), index)) w = a->shape();  // also through Slice, Split, Concat
   const std::string& op = layer.op_type();
   const bool integer = op == "ConvInteger" || op == "MatMulInteger";
-  const bool has_bias = !integer && layer.input_size() > 2 && !layer.input(2).empty();
+  const bool has_bias = !with_bias && !integer && layer.input_size() > 2 && !layer.input(2).empty();
   if (!w || w->size() < 2 || has_bias) return std::nullopt;
   const bool trans_b = IntAttr(layer, "transB", 0) != 0;
   if (op == "Conv" || op == "ConvInteger") return (*w)[0];
@@ -356,8 +356,54 @@ std::optional<Role> LayerScale(const UseContext& u) {
   return std::nullopt;
 }
 
+// The layer whose output `value` is, directly or after the layer's own bias Add.
+const onnx::NodeProto* LayerOutput(const std::string& value, const GraphIndex& index) {
+  const onnx::NodeProto* p = index.Producer(value);
+  if (p == nullptr || !IsOnnxDomain(*p)) return nullptr;
+  if (TakesTrailingBias(p->op_type())) return p;
+  if (p->op_type() != "Add" || p->input_size() != 2) return nullptr;
+  for (int i = 0; i < 2; ++i) {
+    const onnx::NodeProto* layer = index.Producer(p->input(i));
+    if (index.ConstantValue(p->input(1 - i)) != nullptr && layer != nullptr && TakesTrailingBias(layer->op_type())) {
+      return layer;
+    }
+  }
+  return nullptr;
+}
+
+// A BatchNorm folded into the layer's output as an affine step, as Paddle2ONNX and TensorFlow converters
+// write it: Mul(layer output, scale) -> Add(., shift), one value per output channel each. Fresh, such a
+// BatchNorm is scale 1 and shift 0 (gamma 1, beta 0, mean 0, var 1): the roles of a norm's scale and B.
+bool PerOutputChannel(const onnx::NodeProto& layer, const Shape& shape, const GraphIndex& index) {
+  const std::optional<int64_t> features = OutputFeatures(layer, index, /*with_bias=*/true);
+  return features && Count(shape) == *features && *features >= 2 && PerFeature(shape);
+}
+
+std::optional<Role> FoldedNormScale(const UseContext& u) {
+  if (u.node.op_type() != "Mul" || u.node.input_size() != 2) return std::nullopt;
+  const onnx::NodeProto* layer = LayerOutput(Other(u.node, u.input), u.index);
+  if (layer == nullptr || !PerOutputChannel(*layer, u.shape, u.index)) return std::nullopt;
+  return Role::kNormScale;
+}
+
+std::optional<Role> FoldedNormShift(const UseContext& u) {
+  if (u.node.op_type() != "Add" || u.node.input_size() != 2) return std::nullopt;
+  const onnx::NodeProto* mul = u.index.Producer(Other(u.node, u.input));
+  if (mul == nullptr || mul->op_type() != "Mul" || mul->input_size() != 2) return std::nullopt;
+  for (int i = 0; i < 2; ++i) {
+    const onnx::TensorProto* scale = u.index.ConstantValue(mul->input(i));
+    const onnx::NodeProto* layer = LayerOutput(mul->input(1 - i), u.index);
+    if (scale != nullptr && layer != nullptr && PerOutputChannel(*layer, u.shape, u.index) &&
+        PerOutputChannel(*layer, Shape(scale->dims().begin(), scale->dims().end()), u.index)) {
+      return Role::kNormBias;
+    }
+  }
+  return std::nullopt;
+}
+
+// First match wins: a layer scale (before a residual Add) is tried before a folded BatchNorm.
 constexpr PatternRule kPatternRules[] = {TrailingBias, DecomposedNormScale, DecomposedNormBias, LayerScale,
-                                         PositionalEmbedding, ClassToken};
+                                         FoldedNormScale, FoldedNormShift, PositionalEmbedding, ClassToken};
 
 class UseFinder {
  public:

@@ -553,3 +553,41 @@ TEST(RealGraphs, IssueModelsOfTheActivationSearchAndStridedFans) {
 
 }  // namespace
 }  // namespace reinit
+
+namespace reinit {
+namespace {
+
+// Paddle2ONNX and TensorFlow converters fold BatchNorm into an affine step after the layer. Fresh, it is
+// scale 1 and shift 0; a per-channel Mul before a residual Add stays a layer scale, and a Mul by a
+// scalar (attention's 1/sqrt(d)) is no norm at all.
+TEST(RealGraphs, ABatchNormFoldedIntoMulAndAddIsANormsScaleAndShift) {
+  auto m = test::ParseModel(R"(<ir_version: 8, opset_import: ["" : 14]>
+    g (float[1,3,8,8] X) => (float[1,8,8,8] Y, float[1,8,8,8] Z) {
+      C = Conv <pads = [1, 1, 1, 1]> (X, W, B)
+      S = Mul(C, scale)
+      Y = Add(S, shift)
+      R = Conv <pads = [1, 1, 1, 1]> (X, W2)
+      T = Mul(R, gamma)
+      Z = Add(Y, T)
+    })");
+  test::AddInitializer(m, "W", {8, 3, 3, 3});
+  test::AddInitializer(m, "B", {8});
+  test::AddInitializer(m, "scale", {1, 8, 1, 1});
+  test::AddInitializer(m, "shift", {1, 8, 1, 1});
+  test::AddInitializer(m, "W2", {8, 3, 3, 3});
+  test::AddInitializer(m, "gamma", {1, 8, 1, 1});
+  auto run = test::Rewrite(std::move(m));
+  EXPECT_EQ(run->Row("scale").role, Role::kNormScale);
+  EXPECT_EQ(run->Row("shift").role, Role::kNormBias);
+  for (double x : test::Values(*run->Row("scale").tensor)) EXPECT_EQ(x, 1.0);
+  for (double x : test::Values(*run->Row("shift").tensor)) EXPECT_EQ(x, 0.0);
+  EXPECT_EQ(run->Row("gamma").role, Role::kLayerScale);
+  auto attention = test::ParseModel(R"(<ir_version: 8, opset_import: ["" : 14]>
+    g (float[2,8] X) => (float[2,4] Y) { H = MatMul(X, W)  Y = Mul(H, s) })");
+  test::AddInitializer(attention, "W", {8, 4});
+  test::AddInitializer(attention, "s", {1});
+  EXPECT_EQ(test::Plan(std::move(attention))->Row("s").role, Role::kUnknown);
+}
+
+}  // namespace
+}  // namespace reinit
