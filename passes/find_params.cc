@@ -22,6 +22,8 @@
 #include <algorithm>
 #include <cstring>
 #include <functional>
+#include <map>
+#include <set>
 #include <optional>
 
 #include "passes/assembly.h"
@@ -620,6 +622,84 @@ std::vector<ParamRow> SplitIntoPieces(ParamRow row, const GraphIndex& index) {
   return pieces;
 }
 
+// ---- gated projections: recurrent cells exported without an LSTM/GRU op ------------------------
+
+// The gate nonlinearities (Sigmoid, Tanh) a dense layer's output is split into: the layer's output,
+// possibly after its bias Add and an Add of the other projection, Split into `gates` equal chunks on
+// the feature axis, each reaching a Sigmoid or Tanh through at most a few Add/Mul/Sub. Empty otherwise.
+struct GateSplit {
+  int64_t gates = 0;
+  std::set<const onnx::NodeProto*> nonlinearities;
+};
+
+GateSplit FindGateSplit(const onnx::NodeProto& layer, const GraphIndex& index) {
+  std::vector<std::pair<std::string, int>> queue = {{layer.output(0), 0}};
+  for (size_t q = 0; q < queue.size(); ++q) {
+    const auto [value, depth] = queue[q];
+    for (const Use& use : index.Consumers(value)) {
+      const onnx::NodeProto& n = *use.node;
+      if (!IsOnnxDomain(n)) continue;
+      if (n.op_type() == "Add" && depth < 3) queue.push_back({n.output(0), depth + 1});
+      if (n.op_type() != "Split" || use.index != 0 || (n.output_size() != 3 && n.output_size() != 4)) continue;
+      // Equal chunks (the sizes input or attribute, when given, all alike).
+      Shape sizes = IntsAttr(n, "split");
+      if (auto s = ConstInts(index, n, 1)) sizes = *s;
+      if (!sizes.empty() && std::adjacent_find(sizes.begin(), sizes.end(), std::not_equal_to<>()) != sizes.end()) continue;
+      GateSplit found{n.output_size(), {}};
+      for (const auto& out : n.output()) {
+        std::vector<std::pair<std::string, int>> walk = {{out, 0}};
+        size_t before = found.nonlinearities.size();
+        for (size_t w = 0; w < walk.size(); ++w) {
+          for (const Use& next : index.Consumers(walk[w].first)) {
+            const std::string& op = next.node->op_type();
+            if (op == "Sigmoid" || op == "Tanh") found.nonlinearities.insert(next.node);
+            else if ((op == "Add" || op == "Mul" || op == "Sub") && walk[w].second < 3) {
+              walk.push_back({next.node->output(0), walk[w].second + 1});
+            }
+          }
+        }
+        if (found.nonlinearities.size() == before) return {};
+      }
+      return found;
+    }
+  }
+  return {};
+}
+
+// PyTorch exports nn.LSTMCell and nn.GRUCell as dense layers, x W_ih^T + b_ih and h W_hh^T + b_hh, whose
+// outputs are split into the gates (LSTM: summed, then 4 gates; GRU: each split into 3). Their weights
+// are recurrent weights of G gate blocks: the projections that feed one set of gates are a cell, and
+// the one whose input size is the gate size H — when only one is — reads the hidden state (R); the
+// others read the input (W). With input size = H the two cannot be told apart: both are W (Xavier per
+// gate, the same as W's rule), none made orthogonal on a guess.
+void MarkGatedProjections(ParamTable& table, const GraphIndex& index) {
+  std::map<std::set<const onnx::NodeProto*>, std::vector<std::pair<ParamRow*, int64_t>>> cells;
+  for (ParamRow& row : table) {
+    if (row.role != Role::kWeight || row.uses[0].rule == nullptr || row.shape.size() != 2 || !row.piece.empty()) continue;
+    const std::string& op = row.layer->op_type();
+    if (op != "Gemm" && op != "MatMul") continue;
+    const GateSplit split = FindGateSplit(*row.layer, index);
+    if (split.gates == 0) continue;
+    // W [out, in] (Gemm transB) or [in, out].
+    const bool out_first = row.uses[0].rule->fan == FanRule::kGemmB && IntAttr(*row.layer, "transB", 0) != 0;
+    const int64_t out = row.consumed_shape[out_first ? 0 : 1], in = row.consumed_shape[out_first ? 1 : 0];
+    if (out % split.gates != 0) continue;
+    row.split_gates = split.gates;
+    cells[split.nonlinearities].emplace_back(&row, in == out / split.gates ? 1 : 0);
+  }
+  for (auto& [gates, projections] : cells) {
+    int hidden = 0;
+    for (const auto& p : projections) hidden += static_cast<int>(p.second);
+    for (auto& [row, square] : projections) {
+      const bool is_hidden = projections.size() >= 2 && hidden == 1 && square;
+      row->role = is_hidden ? Role::kRecurrentHidden : Role::kRecurrentInput;
+      row->role_reason = std::string(NameOf(row->role)) + ": " + row->layer->op_type() + " '" +
+                         index.NodeLabel(*row->layer) + "' is a gate projection of a recurrent cell (its output is "
+                         "split into " + std::to_string(row->split_gates) + " gates)";
+    }
+  }
+}
+
 }  // namespace
 
 Status FindParamsPass::Run(PassContext& ctx) {
@@ -654,6 +734,7 @@ Status FindParamsPass::Run(PassContext& ctx) {
     if (c.node->output_size() == 0 || c.node->output(0).empty()) continue;
     REINIT_RETURN_IF_ERROR(add(MakeRow(c.node->output(0), c.tensor, "constant_node", *c.graph, index)));
   }
+  MarkGatedProjections(*ctx.table, index);
   counters["tensors"] = static_cast<int64_t>(ctx.table->size());
   return Status::Ok();
 }

@@ -41,12 +41,17 @@ void FindGateBlocks(ParamRow& row, const LayerUse& use) {
     }
     return;
   }
-  if (s.size() != 3 || row.fan_out <= 0) return;
-  const int64_t h = row.fan_out, cols = s[2];
+  // [dirs, G*H, cols] for the recurrent ops; [G*H, cols] for a cell's dense gate projection (Gemm with
+  // transB: one direction).
+  if ((s.size() != 3 && s.size() != 2) || row.fan_out <= 0) return;
+  const bool dense = s.size() == 2;
+  const int64_t h = row.fan_out, cols = s.back(), dirs = dense ? 1 : s[0];
+  if (s[dense ? 0 : 1] != h * row.gate_blocks) return;
   int64_t covered = 0;
-  for (int64_t d = 0; d < s[0]; ++d) {
+  for (int64_t d = 0; d < dirs; ++d) {
     for (int64_t g = 0; g < row.gate_blocks; ++g) {
-      std::vector<int64_t> elements = a.StoredElements(row.name, {d, g * h, 0}, {d + 1, (g + 1) * h, cols});
+      std::vector<int64_t> elements = dense ? a.StoredElements(row.name, {g * h, 0}, {(g + 1) * h, cols})
+                                            : a.StoredElements(row.name, {d, g * h, 0}, {d + 1, (g + 1) * h, cols});
       if (elements.empty()) continue;  // a block of another tensor (the other direction's weight)
       const int64_t offset = WholeRows(std::move(elements), h, cols);
       if (offset < 0) {

@@ -137,7 +137,8 @@ std::string RecurrentActivations(const onnx::NodeProto& node) {
   if (!names.empty()) return names;
   if (node.op_type() == "LSTM") return "sigmoid,tanh,tanh";
   if (node.op_type() == "GRU") return "sigmoid,tanh";
-  return "tanh";
+  if (node.op_type() == "RNN") return "tanh";
+  return "sigmoid,tanh";  // a cell's dense gate projection (find-params): its gates
 }
 
 }  // namespace

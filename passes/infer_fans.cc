@@ -180,7 +180,12 @@ Status InferFansPass::Run(PassContext& ctx) {
         row.directions = fans.directions;
         row.has_fans = fans.has_fans;
         if (row.has_fans) ++counters["rows with fans"];
-        if (use.rule->gates > 1 || use.rule->fan == FanRule::kRecurrentR) FindGateBlocks(row, use);
+        // A dense gate projection of a recurrent cell (find-params): its fans are per gate block.
+        if (row.split_gates > 1 && row.has_fans) {
+          row.gate_blocks = row.split_gates;
+          row.fan_out /= row.split_gates;
+        }
+        if (row.gate_blocks > 1 || use.rule->fan == FanRule::kRecurrentR) FindGateBlocks(row, use);
       } else if (problem.empty() && fans.has_fans && row.has_fans && use.role == row.role &&
                  (fans.fan_in != row.fan_in || fans.fan_out != row.fan_out)) {
         row.conflicts.push_back("also used by " + use.layer->op_type() + " input " + std::to_string(use.layer_input) +

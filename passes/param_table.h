@@ -170,6 +170,7 @@ struct ParamRow {
   std::vector<std::string> through;        // uses[0].through
   std::vector<std::string> conflicts;      // uses that disagree with uses[0] (role, fans, activation)
   bool quantized = false;                  // an integer weight behind DequantizeLinear or in a quantized op
+  int64_t split_gates = 0;                 // a dense layer's output split into this many gates (a cell)
   std::string role_reason;  // why the role (or why no role)
 
   // find-copies: one parameter stored twice (a submodule duplicated into both branches of an If, a tied

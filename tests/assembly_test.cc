@@ -284,3 +284,45 @@ TEST(ExportedGraphs, ReinitLastTakesTheLastLayersOnEveryPath) {
 
 }  // namespace
 }  // namespace reinit
+
+namespace reinit {
+namespace {
+
+// nn.LSTMCell / nn.GRUCell: no LSTM op, two Gemms split into the gates. The projection of the hidden
+// state (input size = gate size H) is R, orthogonal per gate block; the other is W, Xavier per gate.
+TEST(ExportedGraphs, CellsExportedAsGemmsAreRecurrentPerGate) {
+  for (const auto& [model, gates] : std::vector<std::pair<std::string, int64_t>>{{"lstmcell_nofold.onnx", 4},
+                                                                                {"grucell_nofold.onnx", 3}}) {
+    auto run = test::Rewrite(Graph(model));
+    const ParamRow& w = run->Row("cell.weight_ih");
+    const ParamRow& r = run->Row("cell.weight_hh");
+    EXPECT_EQ(w.role, Role::kRecurrentInput) << model;
+    EXPECT_EQ(w.gate_blocks, gates) << model;
+    EXPECT_EQ(w.fan_out, 8) << model;  // per gate, not gates * 8
+    EXPECT_EQ(r.role, Role::kRecurrentHidden) << model;
+    EXPECT_EQ(r.scheme, Scheme::kOrthogonal) << model;
+    const std::vector<double> v = test::Values(*r.tensor);
+    for (int64_t g = 0; g < gates; ++g) EXPECT_LT(OrthogonalityError(v, g * 64, 8), 1e-5) << model << " gate " << g;
+  }
+  // Input size equal to the gate size: the two projections cannot be told apart, both are W.
+  auto m = test::ParseModel(R"(<ir_version: 8, opset_import: ["" : 14]>
+    g (float[2,8] X, float[2,8] H) => (float[2,8] I, float[2,8] F, float[2,8] G, float[2,8] O) {
+      a = Gemm <transB = 1> (X, Wih)
+      b = Gemm <transB = 1> (H, Whh)
+      s = Add(a, b)
+      i, f, g, o = Split <axis = 1> (s)
+      I = Sigmoid(i)
+      F = Sigmoid(f)
+      G = Tanh(g)
+      O = Sigmoid(o)
+    })");
+  test::AddInitializer(m, "Wih", {32, 8});
+  test::AddInitializer(m, "Whh", {32, 8});
+  auto run = test::Plan(std::move(m));
+  EXPECT_EQ(run->Row("Wih").role, Role::kRecurrentInput);
+  EXPECT_EQ(run->Row("Whh").role, Role::kRecurrentInput);
+  EXPECT_EQ(run->Row("Whh").scheme, Scheme::kXavier);
+}
+
+}  // namespace
+}  // namespace reinit
