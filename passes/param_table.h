@@ -101,6 +101,19 @@ enum class Kept {
   kBySelection,      // --only/--exclude/--keep/--reinit-last/--reinit-blocks left it out
 };
 
+// A weight whose values are a fixed signal-processing constant that the source framework registered as
+// a buffer, not a learned parameter (passes/fixed_constants.h says how each is recognized).
+enum class Fixed { kNone, kDftBasis, kFilterbank, kSmoothingKernel };
+template <>
+struct Names<Fixed> {
+  static constexpr Named<Fixed> table[] = {
+      {Fixed::kNone, "none", /*accepted=*/false},
+      {Fixed::kDftBasis, "dft_basis"},
+      {Fixed::kFilterbank, "filterbank"},
+      {Fixed::kSmoothingKernel, "smoothing_kernel"},
+  };
+};
+
 // The note's grouping: sigmoid/tanh -> Xavier, ReLU family -> He, SELU -> LeCun, none -> linear.
 enum class ActivationFamily { kLinear, kSigmoidTanh, kRelu, kSelu };
 template <>
