@@ -1,5 +1,6 @@
 #include "tool/session.h"
 
+#include <algorithm>
 #include <chrono>
 #include <climits>
 #include <cstdlib>
@@ -167,7 +168,9 @@ int Fail(const Status& status, std::ostream& err) {
 int RunCommand(const Options& options, std::ostream& out, std::ostream& err) {
   try {
     if (options.command == "list-passes") {
-      for (const auto& p : PassRegistry()) out << p.name << std::string(18 - p.name.size(), ' ') << p.summary << "\n";
+      size_t width = 0;  // the summaries line up two spaces after the longest name
+      for (const auto& p : PassRegistry()) width = std::max(width, p.name.size());
+      for (const auto& p : PassRegistry()) out << p.name << std::string(width + 2 - p.name.size(), ' ') << p.summary << "\n";
       return 0;
     }
     if (options.command == "plan") return RunPlan(options, out, err);
