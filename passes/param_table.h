@@ -4,6 +4,7 @@
 //   find-params       name, dtype, shape, source, consumers, role, layer (the node that gives the role)
 //   infer-fans        fan_in, fan_out, receptive_field, groups, gate_blocks, directions
 //   infer-activation  activation, activation_param, activation_path
+//   find-fixed-constants  fixed, fixed_seen (a DFT basis, filterbank or smoothing kernel, by its values)
 //   select-init       scheme, distribution, gain, std, bound, constant, action, reason
 //   regenerate        tensor data rewritten, stats
 #pragma once
@@ -188,6 +189,10 @@ struct ParamRow {
 
   // infer-activation: the layer's output reaches a residual Add before its activation (or the end)
   const onnx::NodeProto* residual_add = nullptr;
+
+  // find-fixed-constants
+  Fixed fixed = Fixed::kNone;
+  std::string fixed_seen;  // what the values showed, with numbers (for the reason)
 
   // select-init
   Scheme scheme = Scheme::kNone;

@@ -2,6 +2,7 @@
 
 #include <sstream>
 
+#include "passes/find_fixed_constants.h"
 #include "passes/find_params.h"
 #include "passes/infer_activation.h"
 #include "passes/infer_fans.h"
@@ -24,6 +25,8 @@ const std::vector<PassInfo>& PassRegistry() {
        Make<InferFansPass>},
       {"infer-activation", "follow each layer's output to its first nonlinearity",
        Make<InferActivationPass>},
+      {"find-fixed-constants", "recognize fixed DFT bases, filterbanks and smoothing kernels by their values: kept",
+       Make<FindFixedConstantsPass>},
       {"select-init", "pick scheme, distribution, gain and std/bound by the note's rules",
        Make<SelectInitPass>},
       {"select-tensors", "apply --only/--exclude/--keep/--reinit-last/--reinit-blocks: unselected rows are kept",

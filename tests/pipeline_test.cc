@@ -13,7 +13,8 @@ TEST(Pipeline, RegistryListsEachPassOnceInOrder) {
   std::set<std::string> names;
   for (const auto& p : PassRegistry()) EXPECT_TRUE(names.insert(p.name).second) << p.name;
   EXPECT_EQ(RewritePipeline(), (std::vector<std::string>{"find-params", "infer-fans", "infer-activation",
-                                                         "select-init", "select-tensors", "regenerate"}));
+                                                         "find-fixed-constants", "select-init", "select-tensors",
+                                                         "regenerate"}));
   EXPECT_EQ(PlanPipeline().back(), "select-tensors");
 }
 

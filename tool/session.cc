@@ -109,6 +109,13 @@ Status RunSession(const Options& options, const std::vector<std::string>& full, 
   s->ctx.index = s->index.get();
   s->ctx.table = &s->table;
   s->ctx.threads = options.threads;
+  // Values of tensors still on disk, for the passes that look at them (find-fixed-constants).
+  s->ctx.read_external = [s](const onnx::TensorProto& t, uint64_t offset, uint64_t stride, uint64_t count,
+                             uint64_t width, std::string* bytes) -> Status {
+    const ExternalSource* source = FindSource(&s->model, s->external, t);
+    if (source == nullptr) return {ExitCode::kInternal, "tensor '" + t.name() + "': its bytes are not on disk"};
+    return ReadPieces(*source, offset, stride, count, width, bytes);
+  };
   // Progress lines on stderr for a run that takes a while (tool/progress.h).
   s->progress = std::make_unique<Progress>(err, options.verbosity > 0, options.progress_seconds);
   s->ctx.progress = [p = s->progress.get()](const std::string& pass, size_t done, size_t total) {
