@@ -99,6 +99,7 @@ enum class Kept {
   kUnfit,            // a role whose shape does not fit the layer's layout (no fans)
   kNoRule,           // a role the policy has no rule for
   kByRule,           // a rules-file rule with keep: true
+  kFixedConstant,    // a fixed signal-processing constant (find-fixed-constants), not a learned weight
   kBySelection,      // --only/--exclude/--keep/--reinit-last/--reinit-blocks left it out
 };
 
