@@ -25,7 +25,7 @@ const std::vector<PassInfo>& PassRegistry() {
        Make<InferFansPass>},
       {"infer-activation", "follow each layer's output to its first nonlinearity",
        Make<InferActivationPass>},
-      {"find-fixed-constants", "recognize fixed DFT bases, filterbanks and smoothing kernels by their values: kept",
+      {"find-fixed-constants", "mark weights whose values are a fixed DFT basis, filterbank or smoothing kernel",
        Make<FindFixedConstantsPass>},
       {"select-init", "pick scheme, distribution, gain and std/bound by the note's rules",
        Make<SelectInitPass>},
