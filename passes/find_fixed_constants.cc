@@ -85,7 +85,8 @@ std::optional<Layout> LayoutOf(const ParamRow& row) {
   l.rows = seen[0];
   l.cols = seen[1];
   l.vectors_are_rows = !k_first;
-  // Stored as seen, or as its transpose: one Transpose reading the tensor itself, the rest order-keeping.
+  // Stored as seen (only order-keeping ops on the way), or as its transpose (one Transpose of the stored
+  // matrix, nothing else).
   int transposes = 0;
   for (const auto& op : row.through) {
     if (op == "Transpose") {
@@ -95,10 +96,12 @@ std::optional<Layout> LayoutOf(const ParamRow& row) {
     }
   }
   if (transposes == 0) return l;
-  const std::vector<int64_t> perm = use.entry != nullptr && use.entry->op_type() == "Transpose"
-                                        ? IntsAttr(*use.entry, "perm") : std::vector<int64_t>{-1};
-  if (transposes != 1 || row.shape.size() != 2 || row.through.size() != 1) return std::nullopt;
-  if (perm == std::vector<int64_t>{0, 1}) return l;
+  if (transposes != 1 || row.through.size() != 1 || row.shape.size() != 2 || use.entry == nullptr ||
+      use.entry->op_type() != "Transpose") {
+    return std::nullopt;
+  }
+  const std::vector<int64_t> perm = IntsAttr(*use.entry, "perm");
+  if (perm == std::vector<int64_t>{0, 1}) return l;  // a Transpose that changes nothing
   if (!perm.empty() && perm != std::vector<int64_t>{1, 0}) return std::nullopt;
   std::swap(l.rows, l.cols);
   l.vectors_are_rows = !l.vectors_are_rows;
