@@ -155,6 +155,45 @@ Status ReadSource(const ExternalSource& source, std::string* bytes) {
   });
 }
 
+Status ReadPieces(const ExternalSource& source, uint64_t offset, uint64_t stride, uint64_t count, uint64_t width,
+                  std::string* bytes) {
+  bytes->clear();
+  if (count == 0 || width == 0) return Status::Ok();
+  const uint64_t length = static_cast<uint64_t>(source.length);
+  const unsigned __int128 end = static_cast<unsigned __int128>(count - 1) * stride + offset + width;  // no overflow
+  if (end > length) {
+    return {ExitCode::kInternal, source.file + ": a read past the tensor's bytes"};
+  }
+  const int fd = ::open(source.file.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return {ExitCode::kBadModel, source.file + ": cannot be opened"};
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  bytes->resize(static_cast<size_t>(count * width));
+  for (uint64_t i = 0; i < count; ++i) {
+    char* to = bytes->data() + i * width;
+    const int64_t at = source.offset + static_cast<int64_t>(offset + i * stride);
+    for (uint64_t done = 0; done < width;) {
+      const ssize_t n = ::pread(fd, to + done, width - done, at + static_cast<int64_t>(done));
+      if (n <= 0) return {ExitCode::kBadModel, source.file + ": cannot read external data"};
+      done += static_cast<uint64_t>(n);
+    }
+  }
+  return Status::Ok();
+}
+
+const ExternalSource* FindSource(onnx::ModelProto* model, const ExternalTensors& external,
+                                 const onnx::TensorProto& tensor) {
+  const ExternalSource* found = nullptr;
+  ForEachTensor(model, [&](onnx::TensorProto& t, const std::string& key) {
+    if (&t != &tensor) return;
+    auto it = external.sources.find(key);
+    if (it != external.sources.end()) found = &it->second;
+  });
+  return found;
+}
+
 Status CopySource(const ExternalSource& source, AtomicFile* file, uint64_t* offset) {
   REINIT_RETURN_IF_ERROR(file->Pad(kAlignment));
   *offset = file->size();

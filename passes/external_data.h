@@ -46,6 +46,15 @@ Status StreamSource(const ExternalSource& source, const std::function<Status(con
 // Reads a lazily loaded tensor's bytes.
 Status ReadSource(const ExternalSource& source, std::string* bytes);
 
+// Reads `count` pieces of `width` bytes of `source`, piece i at `offset + i * stride` within it (a column
+// of a matrix is one piece per row), into `bytes`; fails on a piece outside the source.
+Status ReadPieces(const ExternalSource& source, uint64_t offset, uint64_t stride, uint64_t count, uint64_t width,
+                  std::string* bytes);
+
+// The source of `tensor` (a tensor of `model`) if its bytes are still on disk, else nullptr.
+const ExternalSource* FindSource(onnx::ModelProto* model, const ExternalTensors& external,
+                                 const onnx::TensorProto& tensor);
+
 // Appends `source`'s bytes to `file` at a 4 KiB-aligned offset, in pieces; returns where they went.
 Status CopySource(const ExternalSource& source, AtomicFile* file, uint64_t* offset);
 

@@ -4,6 +4,7 @@
 //   find-params       name, dtype, shape, source, consumers, role, layer (the node that gives the role)
 //   infer-fans        fan_in, fan_out, receptive_field, groups, gate_blocks, directions
 //   infer-activation  activation, activation_param, activation_path
+//   find-fixed-constants  fixed, fixed_seen (a DFT basis, filterbank or smoothing kernel, by its values)
 //   select-init       scheme, distribution, gain, std, bound, constant, action, reason
 //   regenerate        tensor data rewritten, stats
 #pragma once
@@ -99,7 +100,21 @@ enum class Kept {
   kUnfit,            // a role whose shape does not fit the layer's layout (no fans)
   kNoRule,           // a role the policy has no rule for
   kByRule,           // a rules-file rule with keep: true
+  kFixedConstant,    // a fixed signal-processing constant (find-fixed-constants), not a learned weight
   kBySelection,      // --only/--exclude/--keep/--reinit-last/--reinit-blocks left it out
+};
+
+// A weight whose values are a fixed signal-processing constant that the source framework registered as
+// a buffer, not a learned parameter (passes/fixed_constants.h says how each is recognized).
+enum class Fixed { kNone, kDftBasis, kFilterbank, kSmoothingKernel };
+template <>
+struct Names<Fixed> {
+  static constexpr Named<Fixed> table[] = {
+      {Fixed::kNone, "none", /*accepted=*/false},
+      {Fixed::kDftBasis, "dft_basis"},
+      {Fixed::kFilterbank, "filterbank"},
+      {Fixed::kSmoothingKernel, "smoothing_kernel"},
+  };
 };
 
 // The note's grouping: sigmoid/tanh -> Xavier, ReLU family -> He, SELU -> LeCun, none -> linear.
@@ -200,6 +215,10 @@ struct ParamRow {
 
   // infer-activation: the layer's output reaches a residual Add before its activation (or the end)
   const onnx::NodeProto* residual_add = nullptr;
+
+  // find-fixed-constants
+  Fixed fixed = Fixed::kNone;
+  std::string fixed_seen;  // what the values showed, with numbers (for the reason)
 
   // select-init
   Scheme scheme = Scheme::kNone;

@@ -3,6 +3,7 @@
 #include <sstream>
 
 #include "passes/find_copies.h"
+#include "passes/find_fixed_constants.h"
 #include "passes/find_params.h"
 #include "passes/infer_activation.h"
 #include "passes/infer_fans.h"
@@ -25,6 +26,8 @@ const std::vector<PassInfo>& PassRegistry() {
        Make<InferFansPass>},
       {"infer-activation", "follow each layer's output to its first nonlinearity",
        Make<InferActivationPass>},
+      {"find-fixed-constants", "mark weights whose values are a fixed DFT basis, filterbank or smoothing kernel",
+       Make<FindFixedConstantsPass>},
       {"find-copies", "one parameter stored twice: copies in the branches of an If, a tied head stored transposed",
        Make<FindCopiesPass>},
       {"select-init", "pick scheme, distribution, gain and std/bound by the note's rules",

@@ -36,8 +36,13 @@ struct PassContext {
   std::function<bool(ParamRow&)> defer;
   // The copies --untie-shared made: separate on purpose, so find-copies never ties them back.
   std::set<std::string> untied;
-  // Reads a tensor's values wherever its bytes are (in memory, or still in a file); unset: in memory only.
-  std::function<Status(const onnx::TensorProto&, std::vector<double>*)> read_values;
+  // Reads bytes of a tensor whose data is still on disk (lazily loaded external data, or a large inline
+  // tensor left in the input file): `count` pieces of `width` bytes, piece i at `offset + i * stride`
+  // within the tensor's bytes, appended to `bytes`. Unset: such tensors cannot be read (and passes that
+  // would look at their values skip them).
+  std::function<Status(const onnx::TensorProto&, uint64_t offset, uint64_t stride, uint64_t count, uint64_t width,
+                       std::string* bytes)>
+      read_external;
   // Called by long passes with (done, total); the tool prints a progress line from it.
   std::function<void(const std::string& pass, size_t done, size_t total)> progress;
 };

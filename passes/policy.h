@@ -105,6 +105,7 @@ struct Policy {
   std::optional<double> forget_bias;         // --forget-bias
   std::optional<double> embedding_std;       // --embedding-std
   ResidualScaling residual = ResidualScaling::kNone;
+  bool reinit_fixed = false;                 // --reinit-fixed: fixed constants are re-initialized as weights
   std::vector<Rule> rules;                   // from --config, in order: a later match wins
   Selection selection;                       // --only/--exclude/--keep/--reinit-last/--reinit-blocks
 

@@ -28,7 +28,7 @@ bool HasDistribution(Scheme s) {
 // Why a row is kept, for the table: the reason without what it would have been or its conflicts.
 std::string KeptWords(const std::string& reason) {
   size_t end = reason.size();
-  for (const char* tail : {" (would be: ", "; conflict: "}) end = std::min(end, reason.find(tail));
+  for (const char* tail : {" (would be: ", "; conflict: ", " (seen: "}) end = std::min(end, reason.find(tail));
   return reason.substr(0, end);
 }
 
@@ -46,6 +46,7 @@ json RowJson(const ParamRow& r) {
       {"graph", r.graph},
       {"consumers", consumers},
       {"role", NameOf(r.role)},
+      {"fixed", r.fixed == Fixed::kNone ? json(nullptr) : json(NameOf(r.fixed))},
       {"through", r.through},
       {"conflicts", r.conflicts},
       {"copy_of", r.copy_of.empty() ? json(nullptr) : json({{"name", r.copy_of}, {"transposed", r.copy_transposed}})},
@@ -103,6 +104,7 @@ json BuildReport(const ParamTable& table, const RunInfo& run) {
         {"kept", tally.kept},
         {"kept_by_selection", tally.by[static_cast<int>(Kept::kBySelection)]},
         {"not_parameters", tally.by[static_cast<int>(Kept::kNotAParameter)]},
+        {"fixed_kept", tally.by[static_cast<int>(Kept::kFixedConstant)]},
         {"undecided", tally.undecided},
         {"by_role", by_role},
         {"by_scheme", by_scheme}}},
@@ -127,6 +129,7 @@ std::string SummaryLine(const ParamTable& table, bool all) {
                      std::to_string(by(Kept::kBySelection)) + " kept by selection";
   const std::pair<int64_t, const char*> parts[] = {
       {by(Kept::kByRule), " kept by rules"},
+      {by(Kept::kFixedConstant), " fixed constants kept"},
       {by(Kept::kQuantized), " quantized kept"},
       {by(Kept::kUnfit) + by(Kept::kNoRule), " other parameters kept (see reason)"},
       {t.undecided, " undecided (the pipeline stopped before select-init)"},

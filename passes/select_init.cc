@@ -12,6 +12,9 @@
 //    whose scheme needs fans (Xavier, He, LeCun) or a matrix (orthogonal) skips rows without them,
 //    which keep their decision; a rule that applies to nothing is an error naming its line.
 // 4. --residual-scaling: the last layer of each residual branch scaled by 1/sqrt(branches), or zeroed.
+// A fixed constant (find-fixed-constants: a DFT basis, filterbank or smoothing kernel) is kept, unless
+// reinit_fixed is set (then it is an ordinary weight) or a rule whose match names it (`name`) decides
+// it; other rules skip it, and say so.
 // Then std and bound: variance = gain^2 * scale / n (n = fan_in, fan_out or their mean); uniform bound
 // = sqrt(3) * std; a truncated normal is drawn from N(0, (std / 0.8796)^2) cut at two of its sigmas.
 // Quantized weights, unknown roles and shapes that do not fit are kept, bit for bit. A decision whose
@@ -27,6 +30,7 @@
 
 #include "passes/activations.h"
 #include "passes/gate_blocks.h"
+#include "passes/fixed_constants.h"
 #include "passes/schemes.h"
 #include "passes/tensor_data.h"
 
@@ -91,6 +95,7 @@ struct Decision {
   int64_t fan_out_factor = 1;  // Keras: a recurrent kernel's fan_out spans all gates
   bool whole_kernel = false;
   std::string words;
+  const Rule* rule = nullptr;  // the rules-file rule that decided it last, if any
 };
 
 // What one rule of the rules file did over the table: the rows it decided (or kept), and the rows it
@@ -180,9 +185,10 @@ class Decider {
 
   // The rules file: each matching rule overrides the fields it names, unless the scheme it leads to
   // cannot apply to the row (a scheme that divides by a fan, for a row without fans; orthogonal, for
-  // a row that is not a matrix): then the row keeps its decision and `uses` records the skip. Returns
+  // a row that is not a matrix): then the row keeps its decision and `uses` records the skip. With
+  // `fixed` (a fixed constant to keep), only rules that name the tensor may re-initialize it. Returns
   // the keeping rule, if any.
-  const Rule* Rules(const ParamRow& row, Decision& d, std::vector<RuleUse>& uses) const {
+  const Rule* Rules(const ParamRow& row, Decision& d, std::vector<RuleUse>& uses, bool fixed) const {
     const Rule* keep = nullptr;
     for (size_t r = 0; r < policy_.rules.size(); ++r) {
       const Rule& rule = policy_.rules[r];
@@ -193,7 +199,12 @@ class Decider {
         uses[r].applied.push_back(row.name);
         continue;
       }
+      if (fixed && !rule.match.name) {
+        uses[r].skipped.push_back(row.name + " (" + FixedWords(row.fixed) + ": a rule must name it, or use reinit_fixed)");
+        continue;
+      }
       Decision next = d;
+      next.rule = &rule;
       if (init.scheme && *init.scheme != next.scheme) {
         next.scheme = *init.scheme;
         if (IsVarianceScaling(next.scheme)) SetScaling(next, DefaultScaling(next.scheme));
@@ -503,11 +514,19 @@ Status SelectInitPass::Run(PassContext& ctx) {
       row.reason = "kept: no rule for role " + std::string(NameOf(row.role));
     } else {
       decider.Flags(row, d);
-      if (const Rule* keep = decider.Rules(row, d, rule_uses)) {
+      const bool fixed = row.fixed != Fixed::kNone && !ctx.policy.reinit_fixed;
+      if (const Rule* keep = decider.Rules(row, d, rule_uses, fixed)) {
         row.kept = Kept::kByRule;
         row.reason = "kept: by rule " + keep->origin + " (" + keep->match.text + ")";
+      } else if (fixed && d.rule == nullptr) {
+        row.kept = Kept::kFixedConstant;
+        row.reason = "kept: " + FixedWords(row.fixed) + ", not a learned weight (seen: " + row.fixed_seen + ")";
       } else {
         Apply(row, d, decider, ctx.policy);
+        if (row.fixed != Fixed::kNone) {
+          row.reason += "; re-initialized although a " + FixedWords(row.fixed) + " (" +
+                        (ctx.policy.reinit_fixed ? std::string("reinit_fixed") : "rule " + d.rule->origin + " names it") + ")";
+        }
         if (row.residual_add != nullptr && row.role == Role::kWeight) ScaleResidual(row, ctx.policy, residual_adds.size());
         REINIT_RETURN_IF_ERROR(CheckRepresentable(row));
       }

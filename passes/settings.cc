@@ -190,6 +190,10 @@ const std::vector<Setting>& Settings() {
        p.residual = *v;
        return "";
      }, nullptr, "residual_scaling", false, [](const Policy& p) { return json(NameOf(p.residual)); }},
+    {"reinit_fixed", "--reinit-fixed", nullptr,
+     "also re-initialize fixed constants (DFT bases, filterbanks, smoothing kernels), which are kept otherwise", kAll,
+     false, [](const std::string& t, Policy& p) { return ParseBool(t, &p.reinit_fixed); }, nullptr, "reinit_fixed",
+     false, [](const Policy& p) { return json(p.reinit_fixed); }},
     {"only", "--only", "SEL", "re-initialize only tensors matching [field=]glob or /regex/ (repeatable)", kAll, true,
      AddSelector<&Selection::only>, ClearSelectors<&Selection::only>, "only", true, EchoSelectors<&Selection::only>},
     {"exclude", "--exclude", "SEL", "leave tensors matching this selector alone (repeatable; wins)", kAll, true,

@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """Runs the tool on every model in MODELS_DIR (plan, rewrite, and check of the rewritten model) and
 validates each JSON report against the documented schema, then checks what the schema cannot say:
-counts add up, the summary matches the entries, kept tensors have no stats and re-initialized ones do
-(rewrite), a check's verdicts add up.
+counts add up, the summary matches the entries (fixed constants kept too, and only weights are fixed),
+kept tensors have no stats and re-initialized ones do (rewrite), a check's verdicts add up.
 
 usage: validate_report.py TOOL SCHEMA MODELS_DIR
 """
@@ -26,7 +26,13 @@ def table_problems(report, command):
         problems.append("reinitialized + kept + undecided != tensors")
     if sum(summary["by_role"].values()) != len(entries):
         problems.append("by_role does not count every entry")
+    fixed_kept = [e for e in entries if e["fixed"] is not None and e["action"] == "kept"
+                  and e["reason"].startswith("kept: fixed ")]
+    if summary["fixed_kept"] != len(fixed_kept):
+        problems.append("summary.fixed_kept does not count the fixed constants kept")
     for e in entries:
+        if e["fixed"] is not None and e["role"] != "weight":
+            problems.append(e["name"] + ": a fixed constant with role " + e["role"])
         wrote = e["stats"] is not None
         if wrote != (command == "rewrite" and e["action"] == "reinitialized"):
             problems.append(e["name"] + ": stats present=%s for %s/%s" % (wrote, command, e["action"]))

@@ -1,5 +1,6 @@
 #include "tool/session.h"
 
+#include <algorithm>
 #include <chrono>
 #include <climits>
 #include <cstdlib>
@@ -109,21 +110,12 @@ Status RunSession(const Options& options, const std::vector<std::string>& full, 
   s->ctx.index = s->index.get();
   s->ctx.table = &s->table;
   s->ctx.threads = options.threads;
-  // Values of tensors whose bytes are still in a file (external data, or large inline tensors left on
-  // disk), for the passes that compare values (find-copies).
-  s->ctx.read_values = [s](const onnx::TensorProto& t, std::vector<double>* values) -> Status {
-    if (t.data_location() != onnx::TensorProto::EXTERNAL) return ReadValues(t, values);
-    const ExternalSource* source = nullptr;
-    ForEachTensor(&s->model, [&](onnx::TensorProto& each, const std::string& key) {
-      auto it = s->external.sources.find(key);
-      if (&each == &t && it != s->external.sources.end()) source = &it->second;
-    });
-    if (source == nullptr) return {ExitCode::kInternal, "tensor '" + t.name() + "': its bytes are nowhere to be read"};
-    onnx::TensorProto loaded = t;
-    loaded.clear_external_data();
-    loaded.clear_data_location();
-    REINIT_RETURN_IF_ERROR(ReadSource(*source, loaded.mutable_raw_data()));
-    return ReadValues(loaded, values);
+  // Values of tensors still on disk, for the passes that look at them (find-fixed-constants, find-copies).
+  s->ctx.read_external = [s](const onnx::TensorProto& t, uint64_t offset, uint64_t stride, uint64_t count,
+                             uint64_t width, std::string* bytes) -> Status {
+    const ExternalSource* source = FindSource(&s->model, s->external, t);
+    if (source == nullptr) return {ExitCode::kInternal, "tensor '" + t.name() + "': its bytes are not on disk"};
+    return ReadPieces(*source, offset, stride, count, width, bytes);
   };
   // Progress lines on stderr for a run that takes a while (tool/progress.h).
   s->progress = std::make_unique<Progress>(err, options.verbosity > 0, options.progress_seconds);
@@ -189,7 +181,9 @@ int Fail(const Status& status, std::ostream& err) {
 int RunCommand(const Options& options, std::ostream& out, std::ostream& err) {
   try {
     if (options.command == "list-passes") {
-      for (const auto& p : PassRegistry()) out << p.name << std::string(18 - p.name.size(), ' ') << p.summary << "\n";
+      size_t width = 0;  // the summaries line up two spaces after the longest name
+      for (const auto& p : PassRegistry()) width = std::max(width, p.name.size());
+      for (const auto& p : PassRegistry()) out << p.name << std::string(width + 2 - p.name.size(), ' ') << p.summary << "\n";
       return 0;
     }
     if (options.command == "plan") return RunPlan(options, out, err);

@@ -1,0 +1,11 @@
+#pragma once
+#include "passes/pipeline.h"
+
+namespace reinit {
+
+class FindFixedConstantsPass : public Pass {
+ public:
+  Status Run(PassContext& ctx) override;
+};
+
+}  // namespace reinit
