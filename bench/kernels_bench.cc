@@ -7,11 +7,11 @@
 #include <vector>
 
 #include "onnx/onnx_pb.h"
-#include "passes/fill.h"
-#include "passes/kernels.h"
-#include "passes/orthogonal.h"
-#include "passes/rng.h"
-#include "passes/schemes.h"
+#include "passes/gen/fill.h"
+#include "passes/gen/kernels.h"
+#include "passes/gen/orthogonal.h"
+#include "passes/gen/rng.h"
+#include "passes/gen/schemes.h"
 
 namespace reinit {
 namespace {

@@ -16,7 +16,7 @@
 #include <cstring>
 #include <map>
 
-#include "passes/tensor_data.h"
+#include "passes/graph/tensor_values.h"
 
 namespace reinit {
 

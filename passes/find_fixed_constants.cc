@@ -17,9 +17,9 @@
 #include <algorithm>
 #include <optional>
 
-#include "passes/fixed_constants.h"
-#include "passes/op_table.h"
-#include "passes/tensor_data.h"
+#include "passes/graph/fixed_constants.h"
+#include "passes/graph/op_table.h"
+#include "passes/graph/tensor_values.h"
 
 namespace reinit {
 

@@ -26,9 +26,9 @@
 #include <set>
 #include <optional>
 
-#include "passes/assembly.h"
-#include "passes/op_table.h"
-#include "passes/tensor_data.h"
+#include "passes/graph/assembly.h"
+#include "passes/graph/op_table.h"
+#include "passes/graph/tensor_values.h"
 
 namespace reinit {
 
@@ -434,8 +434,8 @@ class UseFinder {
         // A Gather with constant indices that leads to no layer is an embedding lookup after all.
         if (uses->size() > before || use.node->op_type() != "Gather") continue;
       }
-      LayerUse found{nullptr, first, first_input, use.node, use.index, Role::kUnknown, through, shape, shape_known};
-      found.entries = {{first, first_input}};
+      LayerUse found{nullptr, first, first_input, use.node, use.index, Role::kUnknown, through, shape, shape_known,
+                     {{first, first_input}}, nullptr};
       // The value the layer reads, traced back to the stored tensors it is assembled from.
       if (auto a = Assemble(use.node->input(use.index), index_)) {
         found.shape = a->shape();

@@ -26,7 +26,7 @@
 #include <deque>
 #include <unordered_set>
 
-#include "passes/activations.h"
+#include "passes/graph/activations.h"
 
 namespace reinit {
 

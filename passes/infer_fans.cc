@@ -15,8 +15,8 @@
 #include <algorithm>
 #include <numeric>
 
-#include "passes/gate_blocks.h"
-#include "passes/op_table.h"
+#include "passes/graph/gate_blocks.h"
+#include "passes/graph/op_table.h"
 
 namespace reinit {
 

@@ -11,10 +11,10 @@
 #include <vector>
 
 #include "onnx/onnx_pb.h"
-#include "passes/graph_index.h"
-#include "passes/param_table.h"
-#include "passes/policy.h"
-#include "passes/status.h"
+#include "passes/graph/graph_index.h"
+#include "passes/graph/param_table.h"
+#include "passes/policy/policy.h"
+#include "passes/graph/status.h"
 
 namespace reinit {
 

@@ -8,10 +8,10 @@
 #include <cmath>
 #include <map>
 
-#include "passes/fill.h"
-#include "passes/schemes.h"
-#include "passes/tensor_data.h"
-#include "passes/version.h"
+#include "passes/gen/fill.h"
+#include "passes/gen/schemes.h"
+#include "passes/graph/tensor_values.h"
+#include "passes/report/version.h"
 
 namespace reinit {
 

@@ -28,11 +28,11 @@
 #include <set>
 #include <sstream>
 
-#include "passes/activations.h"
-#include "passes/gate_blocks.h"
-#include "passes/fixed_constants.h"
-#include "passes/schemes.h"
-#include "passes/tensor_data.h"
+#include "passes/graph/activations.h"
+#include "passes/graph/gate_blocks.h"
+#include "passes/graph/fixed_constants.h"
+#include "passes/gen/schemes.h"
+#include "passes/graph/tensor_values.h"
 
 namespace reinit {
 

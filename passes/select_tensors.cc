@@ -19,7 +19,7 @@
 #include <map>
 #include <set>
 
-#include "passes/blocks.h"
+#include "passes/graph/blocks.h"
 
 namespace reinit {
 

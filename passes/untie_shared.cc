@@ -3,7 +3,7 @@
 #include <map>
 
 #include "passes/find_params.h"
-#include "passes/graph_index.h"
+#include "passes/graph/graph_index.h"
 #include "passes/pipeline.h"
 
 namespace reinit {

@@ -10,7 +10,7 @@
 #include <string>
 
 #include "onnx/onnx_pb.h"
-#include "passes/status.h"
+#include "passes/graph/status.h"
 
 namespace reinit {
 

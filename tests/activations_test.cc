@@ -1,4 +1,4 @@
-#include "passes/activations.h"
+#include "passes/graph/activations.h"
 
 #include <gtest/gtest.h>
 

@@ -7,8 +7,8 @@
 #include <cmath>
 #include <numeric>
 
-#include "passes/assembly.h"
-#include "passes/model_io.h"
+#include "passes/graph/assembly.h"
+#include "passes/io/model_io.h"
 #include "passes/untie_shared.h"
 #include "tests/test_util.h"
 

@@ -6,7 +6,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "passes/model_io.h"
+#include "passes/io/model_io.h"
 #include "tests/test_util.h"
 
 namespace reinit {

@@ -9,9 +9,9 @@
 #include <limits>
 #include <sstream>
 
-#include "passes/model_io.h"
-#include "passes/tensor_data.h"
-#include "passes/version.h"
+#include "passes/io/model_io.h"
+#include "passes/graph/tensor_values.h"
+#include "passes/report/version.h"
 #include "tool/options.h"
 #include "tests/test_util.h"
 

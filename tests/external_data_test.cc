@@ -1,6 +1,6 @@
 // Models whose tensors live in external data files: read, rewritten, and written to a new data file
 // beside the output; the input's data file is only read. Bad locations are refused.
-#include "passes/external_data.h"
+#include "passes/io/external_data.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -9,7 +9,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "passes/model_io.h"
+#include "passes/io/model_io.h"
 #include "tests/test_util.h"
 #include "tool/options.h"
 

@@ -12,9 +12,9 @@
 #include <random>
 #include <set>
 
-#include "passes/external_data.h"
-#include "passes/model_io.h"
-#include "passes/tensor_data.h"
+#include "passes/io/external_data.h"
+#include "passes/io/model_io.h"
+#include "passes/graph/tensor_values.h"
 #include "tests/signal_constants.h"
 #include "tests/test_util.h"
 

@@ -3,7 +3,7 @@
 // recognized; weights as frameworks initialize them (Xavier, He, torch's default, orthogonal), as
 // training leaves them (band-pass filters at learned frequencies, smooth blobs), and the look-alikes
 // (identity, Dirac, moving-average and selection matrices) must not be.
-#include "passes/fixed_constants.h"
+#include "passes/graph/fixed_constants.h"
 
 #include <gtest/gtest.h>
 

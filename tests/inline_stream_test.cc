@@ -10,8 +10,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "passes/inline_split.h"
-#include "passes/model_io.h"
+#include "passes/io/inline_split.h"
+#include "passes/io/model_io.h"
 #include "tests/test_util.h"
 #include "tool/session.h"
 

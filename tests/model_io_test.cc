@@ -9,8 +9,8 @@
 #include <iterator>
 #include <random>
 
-#include "passes/atomic_file.h"
-#include "passes/model_io.h"
+#include "passes/io/atomic_file.h"
+#include "passes/io/model_io.h"
 #include "tests/test_util.h"
 
 namespace reinit {

@@ -9,8 +9,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "passes/model_io.h"
-#include "passes/schemes.h"
+#include "passes/io/model_io.h"
+#include "passes/gen/schemes.h"
 #include "tests/test_util.h"
 #include "tool/options.h"
 

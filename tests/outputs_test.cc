@@ -12,8 +12,8 @@
 #include <fstream>
 #include <thread>
 
-#include "passes/file_guard.h"
-#include "passes/model_io.h"
+#include "passes/io/file_guard.h"
+#include "passes/io/model_io.h"
 #include "tests/test_util.h"
 
 namespace reinit {

@@ -10,7 +10,7 @@
 #include <Eigen/Dense>
 #include <cmath>
 
-#include "passes/schemes.h"
+#include "passes/gen/schemes.h"
 #include "tests/test_util.h"
 
 namespace reinit {

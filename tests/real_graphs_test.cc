@@ -8,7 +8,7 @@
 #include <map>
 #include <set>
 
-#include "passes/schemes.h"
+#include "passes/gen/schemes.h"
 #include "tests/test_util.h"
 
 namespace reinit {

@@ -6,9 +6,9 @@
 #include <limits>
 #include <optional>
 
-#include "passes/fill.h"
-#include "passes/model_io.h"
-#include "passes/version.h"
+#include "passes/gen/fill.h"
+#include "passes/io/model_io.h"
+#include "passes/report/version.h"
 #include "tests/test_util.h"
 
 namespace reinit {

@@ -1,6 +1,6 @@
-#include "passes/rng.h"
+#include "passes/gen/rng.h"
 
-#include "passes/kernels.h"
+#include "passes/gen/kernels.h"
 
 #include <gtest/gtest.h>
 

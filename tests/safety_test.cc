@@ -9,7 +9,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "passes/model_io.h"
+#include "passes/io/model_io.h"
 #include "tests/test_util.h"
 
 namespace reinit {

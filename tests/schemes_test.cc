@@ -1,8 +1,8 @@
-#include "passes/schemes.h"
-#include "passes/orthogonal.h"
-#include "passes/kernels.h"
+#include "passes/gen/schemes.h"
+#include "passes/gen/orthogonal.h"
+#include "passes/gen/kernels.h"
 
-#include "passes/rng.h"
+#include "passes/gen/rng.h"
 
 #include <gtest/gtest.h>
 

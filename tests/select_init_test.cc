@@ -3,7 +3,7 @@
 
 #include <cmath>
 
-#include "passes/schemes.h"
+#include "passes/gen/schemes.h"
 #include "tests/test_util.h"
 
 namespace reinit {

@@ -6,8 +6,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "passes/policy.h"
-#include "passes/settings.h"
+#include "passes/policy/policy.h"
+#include "passes/policy/settings.h"
 #include "tests/test_util.h"
 #include "tool/options.h"
 

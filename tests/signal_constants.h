@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "passes/fixed_constants.h"
+#include "passes/graph/fixed_constants.h"
 
 namespace reinit::test::signal {
 

@@ -1,4 +1,4 @@
-#include "passes/tensor_data.h"
+#include "passes/graph/tensor_values.h"
 
 #include <gtest/gtest.h>
 

@@ -11,8 +11,8 @@
 #include <stdexcept>
 
 #include "onnx/defs/parser.h"
-#include "passes/model_io.h"
-#include "passes/tensor_data.h"
+#include "passes/io/model_io.h"
+#include "passes/graph/tensor_values.h"
 #include "tool/options.h"
 
 namespace reinit::test {

@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "onnx/onnx_pb.h"
-#include "passes/graph_index.h"
-#include "passes/param_table.h"
+#include "passes/graph/graph_index.h"
+#include "passes/graph/param_table.h"
 #include "passes/pipeline.h"
 
 namespace reinit::test {

@@ -11,7 +11,7 @@
 #include <set>
 #include <sstream>
 
-#include "passes/model_io.h"
+#include "passes/io/model_io.h"
 #include "tests/test_util.h"
 #include "tool/options.h"
 

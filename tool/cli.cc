@@ -7,10 +7,10 @@
 #include <map>
 #include <ostream>
 
-#include "passes/names.h"
-#include "passes/settings.h"
-#include "passes/status.h"
-#include "passes/version.h"
+#include "passes/graph/names.h"
+#include "passes/policy/settings.h"
+#include "passes/graph/status.h"
+#include "passes/report/version.h"
 #include "tool/options.h"
 
 namespace reinit {
@@ -246,11 +246,11 @@ int ParseCommandLine(int argc, const char* const* argv, Options* o, std::ostream
   };
   Command commands[] = {
       {"plan", kPlan, "dry run: print the per-layer decisions, write nothing but --report",
-       "onnx-reinit plan models/cnn_bn.onnx --report plan.json"},
+       "onnx-reinit plan models/cnn_bn.onnx --report plan.json", nullptr, {}},
       {"rewrite", kRewrite, "re-initialize the parameters and write a new model",
-       "onnx-reinit rewrite models/cnn_bn.onnx -o fresh.onnx --seed 7 --report fresh.json"},
+       "onnx-reinit rewrite models/cnn_bn.onnx -o fresh.onnx --seed 7 --report fresh.json", nullptr, {}},
       {"check", kCheck, "compare an initialized model's parameters with what the policy recommends",
-       "onnx-reinit check fresh.onnx --tolerance 0.25   # exit 6 if a layer is off"},
+       "onnx-reinit check fresh.onnx --tolerance 0.25   # exit 6 if a layer is off", nullptr, {}},
   };
   for (Command& c : commands) {
     c.app = app.add_subcommand(c.name, c.summary);

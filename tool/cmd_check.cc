@@ -12,12 +12,12 @@
 #include <Eigen/Dense>
 #include <cmath>
 
-#include "passes/fill.h"
-#include "passes/gate_blocks.h"
-#include "passes/model_io.h"
-#include "passes/report.h"
-#include "passes/tensor_data.h"
-#include "passes/version.h"
+#include "passes/gen/fill.h"
+#include "passes/graph/gate_blocks.h"
+#include "passes/io/model_io.h"
+#include "passes/report/report.h"
+#include "passes/graph/tensor_values.h"
+#include "passes/report/version.h"
 #include "tool/session.h"
 
 namespace reinit {

@@ -1,7 +1,7 @@
 // plan: the dry run. Prints the per-layer table; writes nothing but the --report file, if asked.
-#include "passes/model_io.h"
-#include "passes/report.h"
-#include "passes/version.h"
+#include "passes/io/model_io.h"
+#include "passes/report/report.h"
+#include "passes/report/version.h"
 #include "tool/session.h"
 
 namespace reinit {

@@ -17,14 +17,14 @@
 #include <memory>
 #include <unordered_set>
 
-#include "passes/atomic_file.h"
-#include "passes/fill.h"
-#include "passes/inline_split.h"
-#include "passes/tensor_data.h"
-#include "passes/model_io.h"
-#include "passes/paths.h"
-#include "passes/report.h"
-#include "passes/version.h"
+#include "passes/io/atomic_file.h"
+#include "passes/gen/fill.h"
+#include "passes/io/inline_split.h"
+#include "passes/graph/tensor_values.h"
+#include "passes/io/model_io.h"
+#include "passes/io/paths.h"
+#include "passes/report/report.h"
+#include "passes/report/version.h"
 #include "tool/session.h"
 
 namespace reinit {

@@ -1,6 +1,6 @@
 #include "tool/progress.h"
 
-#include "passes/version.h"
+#include "passes/report/version.h"
 
 namespace reinit {
 

@@ -9,13 +9,13 @@
 #include <limits>
 
 #include "onnx/defs/schema.h"
-#include "passes/model_io.h"
-#include "passes/paths.h"
-#include "passes/tensor_data.h"
-#include "passes/report.h"
-#include "passes/settings.h"
+#include "passes/io/model_io.h"
+#include "passes/io/paths.h"
+#include "passes/graph/tensor_values.h"
+#include "passes/report/report.h"
+#include "passes/policy/settings.h"
 #include "passes/untie_shared.h"
-#include "passes/version.h"
+#include "passes/report/version.h"
 
 namespace reinit {
 

@@ -11,10 +11,10 @@
 #include <vector>
 
 #include "onnx/onnx_pb.h"
-#include "passes/external_data.h"
-#include "passes/file_guard.h"
-#include "passes/graph_index.h"
-#include "passes/model_io.h"
+#include "passes/io/external_data.h"
+#include "passes/io/file_guard.h"
+#include "passes/graph/graph_index.h"
+#include "passes/io/model_io.h"
 #include "passes/pipeline.h"
 #include "tool/options.h"
 #include "tool/progress.h"

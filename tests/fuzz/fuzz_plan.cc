@@ -13,8 +13,8 @@
 #include <vector>
 
 #include "onnx/onnx_pb.h"
-#include "passes/graph_index.h"
-#include "passes/inline_split.h"
+#include "passes/graph/graph_index.h"
+#include "passes/io/inline_split.h"
 #include "passes/pipeline.h"
 
 namespace {

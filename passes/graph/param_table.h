@@ -1,0 +1,247 @@
+// The parameter table: one row per tensor of the model (initializer or, later, Constant node value).
+// Every pass reads rows and fills in more of them; nothing else is shared between passes.
+//
+//   find-params       name, dtype, shape, source, consumers, role, layer (the node that gives the role)
+//   infer-fans        fan_in, fan_out, receptive_field, groups, gate_blocks, directions
+//   infer-activation  activation, activation_param, activation_path
+//   find-fixed-constants  fixed, fixed_seen (a DFT basis, filterbank or smoothing kernel, by its values)
+//   select-init       scheme, distribution, gain, std, bound, constant, action, reason
+//   regenerate        tensor data rewritten, stats
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "passes/graph/names.h"
+
+namespace onnx {
+class TensorProto;
+class NodeProto;
+}  // namespace onnx
+
+namespace reinit {
+
+// What a tensor is to the network. Decided from how it is consumed (op type + input index).
+enum class Role {
+  kUnknown,          // consumed in a way no table entry covers: kept
+  kWeight,           // Conv / ConvTranspose / Gemm / MatMul weight
+  kBias,             // a layer's additive bias (input of the layer or an Add right after it)
+  kRecurrentInput,   // LSTM/GRU/RNN W: input-to-hidden weights
+  kRecurrentHidden,  // LSTM/GRU/RNN R: hidden-to-hidden weights
+  kRecurrentBias,    // LSTM/GRU/RNN B
+  kEmbedding,        // Gather data operand: an embedding table
+  kNormScale,        // Batch/Layer/InstanceNormalization scale
+  kNormBias,         // Batch/Layer/InstanceNormalization B
+  kNormMean,         // BatchNormalization running mean
+  kNormVar,          // BatchNormalization running variance
+  kPReluSlope,       // PRelu slope
+  kPositionalEmbedding,  // a learned position table added to token or patch embeddings
+  kClassToken,       // a learned token concatenated in front of the patch embeddings (ViT)
+  kLayerScale,       // a per-channel scale of a residual branch (ConvNeXt, CaiT)
+};
+template <>
+struct Names<Role> {
+  static constexpr Named<Role> table[] = {
+      {Role::kUnknown, "unknown"},
+      {Role::kWeight, "weight"},
+      {Role::kBias, "bias"},
+      {Role::kRecurrentInput, "recurrent_input_weight"},
+      {Role::kRecurrentHidden, "recurrent_hidden_weight"},
+      {Role::kRecurrentBias, "recurrent_bias"},
+      {Role::kEmbedding, "embedding"},
+      {Role::kNormScale, "norm_scale"},
+      {Role::kNormBias, "norm_bias"},
+      {Role::kNormMean, "norm_running_mean"},
+      {Role::kNormVar, "norm_running_var"},
+      {Role::kPReluSlope, "prelu_slope"},
+      {Role::kPositionalEmbedding, "positional_embedding"},
+      {Role::kClassToken, "class_token"},
+      {Role::kLayerScale, "layer_scale"},
+  };
+};
+
+// kNormal: N(0, std^2) with a given std; kUniform: U(-bound, bound) with a given bound.
+enum class Scheme { kNone, kXavier, kHe, kLeCun, kOrthogonal, kNormal, kUniform, kConstant };
+template <>
+struct Names<Scheme> {
+  static constexpr Named<Scheme> table[] = {
+      {Scheme::kNone, "none", /*accepted=*/false},
+      {Scheme::kXavier, "xavier"},
+      {Scheme::kHe, "he"},
+      {Scheme::kLeCun, "lecun"},
+      {Scheme::kOrthogonal, "orthogonal"},
+      {Scheme::kNormal, "normal"},
+      {Scheme::kUniform, "uniform"},
+      {Scheme::kConstant, "constant"},
+  };
+};
+
+enum class Distribution { kUniform, kNormal, kTruncatedNormal };
+template <>
+struct Names<Distribution> {
+  static constexpr Named<Distribution> table[] = {
+      {Distribution::kUniform, "uniform"},
+      {Distribution::kNormal, "normal"},
+      {Distribution::kTruncatedNormal, "truncated_normal"},
+  };
+};
+
+// kUndecided until select-init runs (a --passes prefix may stop before it).
+enum class Action { kUndecided, kKeep, kReinitialize };
+
+// Why a row is kept: the table's summary line counts by it.
+enum class Kept {
+  kNo,               // not kept (re-initialized or undecided)
+  kNotAParameter,    // no role: shape tensors, scalars, indices, unused tensors
+  kQuantized,        // an integer weight behind DequantizeLinear or in a quantized op
+  kUnfit,            // a role whose shape does not fit the layer's layout (no fans)
+  kNoRule,           // a role the policy has no rule for
+  kByRule,           // a rules-file rule with keep: true
+  kFixedConstant,    // a fixed signal-processing constant (find-fixed-constants), not a learned weight
+  kBySelection,      // --only/--exclude/--keep/--reinit-last/--reinit-blocks left it out
+};
+
+// A weight whose values are a fixed signal-processing constant that the source framework registered as
+// a buffer, not a learned parameter (passes/fixed_constants.h says how each is recognized).
+enum class Fixed { kNone, kDftBasis, kFilterbank, kSmoothingKernel };
+template <>
+struct Names<Fixed> {
+  static constexpr Named<Fixed> table[] = {
+      {Fixed::kNone, "none", /*accepted=*/false},
+      {Fixed::kDftBasis, "dft_basis"},
+      {Fixed::kFilterbank, "filterbank"},
+      {Fixed::kSmoothingKernel, "smoothing_kernel"},
+  };
+};
+
+// The note's grouping: sigmoid/tanh -> Xavier, ReLU family -> He, SELU -> LeCun, none -> linear.
+enum class ActivationFamily { kLinear, kSigmoidTanh, kRelu, kSelu };
+template <>
+struct Names<ActivationFamily> {
+  static constexpr Named<ActivationFamily> table[] = {
+      {ActivationFamily::kLinear, "linear"},
+      {ActivationFamily::kSigmoidTanh, "sigmoid/tanh"},
+      {ActivationFamily::kRelu, "relu"},
+      {ActivationFamily::kSelu, "selu"},
+  };
+};
+
+// One use of a tensor: which node reads it, and at which input slot.
+struct Consumer {
+  std::string node;  // node name, or "#<index>" when the exporter left it empty
+  std::string op_type;
+  int input_index = 0;
+};
+
+// One use of a tensor that gives it a role: the layer node and input slot that consume it, reached
+// through zero or more layout ops (Identity, Cast, Transpose, Reshape, ..., DequantizeLinear).
+struct OpInputRule;
+
+class Assembly;
+
+struct LayerUse {
+  const OpInputRule* rule = nullptr;       // the op-table entry, or null for a pattern (bias Add, ...)
+  const onnx::NodeProto* entry = nullptr;  // the node that reads the tensor itself (the first path)
+  int entry_input = 0;
+  const onnx::NodeProto* layer = nullptr;  // the node whose input gives the role
+  int layer_input = 0;
+  Role role = Role::kUnknown;
+  std::vector<std::string> through;        // op types between the tensor and the layer
+  std::vector<int64_t> shape;              // the tensor's shape as the layer sees it
+  bool shape_known = true;
+  // Every (node, input) that reads the tensor itself on a path to this layer input (several when the
+  // tensor is cut into Slices that meet again in a Concat).
+  std::vector<std::pair<const onnx::NodeProto*, int>> entries;
+  // How the layer's input is assembled from stored tensors (passes/assembly.h); null when it is not a
+  // fixed rearrangement of constants.
+  std::shared_ptr<const Assembly> assembly;
+};
+
+struct TensorStats {
+  double mean = 0, std = 0, min = 0, max = 0;
+};
+
+struct ParamRow {
+  // find-params
+  std::string name;
+  int32_t dtype = 0;  // onnx::TensorProto_DataType
+  std::vector<int64_t> shape;
+  std::string source;  // "initializer" or "constant_node"
+  std::string graph;   // "main", or the path of the subgraph that holds it
+  onnx::TensorProto* tensor = nullptr;
+  std::vector<Consumer> consumers;
+  Role role = Role::kUnknown;
+  std::vector<LayerUse> uses;  // every use that gives a role; uses[0] decides
+  // A piece of the tensor, when pieces of it reach different layers (each piece is a row of its own):
+  // runs [begin, end) of stored elements, and the box they span ("[:, 0:16]"). Empty: the whole tensor.
+  std::vector<std::pair<int64_t, int64_t>> piece;
+  std::string piece_text;
+  const onnx::NodeProto* layer = nullptr;  // uses[0].layer, or null
+  int layer_input = -1;
+  std::vector<int64_t> consumed_shape;     // uses[0].shape: the layout fans are read in
+  std::vector<std::string> through;        // uses[0].through
+  std::vector<std::string> conflicts;      // uses that disagree with uses[0] (role, fans, activation)
+  bool quantized = false;                  // an integer weight behind DequantizeLinear or in a quantized op
+  int64_t split_gates = 0;                 // a dense layer's output split into this many gates (a cell)
+  std::string role_reason;  // why the role (or why no role)
+
+  // find-copies: one parameter stored twice (a submodule duplicated into both branches of an If, a tied
+  // LM head stored as the embedding's transpose). The copy takes its original's decision and values.
+  std::string copy_of;          // the original's name; empty when this is no copy
+  bool copy_transposed = false;  // the copy holds the original's transpose
+  bool has_copies = false;       // this is an original: its values are written to its copies too
+
+  // infer-fans
+  bool has_fans = false;
+  int64_t fan_in = 0, fan_out = 0;
+  int64_t receptive_field = 1;  // product of kernel dims (1 for dense layers)
+  int64_t groups = 1;
+  int64_t gate_blocks = 1;      // recurrent: gates per direction (LSTM 4, GRU 3, RNN 1)
+  int64_t directions = 1;       // recurrent: 1 or 2
+  // recurrent W/R: the first stored element of each gate block (per direction, per gate; empty when the
+  // gate blocks are not whole runs of stored rows: passes/gate_blocks.h); LSTM B: the stored elements
+  // of the forget-gate block of Wb.
+  std::vector<int64_t> gate_block_offsets;
+  std::vector<int64_t> forget_elements;
+
+  // infer-activation
+  std::string activation;        // "relu", "tanh", ..., "linear"
+  ActivationFamily activation_family = ActivationFamily::kLinear;
+  double activation_param = 0;   // negative slope for leaky relu / prelu
+  std::vector<std::string> activation_path;  // op types walked from the layer to the activation
+
+  // infer-activation: the layer's output reaches a residual Add before its activation (or the end)
+  const onnx::NodeProto* residual_add = nullptr;
+
+  // find-fixed-constants
+  Fixed fixed = Fixed::kNone;
+  std::string fixed_seen;  // what the values showed, with numbers (for the reason)
+
+  // select-init
+  Scheme scheme = Scheme::kNone;
+  Distribution distribution = Distribution::kUniform;
+  double gain = 1.0;
+  double scale = 1.0;             // variance-scaling: variance = gain^2 * scale / n
+  std::string mode;               // fan_in, fan_out, fan_avg (variance-scaling schemes)
+  bool whole_kernel = false;      // orthogonal over all gates of a direction at once (Keras)
+  double forget_bias = 0;         // LSTM B: value of the forget-gate block of Wb
+  double std = 0;                 // target standard deviation of the generated values
+  std::optional<double> bound;    // uniform limit, when the distribution is uniform
+  double constant = 0;            // value for Scheme::kConstant
+  Action action = Action::kUndecided;
+  Kept kept = Kept::kNo;          // why, when action is kKeep
+  std::string reason;             // the rule that fired, in words
+
+  // regenerate
+  std::optional<TensorStats> stats;
+};
+
+using ParamTable = std::vector<ParamRow>;
+
+// "[4,3,3,3]"
+std::string ShapeText(const std::vector<int64_t>& shape);
+
+}  // namespace reinit

@@ -1,3 +1,0 @@
-// The generation kernel for AVX-512 machines (16 lanes; still no FMA contraction, so the same bits).
-#define KERNEL_ISA avx512
-#include "passes/kernels_impl.inc"

@@ -1,3 +1,0 @@
-// The generation kernel for the x86-64 baseline (SSE2).
-#define KERNEL_ISA sse2
-#include "passes/kernels_impl.inc"

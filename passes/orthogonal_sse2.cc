@@ -1,3 +1,0 @@
-// Householder QR for the x86-64 baseline (SSE2).
-#define KERNEL_ISA sse2
-#include "passes/orthogonal_impl.inc"

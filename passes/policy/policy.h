@@ -1,0 +1,125 @@
+// The policy: everything the user chooses about the initialization, as opposed to what the model says.
+// A preset gives the defaults (the note's rules, or PyTorch's, Keras's or JAX's conventions); command-line
+// flags and a rules file refine them; select-init applies the result row by row. The effective policy is
+// echoed into the report.
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "passes/graph/param_table.h"
+#include "passes/policy/selector.h"
+#include "passes/graph/status.h"
+
+namespace reinit {
+
+// Which fan a variance-scaling scheme divides by.
+enum class FanMode { kFanIn, kFanOut, kFanAvg };
+template <>
+struct Names<FanMode> {
+  static constexpr Named<FanMode> table[] = {
+      {FanMode::kFanIn, "fan_in"}, {FanMode::kFanOut, "fan_out"}, {FanMode::kFanAvg, "fan_avg"}};
+};
+
+// A variance-scaling rule: variance = gain^2 * scale / n, n = fan_in, fan_out or their mean.
+struct VarianceScaling {
+  Scheme scheme;
+  double scale;
+  FanMode mode;
+  std::optional<Distribution> distribution;  // nullopt: the policy's distribution
+};
+
+// How fans of convolutions are counted: as the layout says (grouped conv fan_out = M/g*prod(k),
+// ConvTranspose with its axes swapped), or as PyTorch's and Keras's _compute_fans do from the raw
+// first two axes (fan_in = dim1*prod(k), fan_out = dim0*prod(k)).
+enum class FanConvention { kLayout, kFramework };
+
+// How recurrent weights are initialized.
+enum class RecurrentRule {
+  kPerGate,       // W: the weight rule per gate block (fan_in I, fan_out H); R: orthogonal per gate block
+  kTorchDefault,  // torch.nn.LSTM/GRU/RNN.reset_parameters: W, R and B all U(-1/sqrt(H), 1/sqrt(H))
+  kWholeKernel,   // Keras: W over the whole kernel (fan_out G*H); R orthogonal over the whole [G*H, H]
+};
+
+// Token embeddings: N(0, v^2) (PyTorch), U(-v, v) (Keras), or N(0, 1/dim) (Flax's variance_scaling).
+enum class EmbeddingRule { kNormal, kUniform, kFanInNormal };
+
+struct Preset {
+  const char* name;
+  const char* description;
+  VarianceScaling relu, sigmoid_tanh, selu, linear;  // weight rule per activation family
+  bool torch_gain;          // gain = torch.nn.init.calculate_gain(activation) instead of 1
+  bool slope_aware;         // He's scale 2 / (1 + a^2) for leaky slopes (the note, PyTorch)
+  Distribution distribution;  // for rules that do not fix one
+  FanConvention fans;
+  RecurrentRule recurrent;
+  VarianceScaling recurrent_input;  // W of LSTM/GRU/RNN (per gate block, or over the whole kernel)
+  double forget_bias;       // LSTM forget-gate bias (Keras unit_forget_bias: 1)
+  EmbeddingRule embedding;
+  double embedding_value;   // the std of kNormal, the bound of kUniform
+  double prelu_slope;
+};
+
+// The presets, "note" first (the default).
+const std::vector<Preset>& Presets();
+const Preset* FindPreset(const std::string& name);
+
+// torch.nn.init.calculate_gain for an activation kind ("relu", "leaky_relu", "tanh", ...; other
+// members of the ReLU family are treated as relu, the sigmoid/tanh family other than tanh as sigmoid).
+double TorchGain(const std::string& activation, ActivationFamily family, double slope);
+
+// An init decided by a rule of a rules file, or by flags: every field is optional.
+struct InitSpec {
+  std::optional<Scheme> scheme;
+  std::optional<Distribution> distribution;
+  std::optional<double> gain;  // nan: "auto" (torch's calculate_gain)
+  std::optional<FanMode> mode;
+  std::optional<double> std, bound, value;
+  bool keep = false;
+  nlohmann::ordered_json ToJson() const;
+};
+
+struct Rule {
+  Match match;
+  InitSpec init;
+  std::string origin;  // "rules.yaml:12"
+};
+
+// What to do about residual branches (depth-aware initialization; off by default).
+enum class ResidualScaling { kNone, kGpt2, kZero };
+template <>
+struct Names<ResidualScaling> {
+  static constexpr Named<ResidualScaling> table[] = {
+      {ResidualScaling::kNone, "none"}, {ResidualScaling::kGpt2, "gpt2"}, {ResidualScaling::kZero, "zero"}};
+};
+
+struct Policy {
+  std::string preset = "note";
+  uint64_t seed = 0;
+  std::optional<Distribution> distribution;  // --distribution / file; else the preset's
+  std::optional<double> gain;                // --gain N; nan for "auto"
+  std::optional<FanMode> mode;               // --mode
+  std::optional<double> forget_bias;         // --forget-bias
+  std::optional<double> embedding_std;       // --embedding-std
+  ResidualScaling residual = ResidualScaling::kNone;
+  bool reinit_fixed = false;                 // --reinit-fixed: fixed constants are re-initialized as weights
+  std::vector<Rule> rules;                   // from --config, in order: a later match wins
+  Selection selection;                       // --only/--exclude/--keep/--reinit-last/--reinit-blocks
+
+  const Preset& preset_rules() const;
+  nlohmann::ordered_json ToJson() const;
+};
+
+// Reads a rules file (YAML, or JSON, which YAML includes) into `policy`. Unknown keys and bad values
+// are errors (kUsage) naming the file and line.
+Status LoadRulesFile(const std::string& path, Policy* policy);
+
+// The variance of a scaled distribution is the same whatever its shape; the constant keeps a normal
+// truncated at two (underlying) standard deviations at the requested std (Keras, JAX, PyTorch's
+// trunc_normal_ with a = -2 sigma, b = 2 sigma).
+inline constexpr double kTruncatedNormalStdFactor = 0.87962566103423978;
+
+}  // namespace reinit
