@@ -46,20 +46,13 @@ class CopyFinder {
   }
 
  private:
-  // The values of a row's tensor (from the file when its bytes are still there: ctx.read_external); an
+  // The values of a row's tensor (from the file when its bytes are still there: the tensor store); an
   // empty vector when they cannot be read here.
   Status Read(const ParamRow& row, std::vector<double>* v) {
     v->clear();
-    if (row.tensor->data_location() != onnx::TensorProto::EXTERNAL) return ReadValues(*row.tensor, v);
-    if (!ctx_.read_external) return Status::Ok();
-    int64_t n = 0;
-    REINIT_RETURN_IF_ERROR(ElementCount(*row.tensor, &n));
-    const uint64_t bytes = static_cast<uint64_t>(n) * FloatByteWidth(row.dtype);
-    onnx::TensorProto loaded = *row.tensor;
-    loaded.clear_external_data();
-    loaded.clear_data_location();
-    REINIT_RETURN_IF_ERROR(ctx_.read_external(*row.tensor, 0, bytes, 1, bytes, loaded.mutable_raw_data()));
-    return ReadValues(loaded, v);
+    if (ctx_.store != nullptr) return ctx_.store->ReadValues(*row.tensor, v);
+    if (row.tensor->data_location() == onnx::TensorProto::EXTERNAL) return Status::Ok();
+    return ReadValues(*row.tensor, v);
   }
 
   // The same, kept for the comparisons of branch copies (small tensors of subgraphs).

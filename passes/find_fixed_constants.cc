@@ -11,7 +11,7 @@
 // Transpose of a matrix). Each is probed first — its first two vectors, its first output channel, its
 // first values — and read whole only if a probe fits, so an ordinary weight costs a few kilobytes.
 // Tensors whose bytes are still on disk (external data; the large inline tensors that plan and rewrite
-// leave in the file) are read through ctx.read_external; where that is not set they are not examined.
+// leave in the file) are read through the tensor store; where there is none they are not examined.
 #include "passes/find_fixed_constants.h"
 
 #include <algorithm>
@@ -143,7 +143,7 @@ class Reader {
     const uint64_t w = FloatByteWidth(t_.data_type());
     std::string bytes;
     if (on_disk()) {
-      REINIT_RETURN_IF_ERROR(ctx_.read_external(t_, first * w, stride * w, runs, width * w, &bytes));
+      REINIT_RETURN_IF_ERROR(ctx_.store->ReadBytes(t_, first * w, stride * w, runs, width * w, &bytes));
     } else if (t_.has_raw_data()) {
       const std::string& raw = t_.raw_data();
       if ((first + (runs - 1) * stride + width) * w > raw.size()) {
@@ -240,7 +240,7 @@ Status FindFixedConstantsPass::Run(PassContext& ctx) {
       continue;
     }
     Reader reader(*row.tensor, ctx);
-    if (reader.on_disk() && !ctx.read_external) {
+    if (reader.on_disk() && ctx.store == nullptr) {
       ++counters["on disk, not examined"];
       continue;
     }

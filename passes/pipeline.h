@@ -15,6 +15,7 @@
 #include "passes/graph/param_table.h"
 #include "passes/policy/policy.h"
 #include "passes/graph/status.h"
+#include "passes/io/tensor_store.h"
 
 namespace reinit {
 
@@ -28,21 +29,11 @@ struct PassContext {
   std::map<std::string, std::map<std::string, int64_t>> counters;
   // Messages for the user that do not stop the run (printed to stderr unless -q).
   std::vector<std::string> warnings;
-  // Where a tensor whose bytes are still in the input's external file goes once regenerated (a rewrite
-  // of a lazily loaded model): it writes the bytes out, frees them, and points the tensor there.
-  std::function<Status(onnx::TensorProto&)> external_sink;
-  // Set by rewrite when it streams large tensors into the output itself: asked for each row about to be
-  // regenerated whose tensor is still on disk; true means the writer generates it (and its stats) later.
-  std::function<bool(ParamRow&)> defer;
+  // Where each tensor's bytes are (passes/io/tensor_store.h): values of tensors still in a file are read
+  // through it, and tensors still on disk get their new bytes through it. Null: every tensor is in memory.
+  TensorStore* store = nullptr;
   // The copies --untie-shared made: separate on purpose, so find-copies never ties them back.
   std::set<std::string> untied;
-  // Reads bytes of a tensor whose data is still on disk (lazily loaded external data, or a large inline
-  // tensor left in the input file): `count` pieces of `width` bytes, piece i at `offset + i * stride`
-  // within the tensor's bytes, appended to `bytes`. Unset: such tensors cannot be read (and passes that
-  // would look at their values skip them).
-  std::function<Status(const onnx::TensorProto&, uint64_t offset, uint64_t stride, uint64_t count, uint64_t width,
-                       std::string* bytes)>
-      read_external;
   // Called by long passes with (done, total); the tool prints a progress line from it.
   std::function<void(const std::string& pass, size_t done, size_t total)> progress;
 };

@@ -34,6 +34,19 @@ void RecordRun(const Policy& policy, onnx::ModelProto* model) {
   entry->set_value(value);
 }
 
+// A tensor whose bytes are still in a file (external data, a streamed initializer) gets its new bytes
+// in memory: sized raw_data, and the store forgets the old place.
+void BringIntoMemory(ParamRow& row, TensorStore* store) {
+  int64_t n = 0;
+  ElementCount(*row.tensor, &n);
+  if (store != nullptr) store->NowInMemory(row.tensor);
+  row.tensor->set_raw_data(std::string(static_cast<size_t>(n) * FloatByteWidth(row.dtype), '\0'));
+}
+
+bool OnDisk(const ParamRow& row, const TensorStore* store) {
+  return store != nullptr && store->Of(*row.tensor) != TensorStore::Place::kMemory;
+}
+
 // The copies of a freshly generated original (passes/find_copies.cc) get its values — drawn once — or
 // their transpose, in their own storage.
 Status WriteCopies(const ParamRow& original, PassContext& ctx, std::map<std::string, int64_t>& counters) {
@@ -48,14 +61,8 @@ Status WriteCopies(const ParamRow& original, PassContext& ctx, std::map<std::str
         for (int64_t c = 0; c < cols; ++c) mine[c * rows + r] = values[r * cols + c];
       }
     }
-    const bool external = copy.tensor->data_location() == onnx::TensorProto::EXTERNAL;
-    if (external) {
-      copy.tensor->clear_external_data();
-      copy.tensor->set_data_location(onnx::TensorProto::DEFAULT);
-      copy.tensor->set_raw_data(std::string(mine.size() * FloatByteWidth(copy.dtype), '\0'));
-    }
+    if (OnDisk(copy, ctx.store)) BringIntoMemory(copy, ctx.store);
     REINIT_RETURN_IF_ERROR(WriteValues(mine, copy.tensor));
-    if (external) REINIT_RETURN_IF_ERROR(ctx.external_sink(*copy.tensor));
     copy.stats = Measure(mine);
     ++counters["rewritten"];
     ++counters["copies written"];
@@ -64,9 +71,40 @@ Status WriteCopies(const ParamRow& original, PassContext& ctx, std::map<std::str
   return Status::Ok();
 }
 
-// One row: kept rows are not touched; a tensor still in the input's external file is generated in
-// memory, handed to the sink, and freed (at most one such tensor is in memory at a time), unless the
-// writer takes it to generate piece by piece as it writes (ctx.defer).
+// The writer generates a tensor still on disk as it writes it, so a model larger than memory is
+// rewritten one piece of one tensor at a time: float tensors drawn at random chunk by chunk straight
+// into the write buffers (FillPieces), others (constants, orthogonal, float64) whole into a scratch
+// tensor that lives only while it is written.
+void Produce(ParamRow& row, PassContext& ctx) {
+  int64_t n = 0;
+  ElementCount(*row.tensor, &n);
+  const uint64_t length = static_cast<uint64_t>(n) * FloatByteWidth(row.dtype);
+  const uint64_t seed = ctx.policy.seed;
+  const unsigned threads = ctx.threads;
+  ParamRow* r = &row;
+  ctx.store->Produce(row.tensor, length, [r, seed, threads, length](const ByteSink& sink) -> Status {
+    TensorStats stats;
+    if (FillsByChunks(*r)) {
+      REINIT_RETURN_IF_ERROR(FillPieces(*r, seed, threads, sink, &stats));
+    } else {
+      onnx::TensorProto scratch;
+      scratch.set_name(r->tensor->name());
+      scratch.set_data_type(r->tensor->data_type());
+      *scratch.mutable_dims() = r->tensor->dims();
+      scratch.set_raw_data(std::string(length, '\0'));
+      ParamRow copy = *r;
+      copy.tensor = &scratch;
+      REINIT_RETURN_IF_ERROR(FillTensor(copy, seed, threads, &stats));
+      REINIT_RETURN_IF_ERROR(sink.write(scratch.raw_data().data(), scratch.raw_data().size()));
+    }
+    r->stats = stats;
+    return Status::Ok();
+  });
+}
+
+// One row: kept rows are not touched. A tensor in memory is generated in place; one still on disk is
+// handed to the writer to generate as it writes (Produce), unless its values are needed now (an
+// original whose copies take them).
 Status RegenerateRow(ParamRow& row, PassContext& ctx, std::map<std::string, int64_t>& counters) {
   if (row.action != Action::kReinitialize) {
     ++counters["kept"];
@@ -75,54 +113,41 @@ Status RegenerateRow(ParamRow& row, PassContext& ctx, std::map<std::string, int6
   if (!row.copy_of.empty()) return Status::Ok();  // written with its original (WriteCopies)
   int64_t n = 0;
   REINIT_RETURN_IF_ERROR(ElementCount(*row.tensor, &n));
-  const bool external = row.tensor->data_location() == onnx::TensorProto::EXTERNAL;
-  if (external) {
-    if (!ctx.external_sink) {
+  ++counters["rewritten"];
+  counters["elements written"] += n;
+  if (OnDisk(row, ctx.store) && !row.has_copies) {
+    Produce(row, ctx);
+    return Status::Ok();
+  }
+  if (row.tensor->data_location() == onnx::TensorProto::EXTERNAL) {
+    if (ctx.store == nullptr) {
       return {ExitCode::kInternal, "tensor '" + row.name + "': its data is still external and nothing can take it"};
     }
-    if (ctx.defer && ctx.defer(row)) {
-      ++counters["rewritten"];
-      counters["elements written"] += n;
-      return Status::Ok();
-    }
-    row.tensor->clear_external_data();
-    row.tensor->set_data_location(onnx::TensorProto::DEFAULT);
-    row.tensor->set_raw_data(std::string(static_cast<size_t>(n) * FloatByteWidth(row.dtype), '\0'));
+    BringIntoMemory(row, ctx.store);
   }
   TensorStats stats;
   REINIT_RETURN_IF_ERROR(FillTensor(row, ctx.policy.seed, ctx.threads, &stats));
   if (row.has_copies) REINIT_RETURN_IF_ERROR(WriteCopies(row, ctx, counters));
-  if (external) REINIT_RETURN_IF_ERROR(ctx.external_sink(*row.tensor));
   row.stats = stats;
-  ++counters["rewritten"];
-  counters["elements written"] += n;
   return Status::Ok();
 }
 
 // The pieces of one tensor (rows with `piece`, passes/find_params.cc), generated together in memory:
 // each re-initialized piece's elements from the tensor's own stream under the piece's decision, the
-// kept pieces' elements as they were. A tensor still on disk is loaded only when every piece is
-// re-initialized (the tool does not read values back from a file here).
+// kept pieces' elements as they were (read from the file when the tensor is still there).
 Status RegeneratePieces(const std::vector<ParamRow*>& pieces, PassContext& ctx,
                         std::map<std::string, int64_t>& counters) {
-  onnx::TensorProto* t = pieces[0]->tensor;
-  const bool any = std::any_of(pieces.begin(), pieces.end(), [](auto* p) { return p->action == Action::kReinitialize; });
-  const bool all = std::all_of(pieces.begin(), pieces.end(), [](auto* p) { return p->action == Action::kReinitialize; });
-  if (!any) return Status::Ok();
-  int64_t n = 0;
-  REINIT_RETURN_IF_ERROR(ElementCount(*t, &n));
-  const bool external = t->data_location() == onnx::TensorProto::EXTERNAL;
+  ParamRow& first = *pieces[0];
+  onnx::TensorProto* t = first.tensor;
+  if (std::none_of(pieces.begin(), pieces.end(), [](auto* p) { return p->action == Action::kReinitialize; })) {
+    return Status::Ok();
+  }
   std::vector<double> values;
-  if (external) {
-    if (!all) {
-      return {ExitCode::kUnsupported, "tensor '" + t->name() + "': some of its pieces are kept and its bytes are "
-                                      "on disk; select all of its pieces or none"};
-    }
-    if (!ctx.external_sink) return {ExitCode::kInternal, "tensor '" + t->name() + "': its data is still external"};
-    t->clear_external_data();
-    t->set_data_location(onnx::TensorProto::DEFAULT);
-    t->set_raw_data(std::string(static_cast<size_t>(n) * FloatByteWidth(pieces[0]->dtype), '\0'));
-    values.assign(static_cast<size_t>(n), 0.0);
+  if (OnDisk(first, ctx.store)) {
+    REINIT_RETURN_IF_ERROR(ctx.store->ReadValues(*t, &values));
+    BringIntoMemory(first, ctx.store);
+  } else if (t->data_location() == onnx::TensorProto::EXTERNAL) {
+    return {ExitCode::kInternal, "tensor '" + t->name() + "': its data is still external and nothing can take it"};
   } else {
     REINIT_RETURN_IF_ERROR(ReadValues(*t, &values));
   }
@@ -146,7 +171,6 @@ Status RegeneratePieces(const std::vector<ParamRow*>& pieces, PassContext& ctx,
     ++counters["rewritten"];
     counters["elements written"] += static_cast<int64_t>(mine.size());
   }
-  if (external) REINIT_RETURN_IF_ERROR(ctx.external_sink(*t));
   return Status::Ok();
 }
 

@@ -48,9 +48,9 @@ double OrthogonalityError(const ParamRow& row, const std::vector<double>& v) {
   return worst;
 }
 
-Status MeasureRow(const ParamRow& row, double tolerance, Verdict* verdict) {
+Status MeasureRow(const ParamRow& row, const TensorStore& store, double tolerance, Verdict* verdict) {
   std::vector<double> v;
-  REINIT_RETURN_IF_ERROR(ReadValues(*row.tensor, &v));
+  REINIT_RETURN_IF_ERROR(store.ReadValues(*row.tensor, &v));  // wherever its bytes are
   verdict->row = &row;
   verdict->measured = Measure(v).std;
   verdict->ratio = verdict->measured / row.std;
@@ -128,7 +128,7 @@ int RunCheck(const Options& options, std::ostream& out, std::ostream& err) {
   for (const ParamRow& row : s.table) {
     if (row.action != Action::kReinitialize || row.scheme == Scheme::kConstant || row.std <= 0) continue;
     Verdict verdict;
-    status = MeasureRow(row, options.tolerance, &verdict);
+    status = MeasureRow(row, s.store, options.tolerance, &verdict);
     if (!status.ok()) return Fail(status, err);
     verdicts.push_back(verdict);
   }

@@ -1,6 +1,8 @@
 #include "tool/session.h"
 
 #include <algorithm>
+#include <unistd.h>
+
 #include <chrono>
 #include <climits>
 #include <cstdlib>
@@ -50,35 +52,34 @@ Status RunSession(const Options& options, const std::vector<std::string>& full, 
   if (!options.config.empty()) REINIT_RETURN_IF_ERROR(s->files.Read(options.config, "the rules file"));
   if (!options.report.empty()) REINIT_RETURN_IF_ERROR(s->files.Write(options.report, "the report"));
   REINIT_RETURN_IF_ERROR(BuildPolicy(options, &s->ctx.policy));
-  // Large inline tensors left on disk: for rewrite (which streams them into its output) and plan (which
-  // needs no values), not check (which reads them all), and not where tensors are copied
-  // (--untie-shared) or all sent to a data file anyway.
-  const bool stream = (options.command == "rewrite" || options.command == "plan") && options.stream_threshold > 0 &&
-                      !options.untie_shared && options.external_data_file.empty();
+  // Large inline tensors left on disk (passes/io/inline_split.h): not for check (which reads them all)
+  // or where tensors are copied (--untie-shared).
+  const bool stream = options.command != "check" && options.stream_threshold > 0 && !options.untie_shared;
   LoadOptions load;
   load.hash = ReportNeeded(options);
   load.split_threshold = stream ? options.stream_threshold : 0;
   Loaded loaded;
   REINIT_RETURN_IF_ERROR(LoadModel(options.input, &s->model, load, &loaded));
   s->input_hasher = std::move(loaded.hasher);
-  const std::vector<SplitTensor>& split = loaded.split;
-  // Lazily: external bytes stay on disk until regenerate or the writer needs them (check reads values).
-  REINIT_RETURN_IF_ERROR(LoadExternalData(options.input, &s->model, &s->external, options.command != "check"));
-  for (const std::string& file : s->external.files) {
+  // External bytes stay on disk until a pass or the writer needs them; the tensor store knows where.
+  ExternalTensors external;
+  REINIT_RETURN_IF_ERROR(LoadExternalData(options.input, &s->model, &external, /*lazy=*/true));
+  for (const std::string& file : external.files) {
     REINIT_RETURN_IF_ERROR(s->files.Read(file, "the input's external data"));
   }
-  if (!split.empty()) {
+  ForEachTensor(&s->model, [&](onnx::TensorProto& t, const std::string& key) {
+    if (auto it = external.sources.find(key); it != external.sources.end()) s->store.AddExternal(&t, it->second);
+  });
+  if (!loaded.split.empty()) {
     const std::string real = CanonicalPath(options.input);
     const std::string canonical = real.empty() ? options.input : real;
-    for (const SplitTensor& t : split) {
+    for (const SplitTensor& t : loaded.split) {
       onnx::TensorProto* tensor = s->model.mutable_graph()->mutable_initializer(t.index);
       PointAt(*tensor, BaseName(options.input), static_cast<uint64_t>(t.offset), static_cast<uint64_t>(t.length));
       auto* marker = tensor->add_external_data();
       marker->set_key(kInlineMarker);
       marker->set_value("1");
-      const ExternalSource source{canonical, t.offset, t.length};
-      s->external.sources[tensor->name()] = source;
-      s->streamed[t.index] = source;
+      s->store.AddStreamed(tensor, t.index, ExternalSource{canonical, t.offset, t.length});
     }
   }
   // Newer than the ONNX library knows: the tool only reads layouts it knows, so it goes on, but says so.
@@ -98,10 +99,11 @@ Status RunSession(const Options& options, const std::vector<std::string>& full, 
   if (options.untie_shared) {
     std::vector<std::pair<std::string, std::string>> copies;
     REINIT_RETURN_IF_ERROR(UntieShared(&s->model, &copies));
+    std::map<std::string, const onnx::TensorProto*> by_name;
+    ForEachTensor(&s->model, [&](onnx::TensorProto& t, const std::string& key) { by_name[key] = &t; });
     for (const auto& [original, copy] : copies) {
       s->ctx.untied.insert(copy);
-      if (s->external.keys.count(original)) s->external.keys.insert(copy);
-      if (s->external.sources.count(original)) s->external.sources[copy] = s->external.sources.at(original);
+      s->store.AddCopy(by_name.at(original), by_name.at(copy));  // the same bytes, in the same place
     }
     s->ctx.counters["untie-shared"]["copies"] = static_cast<int64_t>(copies.size());
   }
@@ -110,13 +112,7 @@ Status RunSession(const Options& options, const std::vector<std::string>& full, 
   s->ctx.index = s->index.get();
   s->ctx.table = &s->table;
   s->ctx.threads = options.threads;
-  // Values of tensors still on disk, for the passes that look at them (find-fixed-constants, find-copies).
-  s->ctx.read_external = [s](const onnx::TensorProto& t, uint64_t offset, uint64_t stride, uint64_t count,
-                             uint64_t width, std::string* bytes) -> Status {
-    const ExternalSource* source = FindSource(&s->model, s->external, t);
-    if (source == nullptr) return {ExitCode::kInternal, "tensor '" + t.name() + "': its bytes are not on disk"};
-    return ReadPieces(*source, offset, stride, count, width, bytes);
-  };
+  s->ctx.store = &s->store;
   // Progress lines on stderr for a run that takes a while (tool/progress.h).
   s->progress = std::make_unique<Progress>(err, options.verbosity > 0, options.progress_seconds);
   s->ctx.progress = [p = s->progress.get()](const std::string& pass, size_t done, size_t total) {
@@ -156,9 +152,16 @@ std::ostream& Results(const Options& options, std::ostream& out, std::ostream& e
   return options.command == "rewrite" && IsStandardOutput(options.output) ? err : out;
 }
 
-Status WriteReport(const Options& options, const nlohmann::ordered_json& report) {
+Status WriteReport(const Options& options, const nlohmann::ordered_json& report, ModelWriter* writer) {
   if (options.report.empty()) return Status::Ok();
-  return WriteFileAtomic(options.report, report.dump(2) + "\n");
+  AtomicFile file(options.report, false);
+  REINIT_RETURN_IF_ERROR(file.Open());
+  const bool existed = ::access(file.target().c_str(), F_OK) == 0;
+  const std::string text = report.dump(2) + "\n";
+  REINIT_RETURN_IF_ERROR(file.Write(text.data(), text.size()));
+  REINIT_RETURN_IF_ERROR(file.Commit());
+  if (writer != nullptr && !file.streamed()) writer->Committed(file.target(), existed);
+  return Status::Ok();
 }
 
 Status InputSha256(Session& s, std::string* sha256) {

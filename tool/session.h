@@ -12,6 +12,8 @@
 
 #include "onnx/onnx_pb.h"
 #include "passes/io/external_data.h"
+#include "passes/io/model_writer.h"
+#include "passes/io/tensor_store.h"
 #include "passes/io/file_guard.h"
 #include "passes/graph/graph_index.h"
 #include "passes/io/model_io.h"
@@ -23,17 +25,13 @@ namespace reinit {
 
 struct Session {
   onnx::ModelProto model;
-  ExternalTensors external;  // tensors that were in side files: they go to the output's data file
+  TensorStore store;  // where each tensor's bytes are: in memory, streamed from the input, external
   std::unique_ptr<GraphIndex> index;
   ParamTable table;
   PassContext ctx;
   std::vector<std::string> passes;  // the pipeline that ran
   // SHA-256 of the input for a report, hashed on a second thread while the session works.
   std::unique_ptr<FileHasher> input_hasher;
-  // Main-graph initializers whose inline bytes were left in the input (rewrite streams them; see
-  // passes/inline_split.h), by index in graph.initializer. They look like lazily loaded external tensors
-  // (their sources are in `external.sources`) but are not in `external.keys`: they are written inline.
-  std::map<int, ExternalSource> streamed;
   // Every file the command reads and writes, so no output overwrites an input or another output.
   FileGuard files;
   std::unique_ptr<Progress> progress;
@@ -61,8 +59,9 @@ void PrintNotes(const Options& options, const ParamTable& table, std::ostream& e
 // Where results go: stdout, unless the model itself is written there (rewrite -o -), then stderr.
 std::ostream& Results(const Options& options, std::ostream& out, std::ostream& err);
 
-// Writes the --report file (if asked) atomically; registers nothing (RunSession did).
-Status WriteReport(const Options& options, const nlohmann::ordered_json& report);
+// Writes the --report file (if asked) atomically; registers nothing (RunSession did). With a writer, the
+// report is removed again if the model cannot be put in place after it.
+Status WriteReport(const Options& options, const nlohmann::ordered_json& report, ModelWriter* writer = nullptr);
 
 // Whether a report will be read (--report, or --format json on stdout): only then are the input and
 // output hashed (SHA-256 of 500 MB is a quarter of a second), so a plain run does not pay for it.

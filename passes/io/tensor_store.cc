@@ -1,0 +1,107 @@
+#include "passes/io/tensor_store.h"
+
+#include "passes/graph/tensor_values.h"
+
+namespace reinit {
+
+void TensorStore::AddExternal(const onnx::TensorProto* t, const ExternalSource& source) {
+  Entry& e = entries_[t];
+  e.place = Place::kExternal;
+  e.external = true;
+  e.source = source;
+  input_files_.insert(source.file);
+}
+
+void TensorStore::AddStreamed(const onnx::TensorProto* t, int index, const ExternalSource& source) {
+  Entry& e = entries_[t];
+  e.place = Place::kStreamed;
+  e.index = index;
+  e.source = source;
+}
+
+void TensorStore::AddCopy(const onnx::TensorProto* original, const onnx::TensorProto* copy) {
+  auto it = entries_.find(original);
+  if (it == entries_.end()) return;
+  Entry e = it->second;
+  e.index = -1;  // a copy is a new initializer: never spliced back at the original's place
+  if (e.place == Place::kStreamed) e.place = Place::kExternal;  // its bytes are still in the input file
+  entries_[copy] = e;
+}
+
+TensorStore::Place TensorStore::Of(const onnx::TensorProto& t) const {
+  auto it = entries_.find(&t);
+  return it == entries_.end() ? Place::kMemory : it->second.place;
+}
+
+bool TensorStore::FromExternalData(const onnx::TensorProto& t) const {
+  auto it = entries_.find(&t);
+  return it != entries_.end() && it->second.external;
+}
+
+Status TensorStore::ReadBytes(const onnx::TensorProto& t, uint64_t offset, uint64_t stride, uint64_t count,
+                              uint64_t width, std::string* bytes) const {
+  auto it = entries_.find(&t);
+  if (it == entries_.end() || it->second.place == Place::kMemory) {
+    bytes->clear();
+    if (!t.has_raw_data()) return {ExitCode::kInternal, "tensor '" + t.name() + "': no raw bytes to read"};
+    for (uint64_t i = 0; i < count; ++i) {
+      if (offset + i * stride + width > t.raw_data().size()) {
+        return {ExitCode::kInternal, "tensor '" + t.name() + "': a read past its bytes"};
+      }
+      bytes->append(t.raw_data(), offset + i * stride, width);
+    }
+    return Status::Ok();
+  }
+  return ReadPieces(it->second.source, offset, stride, count, width, bytes);
+}
+
+Status TensorStore::ReadValues(const onnx::TensorProto& t, std::vector<double>* values) const {
+  auto it = entries_.find(&t);
+  if (it == entries_.end() || it->second.place == Place::kMemory) return reinit::ReadValues(t, values);
+  onnx::TensorProto loaded = t;
+  loaded.clear_external_data();
+  loaded.clear_data_location();
+  REINIT_RETURN_IF_ERROR(ReadSource(it->second.source, loaded.mutable_raw_data()));
+  return reinit::ReadValues(loaded, values);
+}
+
+void TensorStore::NowInMemory(onnx::TensorProto* t) {
+  t->clear_external_data();
+  t->set_data_location(onnx::TensorProto::DEFAULT);
+  auto it = entries_.find(t);
+  if (it == entries_.end()) return;
+  it->second.place = Place::kMemory;
+  it->second.producer = nullptr;
+}
+
+void TensorStore::Produce(const onnx::TensorProto* t, uint64_t length, Producer producer) {
+  Entry& e = entries_[t];
+  e.producer = std::move(producer);
+  e.length = length;
+}
+
+const TensorStore::Producer* TensorStore::ProducerOf(const onnx::TensorProto& t) const {
+  auto it = entries_.find(&t);
+  return it != entries_.end() && it->second.producer ? &it->second.producer : nullptr;
+}
+
+uint64_t TensorStore::ProducedLength(const onnx::TensorProto& t) const {
+  auto it = entries_.find(&t);
+  return it == entries_.end() ? 0 : it->second.length;
+}
+
+const ExternalSource* TensorStore::SourceOf(const onnx::TensorProto& t) const {
+  auto it = entries_.find(&t);
+  if (it == entries_.end() || it->second.place == Place::kMemory || it->second.producer) return nullptr;
+  return &it->second.source;
+}
+
+std::map<int, const onnx::TensorProto*> TensorStore::Streamed() const {
+  std::map<int, const onnx::TensorProto*> streamed;
+  for (const auto& [t, e] : entries_) {
+    if (e.place == Place::kStreamed && e.index >= 0) streamed[e.index] = t;
+  }
+  return streamed;
+}
+
+}  // namespace reinit
