@@ -6,10 +6,9 @@ cd "$(dirname "$0")/.."
 ./scripts/build.sh
 ctest --test-dir build --output-on-failure -j2
 
-echo "== the same tests under ASan + UBSan"
-cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DREINIT_SANITIZE=ON >/dev/null
-cmake --build build-asan -j2
-ctest --test-dir build-asan --output-on-failure -j2
+echo "== the same tests under ASan + UBSan (clang; the tree the fuzzer uses too)"
+./scripts/sanitized.sh
+ctest --test-dir build-san --output-on-failure -j2
 
 echo "== fuzzing the loader and pipeline for ${FUZZ_SECONDS:-60} s"
 ./scripts/fuzz.sh "${FUZZ_SECONDS:-60}" 2>&1 | tail -n 8
