@@ -61,6 +61,33 @@ TEST_F(Cli, ListPassesPrintsEveryPassWithASummary) {
   EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 8);
 }
 
+// The tables the documentation generates come from the code: one Markdown row per entry, with the
+// entries the decisions use.
+TEST_F(Cli, ListPrintsTheTablesTheToolDecidesBy) {
+  struct Case {
+    const char* what;
+    const char* row;  // a row that must be there
+  } cases[] = {
+      {"ops", "| LSTM | 2 | recurrent_hidden_weight | R [dirs, G*H, H]"},
+      {"ops", "| ConvInteger | 1 | weight (quantized: kept) |"},
+      {"activations", "| Selu | `selu` | selu |"},
+      {"pass-throughs", "| Cast | input 0 | to a float type |"},
+      {"pass-throughs", "| Split | input 0, to every output | - |"},
+      {"settings", "| `--embedding-std S` | `embedding_std` | plan, rewrite, check |"},
+      {"passes", "| `find-copies` |"},
+  };
+  for (const Case& c : cases) {
+    Result r = Tool(std::string("--list ") + c.what);
+    EXPECT_EQ(r.code, 0) << c.what;
+    EXPECT_NE(r.out.find(c.row), std::string::npos) << c.what << ":\n" << r.out;
+    EXPECT_EQ(r.out.rfind("| ", 0), 0u) << c.what;  // a Markdown table from the first line
+  }
+  Result bad = Tool("--list opz");
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_NE(bad.err.find("passes,ops,activations,pass-throughs,settings"), std::string::npos) << bad.err;
+  EXPECT_TRUE(bad.out.empty());
+}
+
 TEST_F(Cli, HelpOfEachCommandHasAnExample) {
   for (const char* cmd : {"plan", "rewrite"}) {
     Result r = Tool(std::string(cmd) + " --help");

@@ -11,6 +11,7 @@
 #include "passes/policy/settings.h"
 #include "passes/graph/status.h"
 #include "passes/report/version.h"
+#include "tool/listings.h"
 #include "tool/options.h"
 
 namespace reinit {
@@ -234,6 +235,10 @@ int ParseCommandLine(int argc, const char* const* argv, Options* o, std::ostream
       "            4 unsupported construct, 5 write failure, 6 check found layers off.");
   bool list_passes = false;
   app.add_flag("--list-passes", list_passes, "print every pass of the pipeline with a one-line summary");
+  std::string list;
+  app.add_option("--list", list, "print a table the tool decides by, in Markdown")
+      ->check(CLI::IsMember(ListNames()))
+      ->type_name("passes|ops|activations|pass-throughs|settings");
   app.allow_extras();
 
   struct Command {
@@ -271,6 +276,11 @@ int ParseCommandLine(int argc, const char* const* argv, Options* o, std::ostream
   }
   if (list_passes) {
     o->command = "list-passes";
+    return -1;
+  }
+  if (!list.empty()) {
+    o->command = "list";
+    o->list = list;
     return -1;
   }
   for (Command& c : commands) {

@@ -14,7 +14,8 @@ namespace reinit {
 enum class OutputFormat { kText, kJson, kMarkdown };
 
 struct Options {
-  std::string command;  // "plan", "rewrite", "check" or "list-passes"
+  std::string command;  // "plan", "rewrite", "check", "list-passes" or "list"
+  std::string list;     // --list WHAT (tool/listings.h)
   std::string input;
   std::string output;   // rewrite: the new model; "-" for stdout
   std::string report;   // --report: JSON report path, empty for none

@@ -18,6 +18,7 @@
 #include "passes/policy/settings.h"
 #include "passes/untie_shared.h"
 #include "passes/report/version.h"
+#include "tool/listings.h"
 
 namespace reinit {
 
@@ -189,6 +190,7 @@ int RunCommand(const Options& options, std::ostream& out, std::ostream& err) {
       for (const auto& p : PassRegistry()) out << p.name << std::string(width + 2 - p.name.size(), ' ') << p.summary << "\n";
       return 0;
     }
+    if (options.command == "list") return RunList(options.list, out);
     if (options.command == "plan") return RunPlan(options, out, err);
     if (options.command == "rewrite") return RunRewrite(options, out, err);
     if (options.command == "check") return RunCheck(options, out, err);

@@ -403,6 +403,31 @@ constexpr size_t kMaxNormNodes = 32;
 
 }  // namespace
 
+std::vector<ActivationRow> FixedActivationTable() {
+  std::vector<ActivationRow> rows;
+  for (const auto& entry : kActivations) rows.push_back({entry.op_type, entry.kind, entry.family});
+  return rows;
+}
+
+std::vector<PassThroughRow> PassThroughTable() {
+  // The conditions in words, for the listing.
+  const std::pair<PassCondition, const char*> kConditionText[] = {
+      {ByPerChannelConstant, "the other operand a per-channel constant"},
+      {ByScale, "the other operand a per-channel constant or a dequantization scale"},
+      {ToFloat, "to a float type"},
+  };
+  std::vector<PassThroughRow> rows;
+  for (const PassThrough& entry : kPassThrough) {
+    PassThroughRow row{entry.op_type, entry.inputs == Inputs::kAny ? "any input" : "input 0", ""};
+    if (entry.all_outputs) row.carries += ", to every output";
+    for (const auto& [condition, text] : kConditionText) {
+      if (entry.condition == condition) row.condition = text;
+    }
+    rows.push_back(row);
+  }
+  return rows;
+}
+
 std::vector<std::string> PassThroughOutputs(const onnx::NodeProto& node, int input, const GraphIndex& index) {
   if (!IsOnnxDomain(node) || node.output_size() == 0) return {};
   for (const PassThrough& entry : kPassThrough) {

@@ -49,6 +49,20 @@ std::optional<GatedMatch> MatchGatedActivation(const std::string& value, const G
 // ends at `node`.
 std::vector<std::string> PassThroughOutputs(const onnx::NodeProto& node, int input, const GraphIndex& index);
 
+// The tables behind ClassifyActivation's fixed ops and PassThroughOutputs, for listings (--list):
+// each row says which op, and (pass-throughs) through which inputs and on what condition.
+struct ActivationRow {
+  std::string op_type, kind;
+  ActivationFamily family;
+};
+std::vector<ActivationRow> FixedActivationTable();
+struct PassThroughRow {
+  std::string op_type;
+  std::string carries;    // "input 0", "any input", "input 0, to every output"
+  std::string condition;  // "" when always
+};
+std::vector<PassThroughRow> PassThroughTable();
+
 // Shape and Size read a value's shape, never its values: for the activation search such a consumer is
 // no use at all (it neither ends the search nor is the next op).
 bool ReadsOnlyShape(const onnx::NodeProto& node);

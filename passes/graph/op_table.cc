@@ -64,6 +64,24 @@ const OpInputRule* FindOpInputRule(const onnx::NodeProto& node, int input) {
   return nullptr;
 }
 
+OpInputRuleRange AllOpInputRules() { return {std::begin(kRules), std::end(kRules)}; }
+
+const char* FanRuleText(FanRule rule) {
+  switch (rule) {
+    case FanRule::kNone: return "-";
+    case FanRule::kConv: return "W [M, C/g, k...], strides s: fan_in = C/g*prod(k), fan_out = M/g*prod(k/s)";
+    case FanRule::kConvTranspose: return "W [C, M/g, k...], strides s: fan_in = C/g*prod(k/s), fan_out = M/g*prod(k)";
+    case FanRule::kGemmB: return "B [K, N] ([N, K] with transB): fan_in = K, fan_out = N";
+    case FanRule::kGemmA: return "A [M, K] ([K, M] with transA): fan_in = K, fan_out = M";
+    case FanRule::kMatMulRight: return "X @ W, W [.., K, N]: fan_in = K, fan_out = N (per matrix)";
+    case FanRule::kMatMulLeft: return "W @ X, W [.., M, K]: fan_in = K, fan_out = M (per matrix)";
+    case FanRule::kRecurrentW: return "W [dirs, G*H, I]: per gate block and direction fan_in = I, fan_out = H";
+    case FanRule::kRecurrentR: return "R [dirs, G*H, H]: per gate block and direction fan_in = fan_out = H";
+    case FanRule::kEmbedding: return "[vocab, dim]: fan_in = vocab, fan_out = dim";
+  }
+  return "-";
+}
+
 bool TakesTrailingBias(const std::string& op_type) {
   for (const char* op : kTrailingBiasOps) {
     if (op_type == op) return true;

@@ -41,6 +41,16 @@ struct OpInputRule {
 // The rule for input `input` of `node` (its domain and op type), or nullptr.
 const OpInputRule* FindOpInputRule(const onnx::NodeProto& node, int input);
 
+// Every rule, in table order (for listings), and a fan rule in words.
+struct OpInputRuleRange {
+  const OpInputRule* first;
+  const OpInputRule* last;
+  const OpInputRule* begin() const { return first; }
+  const OpInputRule* end() const { return last; }
+};
+OpInputRuleRange AllOpInputRules();
+const char* FanRuleText(FanRule rule);
+
 // Ops whose output a separate bias `Add` may follow (the exporter did not fuse the bias).
 bool TakesTrailingBias(const std::string& op_type);
 
