@@ -215,6 +215,10 @@ std::vector<std::vector<std::string>> TableCells(const ParamTable& table, bool a
       scheme += r.bound ? " U" : r.distribution == Distribution::kTruncatedNormal ? " TN" : " N";
     }
     std::string action = reinit ? "reinit" : r.action == Action::kUndecided ? "-" : KeptWords(r.reason);
+    // A copy is drawn with its original: the table says whose values it gets, as the report's copy_of.
+    if (reinit && !r.copy_of.empty()) {
+      action += ": copy of " + r.copy_of + (r.copy_transposed ? ", transposed" : "");
+    }
     rows.push_back({
         r.name + r.piece_text,
         r.role == Role::kUnknown ? "-" : NameOf(r.role),
