@@ -22,6 +22,7 @@
 #include <algorithm>
 #include <cstring>
 #include <functional>
+#include <numeric>
 #include <map>
 #include <set>
 #include <optional>
@@ -589,6 +590,14 @@ std::string BoxText(const std::vector<int64_t>& elements, const Shape& shape) {
 // its own, decided by its own uses and generated over its own elements. Otherwise the tensor is one
 // row (its first use decides, as for any shared tensor).
 std::vector<ParamRow> SplitIntoPieces(ParamRow row, const GraphIndex& index) {
+  // The common cases, without listing elements: one use, or every use reading the whole tensor.
+  if (row.uses.size() < 2) return {std::move(row)};
+  const int64_t stored = std::accumulate(row.shape.begin(), row.shape.end(), int64_t{1}, std::multiplies<>());
+  if (std::all_of(row.uses.begin(), row.uses.end(), [&](const LayerUse& use) {
+        return use.assembly == nullptr || use.assembly->UsesAllOnce(row.name, stored);
+      })) {
+    return {std::move(row)};
+  }
   std::vector<std::pair<std::vector<int64_t>, std::vector<LayerUse>>> groups;
   for (const LayerUse& use : row.uses) {
     if (use.assembly == nullptr) return {std::move(row)};

@@ -85,6 +85,42 @@ TEST(Assembly, ConcatOfTwoTensorsAndExpand) {
   EXPECT_EQ(Map(e, "C"), (std::vector<int64_t>{0, 1, 2, 0, 1, 2}));
 }
 
+// UsesAllOnce says what Uses would list as 0..n-1, for the assemblies where it is true, and only those
+// (Uses is the reference it is checked against).
+TEST(Assembly, UsesAllOnceAgreesWithUses) {
+  auto all_once = [](const Assembly& a, const std::string& t, int64_t n) { return a.Uses(t) == Iota(0, n); };
+  std::vector<std::pair<Assembly, bool>> cases;
+  cases.push_back({Assembly::Whole("W", {4, 6}), true});
+  Assembly t = Assembly::Whole("W", {4, 6});
+  ASSERT_TRUE(t.Transpose({1, 0}));
+  cases.push_back({t, true});
+  Assembly u = Assembly::Whole("W", {4, 6});
+  ASSERT_TRUE(u.Unsqueeze({0}) && u.Transpose({2, 0, 1}));
+  cases.push_back({u, true});
+  Assembly half = Assembly::Whole("W", {4, 6});
+  ASSERT_TRUE(half.Slice(0, 0, 2, 1));
+  cases.push_back({half, false});
+  Assembly stepped = Assembly::Whole("W", {4, 6});
+  ASSERT_TRUE(stepped.Slice(1, 0, 6, 2));
+  cases.push_back({stepped, false});
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const auto& [a, expected] = cases[i];
+    EXPECT_EQ(a.UsesAllOnce("W", 24), expected) << "case " << i;
+    EXPECT_EQ(all_once(a, "W", 24), expected) << "case " << i;
+    EXPECT_FALSE(a.UsesAllOnce("V", 24)) << "case " << i;  // another tensor
+  }
+  // Every element read twice: Uses lists each once, but the assembly is no view of W alone.
+  Assembly twice = Assembly::Whole("W", {1, 24});
+  ASSERT_TRUE(twice.Expand({2, 24}));
+  EXPECT_FALSE(twice.UsesAllOnce("W", 24));
+  EXPECT_EQ(twice.Uses("W"), Iota(0, 24));
+  // Another tensor concatenated to the whole of W: W is still used whole, but not by one view alone.
+  auto cat = Assembly::Concat(0, {Assembly::Whole("W", {4, 6}), Assembly::Whole("V", {1, 6})});
+  ASSERT_TRUE(cat.has_value());
+  EXPECT_FALSE(cat->UsesAllOnce("W", 24));  // the listing path decides, correctly
+  EXPECT_EQ(cat->Uses("W"), Iota(0, 24));
+}
+
 // ---- exported models: models/graphs (models/make_graphs.py) -------------------------------------------
 
 std::vector<double> Values(const test::Run& run, const std::string& name) { return test::Values(*run.Row(name).tensor); }

@@ -319,6 +319,25 @@ std::vector<int64_t> Assembly::Uses(const std::string& tensor) const {
   return elements;
 }
 
+bool Assembly::UsesAllOnce(const std::string& tensor, int64_t stored) const {
+  if (blocks_.size() != 1 || blocks_[0].view.tensor != tensor) return false;
+  const View& v = blocks_[0].view;
+  if (v.offset != 0 || v.Elements() != stored) return false;
+  // The axes, ordered by stride, must tile the stored elements row-major: stride 1, then each stride
+  // the product of the sizes before it (a permutation of the tensor's own axes, unit axes aside).
+  std::vector<std::pair<int64_t, int64_t>> axes;  // (stride, size) of the axes longer than 1
+  for (size_t k = 0; k < v.sizes.size(); ++k) {
+    if (v.sizes[k] != 1) axes.emplace_back(v.strides[k], v.sizes[k]);
+  }
+  std::sort(axes.begin(), axes.end());
+  int64_t expected = 1;
+  for (const auto& [stride, size] : axes) {
+    if (stride != expected) return false;
+    expected *= size;
+  }
+  return true;
+}
+
 // ---- reading the graph ----------------------------------------------------------------------------
 
 namespace {

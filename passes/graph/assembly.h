@@ -73,6 +73,10 @@ class Assembly {
   std::vector<int64_t> StoredElements(const std::string& tensor, const Shape& lo, const Shape& hi) const;
   // Every stored element of `tensor` the assembly uses, once each, sorted.
   std::vector<int64_t> Uses(const std::string& tensor) const;
+  // True when the assembly uses each of the `stored` elements of `tensor` exactly once, in any order
+  // (the tensor whole, reshaped or transposed): what Uses would list as 0..stored-1, said without
+  // listing them (a weight of 100 M elements would take seconds to sort).
+  bool UsesAllOnce(const std::string& tensor, int64_t stored) const;
 
  private:
   Shape shape_;

@@ -1,6 +1,8 @@
 #include "passes/graph/gate_blocks.h"
 
 #include <algorithm>
+#include <functional>
+#include <numeric>
 
 #include "passes/graph/assembly.h"
 
@@ -68,7 +70,9 @@ void FindGateBlocks(ParamRow& row, const LayerUse& use) {
   for (size_t i = 1; i < sorted.size(); ++i) {
     if (sorted[i] < sorted[i - 1] + h * cols) sorted.clear();
   }
-  if (sorted.empty() || covered != static_cast<int64_t>(a.Uses(row.name).size())) row.gate_block_offsets.clear();
+  const int64_t stored = std::accumulate(row.shape.begin(), row.shape.end(), int64_t{1}, std::multiplies<>());
+  const int64_t used = a.UsesAllOnce(row.name, stored) ? stored : static_cast<int64_t>(a.Uses(row.name).size());
+  if (sorted.empty() || covered != used) row.gate_block_offsets.clear();
 }
 
 std::vector<int64_t> DirectionBlockOffsets(const ParamRow& row) {
