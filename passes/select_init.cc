@@ -1,5 +1,4 @@
-// select-init: the policy, applied row by row. Reads: role, fans, activation, the policy. Writes:
-// scheme, distribution, gain, scale, mode, std, bound, constant, forget_bias, action, reason.
+// select-init: the policy, applied row by row.
 //
 // 1. The preset's rule (the note by default):
 //      weight + ReLU family -> He,  sigmoid/tanh -> Xavier,  SELU -> LeCun,  no nonlinearity -> Xavier
@@ -19,7 +18,7 @@
 // = sqrt(3) * std; a truncated normal is drawn from N(0, (std / 0.8796)^2) cut at two of its sigmas.
 // Quantized weights, unknown roles and shapes that do not fit are kept, bit for bit. A decision whose
 // values would not be finite in the tensor's type (a rule's huge std for a float16 tensor) is refused.
-#include "passes/select_init.h"
+#include "passes/passes.h"
 
 #include <algorithm>
 #include <cmath>
@@ -480,10 +479,12 @@ Status ReportRuleUses(const Policy& policy, const std::vector<RuleUse>& uses, st
   return Status::Ok();
 }
 
-}  // namespace
+class SelectInitPass : public Pass {
+ public:
+  Status Run(PassContext& ctx, Counters& counters) override;
+};
 
-Status SelectInitPass::Run(PassContext& ctx) {
-  auto& counters = ctx.counters["select-init"];
+Status SelectInitPass::Run(PassContext& ctx, Counters& counters) {
   const Decider decider(ctx.policy, *ctx.index);
   std::vector<RuleUse> rule_uses(ctx.policy.rules.size());
   // Residual branches for --residual-scaling: the distinct residual Adds the weights' layers reach.
@@ -537,5 +538,9 @@ Status SelectInitPass::Run(PassContext& ctx) {
   FollowOriginals(*ctx.table);
   return ReportRuleUses(ctx.policy, rule_uses, &ctx.warnings);
 }
+
+}  // namespace
+
+std::unique_ptr<Pass> MakeSelectInitPass() { return std::make_unique<SelectInitPass>(); }
 
 }  // namespace reinit

@@ -1,4 +1,4 @@
-#include "passes/pipeline.h"
+#include "passes/passes.h"
 
 #include <gtest/gtest.h>
 
@@ -11,7 +11,7 @@ namespace {
 
 TEST(Pipeline, RegistryListsEachPassOnceInOrder) {
   std::set<std::string> names;
-  for (const auto& p : PassRegistry()) EXPECT_TRUE(names.insert(p.name).second) << p.name;
+  for (const PassInfo& p : kPasses) EXPECT_TRUE(names.insert(p.name).second) << p.name;
   EXPECT_EQ(RewritePipeline(), (std::vector<std::string>{"find-params", "infer-fans", "infer-activation",
                                                          "find-fixed-constants", "find-copies", "select-init",
                                                          "select-tensors", "regenerate"}));
@@ -34,6 +34,10 @@ TEST(Pipeline, RejectsUnknownAndOutOfOrderPasses) {
   EXPECT_NE(s.message().find("pass 'select-init' cannot run at position 2"), std::string::npos) << s.message();
   s = ParsePipeline("regenerate", PlanPipeline(), &names);
   EXPECT_EQ(s.code(), ExitCode::kUsage);
+  // A pass that runs only when asked for is asked for by its option.
+  s = ParsePipeline("untie-shared,find-params", RewritePipeline(), &names);
+  EXPECT_EQ(s.code(), ExitCode::kUsage);
+  EXPECT_EQ(s.message(), "pass 'untie-shared' runs with --untie-shared, not in --passes");
 }
 
 TEST(Pipeline, APrefixFillsOnlyItsColumns) {

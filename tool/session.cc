@@ -7,6 +7,7 @@
 #include <climits>
 #include <cstdlib>
 #include <cmath>
+#include <cstring>
 #include <iostream>
 #include <limits>
 
@@ -16,7 +17,7 @@
 #include "passes/graph/tensor_values.h"
 #include "passes/report/report.h"
 #include "passes/policy/settings.h"
-#include "passes/untie_shared.h"
+#include "passes/passes.h"
 #include "passes/report/version.h"
 
 namespace reinit {
@@ -43,6 +44,7 @@ Status RunSession(const Options& options, const std::vector<std::string>& full, 
     return {ExitCode::kUsage, options.command + " needs the whole pipeline, up to " + full.back() +
                                   "; use plan to run a prefix"};
   }
+  if (options.untie_shared) s->passes.insert(s->passes.begin(), kUntieShared);
   if (!options.dump_after.empty()) {
     bool runs = false;
     for (const auto& p : s->passes) runs = runs || p == options.dump_after;
@@ -96,20 +98,7 @@ Status RunSession(const Options& options, const std::vector<std::string>& full, 
                                 "' is newer than this build knows (" + std::to_string(it->second.second) + ")");
     }
   }
-  if (options.untie_shared) {
-    std::vector<std::pair<std::string, std::string>> copies;
-    REINIT_RETURN_IF_ERROR(UntieShared(&s->model, &copies));
-    std::map<std::string, const onnx::TensorProto*> by_name;
-    ForEachTensor(&s->model, [&](onnx::TensorProto& t, const std::string& key) { by_name[key] = &t; });
-    for (const auto& [original, copy] : copies) {
-      s->ctx.untied.insert(copy);
-      s->store.AddCopy(by_name.at(original), by_name.at(copy));  // the same bytes, in the same place
-    }
-    s->ctx.counters["untie-shared"]["copies"] = static_cast<int64_t>(copies.size());
-  }
-  s->index = std::make_unique<GraphIndex>(s->model.mutable_graph());
   s->ctx.model = &s->model;
-  s->ctx.index = s->index.get();
   s->ctx.table = &s->table;
   s->ctx.threads = options.threads;
   s->ctx.store = &s->store;
@@ -119,16 +108,23 @@ Status RunSession(const Options& options, const std::vector<std::string>& full, 
     p->Update(pass, done, total, "tensors");
     if (done == total) p->Finish(pass);
   };
-  Status status = RunPipeline(s->passes, s->ctx, [&](const std::string& pass, const ParamTable& table) {
+  auto dump = [&](const std::string& pass, const ParamTable& table) {
     if (pass == options.dump_after) err << "// parameter table after " << pass << "\n" << FormatTableRows(table);
-  });
+  };
+  // The passes that change the graph (untie-shared) come first, and run before the graph is indexed.
+  auto first = s->passes.begin();
+  while (first != s->passes.end() && FindPass(*first)->changes_graph) ++first;
+  Status status = RunPipeline({s->passes.begin(), first}, s->ctx, dump);
+  if (status.ok()) {
+    s->index = std::make_unique<GraphIndex>(s->model.mutable_graph());
+    s->ctx.index = s->index.get();
+    status = RunPipeline({first, s->passes.end()}, s->ctx, dump);
+  }
   if (options.verbosity > 0) {
     for (const auto& w : s->ctx.warnings) err << kToolName << ": warning: " << w << "\n";
   }
   if (status.ok() && (options.stats || options.verbosity > 1)) {
-    std::vector<std::string> order = {"untie-shared"};
-    order.insert(order.end(), s->passes.begin(), s->passes.end());
-    err << FormatCounters(s->ctx.counters, order);
+    err << FormatCounters(s->ctx.counters, s->passes);
   }
   return status;
 }
@@ -185,8 +181,8 @@ int RunCommand(const Options& options, std::ostream& out, std::ostream& err) {
   try {
     if (options.command == "list-passes") {
       size_t width = 0;  // the summaries line up two spaces after the longest name
-      for (const auto& p : PassRegistry()) width = std::max(width, p.name.size());
-      for (const auto& p : PassRegistry()) out << p.name << std::string(width + 2 - p.name.size(), ' ') << p.summary << "\n";
+      for (const PassInfo& p : kPasses) width = std::max(width, std::strlen(p.name));
+      for (const PassInfo& p : kPasses) out << p.name << std::string(width + 2 - std::strlen(p.name), ' ') << p.summary << "\n";
       return 0;
     }
     if (options.command == "plan") return RunPlan(options, out, err);

@@ -1,12 +1,6 @@
 // The parameter table: one row per tensor of the model (initializer or, later, Constant node value).
-// Every pass reads rows and fills in more of them; nothing else is shared between passes.
-//
-//   find-params       name, dtype, shape, source, consumers, role, layer (the node that gives the role)
-//   infer-fans        fan_in, fan_out, receptive_field, groups, gate_blocks, directions
-//   infer-activation  activation, activation_param, activation_path
-//   find-fixed-constants  fixed, fixed_seen (a DFT basis, filterbank or smoothing kernel, by its values)
-//   select-init       scheme, distribution, gain, std, bound, constant, action, reason
-//   regenerate        tensor data rewritten, stats
+// Every pass reads rows and fills in more of them; nothing else is shared between passes. Which pass
+// reads and writes which fields: passes/passes.h.
 #pragma once
 
 #include <cstdint>
