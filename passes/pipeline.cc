@@ -52,16 +52,11 @@ Status ParsePipeline(const std::string& text, const std::vector<std::string>& fu
   return Status::Ok();
 }
 
-Status RunPipeline(const std::vector<std::string>& names, PassContext& ctx,
-                   const std::function<void(const std::string&, const ParamTable&)>& after_pass) {
-  for (const auto& name : names) {
-    const PassInfo* info = FindPass(name);
-    if (info == nullptr) return {ExitCode::kUsage, "unknown pass '" + name + "'"};
-    ctx.running = name;
-    REINIT_RETURN_IF_ERROR(info->create()->Run(ctx, ctx.counters[name]));
-    if (after_pass) after_pass(name, *ctx.table);
-  }
-  return Status::Ok();
+Status RunPass(const std::string& name, PassContext& ctx) {
+  const PassInfo* info = FindPass(name);
+  if (info == nullptr) return {ExitCode::kUsage, "unknown pass '" + name + "'"};
+  ctx.running = name;
+  return info->create()->Run(ctx, ctx.counters[name]);
 }
 
 }  // namespace reinit

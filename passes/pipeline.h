@@ -1,6 +1,6 @@
 // The pass pipeline. A pipeline is a list of pass names, run in order over one ParamTable; every pass
 // is declared once, in passes/passes.h, and appears under the same name in --list-passes, --passes,
-// --dump-after and --stats.
+// --dump-after and --stats. Here: what a pass is given (PassContext) and which pipelines there are.
 #pragma once
 
 #include <functional>
@@ -28,7 +28,7 @@ struct PassContext {
   ParamTable* table = nullptr;
   Policy policy;
   unsigned threads = 0;  // for generation; 0: one per core. Output never depends on it.
-  // Per-pass counters for --stats, by pass name; RunPipeline hands each pass its own.
+  // Per-pass counters for --stats, by pass name; RunPass hands each pass its own.
   std::map<std::string, Counters> counters;
   // Messages for the user that do not stop the run (printed to stderr unless -q).
   std::vector<std::string> warnings;
@@ -39,7 +39,7 @@ struct PassContext {
   std::set<std::string> untied;
   // Called through Progress() by long passes; the tool prints a progress line from it.
   std::function<void(const std::string& pass, size_t done, size_t total)> progress;
-  // The pass that is running (set by RunPipeline), so a pass need not name itself.
+  // The pass that is running (set by RunPass), so a pass need not name itself.
   std::string running;
 
   // `done` of `total` items of the running pass are done.
@@ -64,8 +64,8 @@ std::vector<std::string> RewritePipeline();
 // (each pass reads what the ones before it wrote). Errors are usage errors naming the pass.
 Status ParsePipeline(const std::string& text, const std::vector<std::string>& full, std::vector<std::string>* names);
 
-// Runs `names` in order; `after_pass` (if set) sees the table after each pass.
-Status RunPipeline(const std::vector<std::string>& names, PassContext& ctx,
-                   const std::function<void(const std::string&, const ParamTable&)>& after_pass = nullptr);
+// Runs the pass `name` over `ctx`, handing it its counters. A whole run goes through PipelineRun
+// (passes/pipeline_run.h), which also wires the context.
+Status RunPass(const std::string& name, PassContext& ctx);
 
 }  // namespace reinit

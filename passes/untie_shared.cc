@@ -19,13 +19,15 @@ Status UntieShared(onnx::ModelProto* model, std::vector<std::pair<std::string, s
   };
   std::vector<Plan> plans;
   {
+    // find-params over the model as it is, wired here rather than by a PipelineRun: the model is not
+    // this function's to own, and the index and table must be gone before the graph changes.
     GraphIndex index(model->mutable_graph());
     ParamTable table;
     PassContext ctx;
     ctx.model = model;
     ctx.index = &index;
     ctx.table = &table;
-    REINIT_RETURN_IF_ERROR(RunPipeline({"find-params"}, ctx));
+    REINIT_RETURN_IF_ERROR(RunPass("find-params", ctx));
     std::set<std::string> names;
     for (const auto& init : index.initializers()) names.insert(init.tensor->name());
     // Every use of each tensor (a tensor cut into pieces has several rows).

@@ -1,4 +1,5 @@
 #include "passes/passes.h"
+#include "passes/pipeline_run.h"
 
 #include <gtest/gtest.h>
 
@@ -52,6 +53,20 @@ TEST(Pipeline, APrefixFillsOnlyItsColumns) {
   EXPECT_EQ(w.scheme, Scheme::kNone);
   EXPECT_EQ(run->ctx.counters["find-params"]["classified"], 1);
   EXPECT_EQ(run->ctx.counters["infer-fans"]["rows with fans"], 1);
+}
+
+TEST(Pipeline, ARunIndexesTheGraphAsThePassesBeforeLeftIt) {
+  auto m = test::ParseModel(R"(<ir_version: 8, opset_import: ["" : 14]>
+    g (float[2,4] X) => (float[2,4] A, float[2,4] B) { H1 = MatMul(X, W)  A = Relu(H1)  H2 = MatMul(X, W)  B = Tanh(H2) })");
+  test::AddInitializer(m, "W", {4, 4});
+  PipelineRun run(std::move(m));
+  ASSERT_TRUE(run.Run({"untie-shared", "find-params"}).ok());
+  // find-params saw the copy untie-shared added: the index was built after the graph changed.
+  ASSERT_EQ(run.table().size(), 2u);
+  EXPECT_EQ(run.table()[1].name, "W.untied.1");
+  EXPECT_EQ(run.table()[1].role, Role::kWeight);
+  EXPECT_EQ(run.ctx().untied, std::set<std::string>{"W.untied.1"});
+  EXPECT_EQ(run.ctx().counters.at("untie-shared").at("copies"), 1);
 }
 
 }  // namespace

@@ -125,14 +125,14 @@ int RunCheck(const Options& options, std::ostream& out, std::ostream& err) {
   Status status = RunSession(options, PlanPipeline(), /*whole_pipeline=*/true, &s, err);
   if (!status.ok()) return Fail(status, err);
   std::vector<Verdict> verdicts;
-  for (const ParamRow& row : s.table) {
+  for (const ParamRow& row : s.run.table()) {
     if (row.action != Action::kReinitialize || row.scheme == Scheme::kConstant || row.std <= 0) continue;
     Verdict verdict;
     status = MeasureRow(row, s.store, options.tolerance, &verdict);
     if (!status.ok()) return Fail(status, err);
     verdicts.push_back(verdict);
   }
-  if (verdicts.empty() && !s.ctx.policy.selection.allow_empty) {
+  if (verdicts.empty() && !s.run.ctx().policy.selection.allow_empty) {
     return Fail({ExitCode::kUsage, options.input + ": nothing to check: no tensor is initialized at random under the "
                                                    "policy (use --allow-empty to accept that)"},
                 err);
@@ -142,15 +142,15 @@ int RunCheck(const Options& options, std::ostream& out, std::ostream& err) {
   std::string sha256;
   status = InputSha256(s, &sha256);
   if (!status.ok()) return Fail(status, err);
-  const json report = CheckReport(options, sha256, s.ctx.policy, verdicts, off);
+  const json report = CheckReport(options, sha256, s.run.ctx().policy, verdicts, off);
   status = WriteReport(options, report);
   if (!status.ok()) return Fail(status, err);
   if (options.format == OutputFormat::kJson) {
     if (options.verbosity > 0) out << report.dump(2) << "\n";
   } else {
-    PrintTable(options, s.ctx.policy, verdicts, off, out);
+    PrintTable(options, s.run.ctx().policy, verdicts, off, out);
   }
-  PrintNotes(options, s.table, err);
+  PrintNotes(options, s.run.table(), err);
   return off > 0 ? static_cast<int>(ExitCode::kCheckFailed) : 0;
 }
 
