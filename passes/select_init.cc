@@ -319,8 +319,8 @@ bool NeedsFans(Role role) {
          role == Role::kEmbedding;
 }
 
-// Applies a decision to its row: scheme, std, bound or constant, and the reason.
-void Apply(ParamRow& row, const Decision& d, const Decider& decider, const Policy& policy) {
+// Sets a decision's scheme on its row: scheme, std, bound or constant, and the reason.
+void ApplyScheme(ParamRow& row, const Decision& d, const Decider& decider, const Policy& policy) {
   row.action = Action::kReinitialize;
   row.scheme = d.scheme;
   row.reason = d.words;
@@ -479,6 +479,71 @@ Status ReportRuleUses(const Policy& policy, const std::vector<RuleUse>& uses, st
   return Status::Ok();
 }
 
+// The residual branches --residual-scaling counts: the distinct residual Adds the weights' layers reach.
+size_t CountResidualBranches(const ParamTable& table) {
+  std::set<const onnx::NodeProto*> residual_adds;
+  for (const ParamRow& row : table) {
+    if (row.residual_add != nullptr) residual_adds.insert(row.residual_add);
+  }
+  return residual_adds.size();
+}
+
+// Re-initializes a row by its decision: the scheme and its numbers, a note when the row is a fixed
+// constant, then the residual scaling of a weight that ends a residual branch. Refused when the values
+// would not fit the tensor's type.
+Status ApplyDecision(ParamRow& row, const Decision& d, const Decider& decider, const Policy& policy,
+                     size_t residual_branches) {
+  ApplyScheme(row, d, decider, policy);
+  if (row.fixed != Fixed::kNone) {
+    row.reason += "; re-initialized although a " + FixedWords(row.fixed) + " (" +
+                  (policy.reinit_fixed ? std::string("reinit_fixed") : "rule " + d.rule->origin + " names it") + ")";
+  }
+  if (row.residual_add != nullptr && row.role == Role::kWeight) ScaleResidual(row, policy, residual_branches);
+  return CheckRepresentable(row);
+}
+
+// Decides one row afresh: kept when it is no parameter, quantized, unfit or without a rule; otherwise
+// by the preset, the flags and the rules (which may keep it), and re-initialized. Notes which rules
+// applied in `rule_uses`.
+Status DecideRow(ParamRow& row, const Decider& decider, const Policy& policy, size_t residual_branches,
+                 std::vector<RuleUse>& rule_uses) {
+  row.action = Action::kKeep;
+  row.kept = Kept::kNo;
+  row.scheme = Scheme::kNone;
+  row.bound.reset();
+  row.std = 0;
+  Decision d;
+  if (row.role == Role::kUnknown) {
+    row.kept = Kept::kNotAParameter;
+    row.reason = "kept: unknown role (" + row.role_reason + ")";
+  } else if (row.quantized) {
+    row.kept = Kept::kQuantized;
+    row.reason = std::string(row.role == Role::kBias ? "kept: the bias of a quantized layer stays with its weights ("
+                                                     : "kept: quantized weights are kept (") +
+                 DTypeName(row.dtype) + " " + row.role_reason + ")";
+  } else if (NeedsFans(row.role) && !row.has_fans) {
+    row.kept = Kept::kUnfit;
+    row.reason = "kept: " + row.role_reason;
+  } else if (!decider.Base(row, d)) {
+    row.kept = Kept::kNoRule;
+    row.reason = "kept: no rule for role " + std::string(NameOf(row.role));
+  } else {
+    decider.Flags(row, d);
+    const bool fixed = row.fixed != Fixed::kNone && !policy.reinit_fixed;
+    if (const Rule* keep = decider.Rules(row, d, rule_uses, fixed)) {
+      row.kept = Kept::kByRule;
+      row.reason = "kept: by rule " + keep->origin + " (" + keep->match.text + ")";
+    } else if (fixed && d.rule == nullptr) {
+      row.kept = Kept::kFixedConstant;
+      row.reason = "kept: " + FixedWords(row.fixed) + ", not a learned weight (seen: " + row.fixed_seen + ")";
+    } else {
+      REINIT_RETURN_IF_ERROR(ApplyDecision(row, d, decider, policy, residual_branches));
+    }
+  }
+  for (const auto& conflict : row.conflicts) row.reason += "; conflict: " + conflict;
+  return Status::Ok();
+}
+
 class SelectInitPass : public Pass {
  public:
   Status Run(PassContext& ctx, Counters& counters) override;
@@ -487,52 +552,9 @@ class SelectInitPass : public Pass {
 Status SelectInitPass::Run(PassContext& ctx, Counters& counters) {
   const Decider decider(ctx.policy, *ctx.index);
   std::vector<RuleUse> rule_uses(ctx.policy.rules.size());
-  // Residual branches for --residual-scaling: the distinct residual Adds the weights' layers reach.
-  std::set<const onnx::NodeProto*> residual_adds;
-  for (const ParamRow& row : *ctx.table) {
-    if (row.residual_add != nullptr) residual_adds.insert(row.residual_add);
-  }
+  const size_t residual_branches = CountResidualBranches(*ctx.table);
   for (ParamRow& row : *ctx.table) {
-    row.action = Action::kKeep;
-    row.kept = Kept::kNo;
-    row.scheme = Scheme::kNone;
-    row.bound.reset();
-    row.std = 0;
-    Decision d;
-    if (row.role == Role::kUnknown) {
-      row.kept = Kept::kNotAParameter;
-      row.reason = "kept: unknown role (" + row.role_reason + ")";
-    } else if (row.quantized) {
-      row.kept = Kept::kQuantized;
-      row.reason = std::string(row.role == Role::kBias ? "kept: the bias of a quantized layer stays with its weights ("
-                                                       : "kept: quantized weights are kept (") +
-                   DTypeName(row.dtype) + " " + row.role_reason + ")";
-    } else if (NeedsFans(row.role) && !row.has_fans) {
-      row.kept = Kept::kUnfit;
-      row.reason = "kept: " + row.role_reason;
-    } else if (!decider.Base(row, d)) {
-      row.kept = Kept::kNoRule;
-      row.reason = "kept: no rule for role " + std::string(NameOf(row.role));
-    } else {
-      decider.Flags(row, d);
-      const bool fixed = row.fixed != Fixed::kNone && !ctx.policy.reinit_fixed;
-      if (const Rule* keep = decider.Rules(row, d, rule_uses, fixed)) {
-        row.kept = Kept::kByRule;
-        row.reason = "kept: by rule " + keep->origin + " (" + keep->match.text + ")";
-      } else if (fixed && d.rule == nullptr) {
-        row.kept = Kept::kFixedConstant;
-        row.reason = "kept: " + FixedWords(row.fixed) + ", not a learned weight (seen: " + row.fixed_seen + ")";
-      } else {
-        Apply(row, d, decider, ctx.policy);
-        if (row.fixed != Fixed::kNone) {
-          row.reason += "; re-initialized although a " + FixedWords(row.fixed) + " (" +
-                        (ctx.policy.reinit_fixed ? std::string("reinit_fixed") : "rule " + d.rule->origin + " names it") + ")";
-        }
-        if (row.residual_add != nullptr && row.role == Role::kWeight) ScaleResidual(row, ctx.policy, residual_adds.size());
-        REINIT_RETURN_IF_ERROR(CheckRepresentable(row));
-      }
-    }
-    for (const auto& conflict : row.conflicts) row.reason += "; conflict: " + conflict;
+    REINIT_RETURN_IF_ERROR(DecideRow(row, decider, ctx.policy, residual_branches, rule_uses));
     ++counters[row.action == Action::kReinitialize ? "to reinitialize" : "kept"];
   }
   FollowOriginals(*ctx.table);
