@@ -149,7 +149,7 @@ Status InferActivationPass::Run(PassContext& ctx, Counters& counters) {
   const int64_t opset = DefaultOpset(*ctx.model);
   for (ParamRow& row : *ctx.table) {
     if (row.layer == nullptr || !row.has_fans) continue;
-    if (row.role == Role::kRecurrentInput || row.role == Role::kRecurrentHidden) {
+    if (IsRecurrentWeight(row.role)) {
       row.activation = RecurrentActivations(*row.layer);
       row.activation_family = ActivationFamily::kSigmoidTanh;
       row.activation_path = {row.layer->op_type()};

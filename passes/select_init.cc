@@ -108,7 +108,7 @@ struct RuleUse {
 const char* CannotApply(Scheme scheme, const ParamRow& row) {
   if (IsVarianceScaling(scheme) && !row.has_fans) return "no fans";
   if (scheme != Scheme::kOrthogonal) return nullptr;
-  const bool recurrent = row.role == Role::kRecurrentHidden || row.role == Role::kRecurrentInput;
+  const bool recurrent = IsRecurrentWeight(row.role);
   if (recurrent) return row.gate_block_offsets.empty() ? "gate blocks not whole runs of stored rows" : nullptr;
   return row.shape.size() < 2 || row.shape[0] == 0 ? "not a matrix" : nullptr;
 }
@@ -314,11 +314,6 @@ void ApplyScaling(ParamRow& row, const Decision& d, Distribution dist) {
                 (row.bound ? "uniform bound " + Num(*row.bound) : NameOf(dist) + std::string(" std ") + Num(row.std));
 }
 
-bool NeedsFans(Role role) {
-  return role == Role::kWeight || role == Role::kRecurrentInput || role == Role::kRecurrentHidden ||
-         role == Role::kEmbedding;
-}
-
 // Sets a decision's scheme on its row: scheme, std, bound or constant, and the reason.
 void ApplyScheme(ParamRow& row, const Decision& d, const Decider& decider, const Policy& policy) {
   row.action = Action::kReinitialize;
@@ -352,7 +347,7 @@ void ApplyScheme(ParamRow& row, const Decision& d, const Decider& decider, const
       // Entries of a matrix with orthonormal rows (or columns) of length L have mean square 1/L. The
       // matrix is a recurrent gate block [H, I] (or all gates, [G*H, I]), or the weight flattened to
       // [dim0, rest] as torch.nn.init.orthogonal_ flattens it.
-      const bool recurrent = row.role == Role::kRecurrentHidden || row.role == Role::kRecurrentInput;
+      const bool recurrent = IsRecurrentWeight(row.role);
       int64_t elements = 1;
       for (int64_t dim : row.shape) elements *= dim;
       const int64_t rows = recurrent ? (d.whole_kernel ? row.fan_out * row.gate_blocks : row.fan_out) : row.shape[0];
@@ -521,7 +516,7 @@ Status DecideRow(ParamRow& row, const Decider& decider, const Policy& policy, si
     row.reason = std::string(row.role == Role::kBias ? "kept: the bias of a quantized layer stays with its weights ("
                                                      : "kept: quantized weights are kept (") +
                  DTypeName(row.dtype) + " " + row.role_reason + ")";
-  } else if (NeedsFans(row.role) && !row.has_fans) {
+  } else if (IsLayerRole(row.role) && !row.has_fans) {
     row.kept = Kept::kUnfit;
     row.reason = "kept: " + row.role_reason;
   } else if (!decider.Base(row, d)) {

@@ -57,7 +57,7 @@ Status MeasureRow(const ParamRow& row, const TensorStore& store, double toleranc
   verdict->allowed = tolerance + 3.0 / std::sqrt(2.0 * v.size());
   // Written so that a NaN anywhere (a non-finite value in the tensor, a non-finite target) is off.
   verdict->off = !(std::fabs(verdict->ratio - 1) <= verdict->allowed) || !std::isfinite(row.std);
-  const bool recurrent = row.role == Role::kRecurrentHidden || row.role == Role::kRecurrentInput;
+  const bool recurrent = IsRecurrentWeight(row.role);
   if (row.scheme == Scheme::kOrthogonal && recurrent) {
     verdict->orthogonality_error = OrthogonalityError(row, v);
     verdict->off = verdict->off || !(*verdict->orthogonality_error <= tolerance);

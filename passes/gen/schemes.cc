@@ -76,7 +76,7 @@ Status GenerateValues(const ParamRow& row, uint64_t seed, unsigned threads, std:
       // Recurrent R (or W): one orthogonal [H, cols] block per direction and gate, where the gate blocks
       // are in the stored tensor (passes/gate_blocks.h); Keras: one [G*H, cols] block per direction.
       // Any other weight: one block [dim0, prod(rest)], as torch.nn.init.orthogonal_ flattens it.
-      const bool recurrent = row.role == Role::kRecurrentHidden || row.role == Role::kRecurrentInput;
+      const bool recurrent = IsRecurrentWeight(row.role);
       if (n == 0 || (!recurrent && row.shape.size() < 2)) break;
       std::vector<int64_t> offsets = {0};
       int64_t rows = row.shape[0], cols = n / row.shape[0];

@@ -57,6 +57,16 @@ struct Names<Role> {
   };
 };
 
+// Weight, recurrent W and R, embedding: the roles that make the node reading the tensor a layer, and
+// the ones whose initialization needs the layer's fans.
+inline bool IsLayerRole(Role role) {
+  return role == Role::kWeight || role == Role::kRecurrentInput || role == Role::kRecurrentHidden ||
+         role == Role::kEmbedding;
+}
+
+// Recurrent W and R: weights laid out in gate blocks.
+inline bool IsRecurrentWeight(Role role) { return role == Role::kRecurrentInput || role == Role::kRecurrentHidden; }
+
 // kNormal: N(0, std^2) with a given std; kUniform: U(-bound, bound) with a given bound.
 enum class Scheme { kNone, kXavier, kHe, kLeCun, kOrthogonal, kNormal, kUniform, kConstant };
 template <>
