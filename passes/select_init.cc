@@ -25,10 +25,10 @@
 #include <limits>
 #include <map>
 #include <set>
-#include <sstream>
 
 #include "passes/graph/activations.h"
 #include "passes/graph/gate_blocks.h"
+#include "passes/graph/numbers.h"
 #include "passes/graph/fixed_constants.h"
 #include "passes/gen/schemes.h"
 #include "passes/graph/tensor_values.h"
@@ -57,13 +57,6 @@ constexpr RoleRule kRoleRules[] = {
   {Role::kLayerScale,          Scheme::kConstant, 1e-6, "layer scale -> 1e-6 (torchvision ConvNeXt)"},
 };
 // clang-format on
-
-std::string Num(double v) {
-  std::ostringstream s;
-  s.precision(6);
-  s << v;
-  return s.str();
-}
 
 bool IsVarianceScaling(Scheme s) { return s == Scheme::kXavier || s == Scheme::kHe || s == Scheme::kLeCun; }
 
@@ -140,11 +133,11 @@ class Decider {
         if (policy_.embedding_std) {
           d.scheme = Scheme::kNormal;
           d.value = *policy_.embedding_std;
-          d.words = "embedding -> N(0, " + Num(d.value) + "^2) (--embedding-std)";
+          d.words = "embedding -> N(0, " + FormatNumber(d.value) + "^2) (--embedding-std)";
         } else if (preset_.embedding == EmbeddingRule::kUniform) {
           d.scheme = Scheme::kUniform;
           d.value = preset_.embedding_value;
-          d.words = "embedding -> U(-" + Num(d.value) + ", " + Num(d.value) + ")" + by;
+          d.words = "embedding -> U(-" + FormatNumber(d.value) + ", " + FormatNumber(d.value) + ")" + by;
         } else if (preset_.embedding == EmbeddingRule::kFanInNormal) {
           d.scheme = Scheme::kNormal;
           d.value = 1.0 / std::sqrt(static_cast<double>(row.fan_out));
@@ -158,7 +151,7 @@ class Decider {
       case Role::kPReluSlope:
         d.scheme = Scheme::kConstant;
         d.value = preset_.prelu_slope;
-        d.words = "PReLU slope -> " + Num(d.value) + by;
+        d.words = "PReLU slope -> " + FormatNumber(d.value) + by;
         return true;
       default:
         for (const auto& rule : kRoleRules) {
@@ -308,10 +301,11 @@ void ApplyScaling(ParamRow& row, const Decision& d, Distribution dist) {
   row.std = d.gain * std::sqrt(d.scale / n);
   row.distribution = dist;
   if (dist == Distribution::kUniform) row.bound = UniformBoundForStd(row.std);
-  row.reason += ": std = " + (d.gain != 1 ? Num(d.gain) + "*" : std::string()) + "sqrt(" + Num(d.scale) + "/n), n = " +
-                row.mode + " = " + Num(n) + " (n_in " + std::to_string(row.fan_in) + ", n_out " +
-                std::to_string(static_cast<int64_t>(fo)) + ") -> " +
-                (row.bound ? "uniform bound " + Num(*row.bound) : NameOf(dist) + std::string(" std ") + Num(row.std));
+  row.reason += ": std = " + (d.gain != 1 ? FormatNumber(d.gain) + "*" : std::string()) + "sqrt(" +
+                FormatNumber(d.scale) + "/n), n = " + row.mode + " = " + FormatNumber(n) + " (n_in " +
+                std::to_string(row.fan_in) + ", n_out " + std::to_string(static_cast<int64_t>(fo)) + ") -> " +
+                (row.bound ? "uniform bound " + FormatNumber(*row.bound)
+                           : NameOf(dist) + std::string(" std ") + FormatNumber(row.std));
 }
 
 // Sets a decision's scheme on its row: scheme, std, bound or constant, and the reason.
@@ -331,7 +325,7 @@ void ApplyScheme(ParamRow& row, const Decision& d, const Decider& decider, const
       row.constant = d.value;
       if (row.role == Role::kRecurrentBias && row.gate_blocks == 4) {
         row.forget_bias = policy.forget_bias.value_or(policy.preset_rules().forget_bias);
-        if (row.forget_bias != 0) row.reason += ", forget-gate bias (Wb) -> " + Num(row.forget_bias);
+        if (row.forget_bias != 0) row.reason += ", forget-gate bias (Wb) -> " + FormatNumber(row.forget_bias);
       }
       break;
     case Scheme::kNormal:
@@ -410,8 +404,9 @@ Status CheckRepresentable(const ParamRow& row) {
     return {ExitCode::kInternal, "tensor '" + row.name + "': the decision is not finite (" + row.reason + ")"};
   }
   if (largest > LargestFinite(row.dtype)) {
-    return {ExitCode::kUsage, "tensor '" + row.name + "' (" + DTypeName(row.dtype) + "): values up to " + Num(largest) +
-                                  " do not fit its type (largest " + Num(LargestFinite(row.dtype)) + "): " + row.reason};
+    return {ExitCode::kUsage, "tensor '" + row.name + "' (" + DTypeName(row.dtype) + "): values up to " +
+                                  FormatNumber(largest) + " do not fit its type (largest " +
+                                  FormatNumber(LargestFinite(row.dtype)) + "): " + row.reason};
   }
   return Status::Ok();
 }

@@ -2,7 +2,6 @@
 // library's ModelWriter (passes/io/model_writer.h: where each tensor's bytes go, the data file, atomic
 // commits). The input is never written unless --in-place replaces it.
 #include <chrono>
-#include <cstdio>
 
 #include "passes/io/model_writer.h"
 #include "passes/report/report.h"
@@ -24,11 +23,7 @@ void ShowProgress(AtomicFile* file, Progress* progress) {
 }
 
 // "0.42 s": a duration for the closing line.
-std::string Seconds(double s) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.2f s", s);
-  return buf;
-}
+std::string Seconds(double s) { return FormatFixed(s, 2) + " s"; }
 
 // "6.99 kB": a file size for the closing line.
 std::string Size(uint64_t bytes) {
