@@ -1,6 +1,6 @@
 // find-fixed-constants: marks the weights whose values are a fixed signal-processing constant — an
 // STFT/DFT basis, a triangular (mel) filterbank, a normalized smoothing kernel — that the source
-// framework registered as a buffer, not a parameter (passes/fixed_constants.h has the detectors and
+// framework registered as a buffer, not a parameter (passes/graph/fixed_constants.h has the detectors and
 // their thresholds). select-init keeps them unless reinit_fixed is set or a rule names them.
 //
 // Looked at: float weights of a Conv (a DFT basis along the kernel, a smoothing kernel, a filterbank as a

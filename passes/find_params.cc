@@ -410,7 +410,7 @@ class UseFinder {
   UseFinder(const GraphIndex& index, bool integer) : index_(index), integer_(integer) {}
 
   // Every use of `value` (seen with `shape`) that gives a role, following the ops that move data
-  // (layout ops, and Slice, Split, Concat, Gather that cut or assemble weights: passes/assembly.h).
+  // (layout ops, and Slice, Split, Concat, Gather that cut or assemble weights: passes/graph/assembly.h).
   void Follow(const std::string& value, const Shape& shape, bool shape_known, const onnx::NodeProto* entry,
               int entry_input, std::vector<std::string> through, std::vector<LayerUse>* uses) {
     if (through.size() > kMaxChain) return;

@@ -265,7 +265,7 @@ class Decider {
       return true;
     }
     // Orthogonal blocks are built in the stored layout: an R whose gate blocks are not whole runs of
-    // stored rows (passes/gate_blocks.h) gets the input weights' rule instead, which does not depend on
+    // stored rows (passes/graph/gate_blocks.h) gets the input weights' rule instead, which does not depend on
     // layout.
     const bool blocks = !(whole ? DirectionBlockOffsets(row) : row.gate_block_offsets).empty();
     if (row.role == Role::kRecurrentHidden && blocks) {

@@ -8,7 +8,7 @@
 // in topological order, with the tensors they own: their biases (in the op or a following Add) and the
 // parameters of the normalizations that follow them before the next layer.
 // --reinit-blocks N: the last N repeated blocks ("encoder.layers.3", or "/encoder/layers.3/..." from node
-// names; passes/blocks.h says how they are read).
+// names; passes/graph/blocks.h says how they are read).
 // A tensor shared by several layers (a tie, or equal tensors the exporter merged) belongs to each of
 // them: it is taken when any of them is, with a warning naming the layers or blocks outside the
 // selection that it changes too. Every run warns about tensors shared across blocks, which stay shared.

@@ -34,7 +34,7 @@ struct Verdict {
 };
 
 // Largest |Q^T Q - I| over the orthogonal blocks of a recurrent weight (entries scaled by 1/gain), where
-// its gate blocks are in the stored tensor (passes/gate_blocks.h).
+// its gate blocks are in the stored tensor (passes/graph/gate_blocks.h).
 double OrthogonalityError(const ParamRow& row, const std::vector<double>& v) {
   const std::vector<int64_t> offsets = row.whole_kernel ? DirectionBlockOffsets(row) : row.gate_block_offsets;
   const int64_t rows = row.fan_out * (row.whole_kernel ? row.gate_blocks : 1), cols = row.fan_in;

@@ -50,7 +50,7 @@ Status RunSession(const Options& options, const std::vector<std::string>& full, 
 void PrintResults(const Options& options, const ParamTable& table, const nlohmann::ordered_json& report,
                   std::ostream& out);
 
-// The closing notes on stderr (passes/report.h Notes), unless -q.
+// The closing notes on stderr (passes/report/report.h Notes), unless -q.
 void PrintNotes(const Options& options, const ParamTable& table, std::ostream& err);
 
 // Where results go: stdout, unless the model itself is written there (rewrite -o -), then stderr.

@@ -109,7 +109,7 @@ enum class Kept {
 };
 
 // A weight whose values are a fixed signal-processing constant that the source framework registered as
-// a buffer, not a learned parameter (passes/fixed_constants.h says how each is recognized).
+// a buffer, not a learned parameter (passes/graph/fixed_constants.h says how each is recognized).
 enum class Fixed { kNone, kDftBasis, kFilterbank, kSmoothingKernel };
 template <>
 struct Names<Fixed> {
@@ -159,7 +159,7 @@ struct LayerUse {
   // Every (node, input) that reads the tensor itself on a path to this layer input (several when the
   // tensor is cut into Slices that meet again in a Concat).
   std::vector<std::pair<const onnx::NodeProto*, int>> entries;
-  // How the layer's input is assembled from stored tensors (passes/assembly.h); null when it is not a
+  // How the layer's input is assembled from stored tensors (passes/graph/assembly.h); null when it is not a
   // fixed rearrangement of constants.
   std::shared_ptr<const Assembly> assembly;
 };
@@ -206,7 +206,7 @@ struct ParamRow {
   int64_t gate_blocks = 1;      // recurrent: gates per direction (LSTM 4, GRU 3, RNN 1)
   int64_t directions = 1;       // recurrent: 1 or 2
   // recurrent W/R: the first stored element of each gate block (per direction, per gate; empty when the
-  // gate blocks are not whole runs of stored rows: passes/gate_blocks.h); LSTM B: the stored elements
+  // gate blocks are not whole runs of stored rows: passes/graph/gate_blocks.h); LSTM B: the stored elements
   // of the forget-gate block of Wb.
   std::vector<int64_t> gate_block_offsets;
   std::vector<int64_t> forget_elements;

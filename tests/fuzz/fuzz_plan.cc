@@ -1,5 +1,5 @@
 // libFuzzer target: arbitrary bytes through the wire walk that leaves large tensors on disk and writes
-// them back (passes/inline_split.h), and through the loader's parse and the whole pipeline in memory
+// them back (passes/io/inline_split.h), and through the loader's parse and the whole pipeline in memory
 // (find-params ... regenerate). Any crash, hang, sanitizer report or leak is a bug. External-data
 // tensors are not read here (no files): their rows are refused by the storage checks like any bad tensor.
 // Built by scripts/fuzz.sh with clang -fsanitize=fuzzer,address,undefined.
