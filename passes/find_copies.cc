@@ -1,5 +1,5 @@
-// find-copies: tensors that are one parameter stored twice. Reads: roles, shapes, graphs, the tensors'
-// values. Writes: copy_of and copy_transposed (on the copy), has_copies (on the original).
+// find-copies: tensors that are one parameter stored twice: copy_of and copy_transposed are set on the
+// copy, has_copies on the original.
 //
 //   If(c) then { W_then -> Gemm } else { W_else -> Gemm },  W_else == W_then byte for byte
 //     W_else is a copy of W_then: exporters duplicate a submodule into both branches of a scripted `if`
@@ -11,7 +11,7 @@
 // Equal tensors on one execution path (two layers equal by chance, all-zero biases) are not merged:
 // tying them would keep them equal for good. An embedding whose values are all the same is not a tie,
 // and neither is a copy --untie-shared made.
-#include "passes/find_copies.h"
+#include "passes/passes.h"
 
 #include <cstring>
 #include <map>
@@ -38,7 +38,7 @@ bool Constant(const std::vector<double>& v) {
 
 class CopyFinder {
  public:
-  explicit CopyFinder(PassContext& ctx) : ctx_(ctx), index_(*ctx.index) {}
+  CopyFinder(PassContext& ctx, Counters& counters) : ctx_(ctx), counters_(counters), index_(*ctx.index) {}
 
   Status Run() {
     REINIT_RETURN_IF_ERROR(BranchCopies());
@@ -96,7 +96,7 @@ class CopyFinder {
           REINIT_RETURN_IF_ERROR(Values(*rows[i], &b));
           if (*a != *b || !index_.Exclusive(*index_.GraphAt(original->graph), *index_.GraphAt(rows[i]->graph))) continue;
           Tie(*rows[i], *original, false);
-          ++ctx_.counters["find-copies"]["branch copies"];
+          ++counters_["branch copies"];
           break;
         }
       }
@@ -130,19 +130,27 @@ class CopyFinder {
         }
         if (!equal) continue;
         Tie(h, e, transposed);
-        ++ctx_.counters["find-copies"]["tied heads"];
+        ++counters_["tied heads"];
       }
     }
     return Status::Ok();
   }
 
   PassContext& ctx_;
+  Counters& counters_;
   const GraphIndex& index_;
   std::map<const onnx::TensorProto*, std::vector<double>> values_;
 };
 
+class FindCopiesPass : public Pass {
+ public:
+  Status Run(PassContext& ctx, Counters& counters) override;
+};
+
+Status FindCopiesPass::Run(PassContext& ctx, Counters& counters) { return CopyFinder(ctx, counters).Run(); }
+
 }  // namespace
 
-Status FindCopiesPass::Run(PassContext& ctx) { return CopyFinder(ctx).Run(); }
+std::unique_ptr<Pass> MakeFindCopiesPass() { return std::make_unique<FindCopiesPass>(); }
 
 }  // namespace reinit

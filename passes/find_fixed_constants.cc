@@ -1,9 +1,7 @@
 // find-fixed-constants: marks the weights whose values are a fixed signal-processing constant — an
 // STFT/DFT basis, a triangular (mel) filterbank, a normalized smoothing kernel — that the source
-// framework registered as a buffer, not a parameter (passes/fixed_constants.h has the detectors and
+// framework registered as a buffer, not a parameter (passes/graph/fixed_constants.h has the detectors and
 // their thresholds). select-init keeps them unless reinit_fixed is set or a rule names them.
-// Reads: role, dtype, shape, uses (the layer, its layout, the ops on the way), the tensor's values.
-// Writes: fixed, fixed_seen.
 //
 // Looked at: float weights of a Conv (a DFT basis along the kernel, a smoothing kernel, a filterbank as a
 // 1x1 conv) or a Gemm/MatMul (a DFT basis or a filterbank along the layer's input axis), of at most
@@ -12,7 +10,7 @@
 // first values — and read whole only if a probe fits, so an ordinary weight costs a few kilobytes.
 // Tensors whose bytes are still on disk (external data; the large inline tensors that plan and rewrite
 // leave in the file) are read through the tensor store; where there is none they are not examined.
-#include "passes/find_fixed_constants.h"
+#include "passes/passes.h"
 
 #include <algorithm>
 #include <optional>
@@ -220,10 +218,12 @@ FixedFinding Detect(const Layout& l, const Candidates& c, const ParamRow& row, c
   return found;
 }
 
-}  // namespace
+class FindFixedConstantsPass : public Pass {
+ public:
+  Status Run(PassContext& ctx, Counters& counters) override;
+};
 
-Status FindFixedConstantsPass::Run(PassContext& ctx) {
-  auto& counters = ctx.counters["find-fixed-constants"];
+Status FindFixedConstantsPass::Run(PassContext& ctx, Counters& counters) {
   for (ParamRow& row : *ctx.table) {
     row.fixed = Fixed::kNone;
     row.fixed_seen.clear();
@@ -258,5 +258,9 @@ Status FindFixedConstantsPass::Run(PassContext& ctx) {
   }
   return Status::Ok();
 }
+
+}  // namespace
+
+std::unique_ptr<Pass> MakeFindFixedConstantsPass() { return std::make_unique<FindFixedConstantsPass>(); }
 
 }  // namespace reinit

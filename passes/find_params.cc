@@ -1,8 +1,6 @@
 // find-params: one row per tensor that could be a parameter — every initializer of every graph
 // (main and If/Loop/Scan bodies) and every Constant node's `value` — with its dtype, shape, consumers and
-// a role read from how it is consumed. Reads: the model. Writes: name, dtype, shape, source, graph,
-// tensor, consumers, uses, role, layer, layer_input, consumed_shape, through, conflicts, quantized,
-// role_reason.
+// a role read from how it is consumed.
 //
 // A role comes from a use, never from a tensor's name or size. The use may sit behind layout ops
 // (Identity, Cast, Transpose, Reshape, Squeeze, Unsqueeze, Flatten, Expand, QuantizeLinear,
@@ -17,7 +15,7 @@
 //   Add(x, Mul(branch, g))              g -> layer scale (per channel, before a residual Add)
 // When several uses give roles, an embedding use decides (a tied LM head is an embedding first);
 // otherwise the first use in graph order does, and the others are listed as conflicts.
-#include "passes/find_params.h"
+#include "passes/passes.h"
 
 #include <algorithm>
 #include <cstring>
@@ -413,7 +411,7 @@ class UseFinder {
   UseFinder(const GraphIndex& index, bool integer) : index_(index), integer_(integer) {}
 
   // Every use of `value` (seen with `shape`) that gives a role, following the ops that move data
-  // (layout ops, and Slice, Split, Concat, Gather that cut or assemble weights: passes/assembly.h).
+  // (layout ops, and Slice, Split, Concat, Gather that cut or assemble weights: passes/graph/assembly.h).
   void Follow(const std::string& value, const Shape& shape, bool shape_known, const onnx::NodeProto* entry,
               int entry_input, std::vector<std::string> through, std::vector<LayerUse>* uses) {
     if (through.size() > kMaxChain) return;
@@ -709,15 +707,17 @@ void MarkGatedProjections(ParamTable& table, const GraphIndex& index) {
   }
 }
 
-}  // namespace
+class FindParamsPass : public Pass {
+ public:
+  Status Run(PassContext& ctx, Counters& counters) override;
+};
 
-Status FindParamsPass::Run(PassContext& ctx) {
+Status FindParamsPass::Run(PassContext& ctx, Counters& counters) {
   const GraphIndex& index = *ctx.index;
   if (!index.complete()) {
     return {ExitCode::kUnsupported, "subgraphs are nested deeper than " + std::to_string(kMaxGraphDepth) + " levels"};
   }
   REINIT_RETURN_IF_ERROR(CheckStructure(index));
-  auto& counters = ctx.counters["find-params"];
   auto add = [&](ParamRow row) -> Status {
     int64_t count = 0;
     REINIT_RETURN_IF_ERROR(ElementCount(*row.tensor, &count));
@@ -747,5 +747,9 @@ Status FindParamsPass::Run(PassContext& ctx) {
   counters["tensors"] = static_cast<int64_t>(ctx.table->size());
   return Status::Ok();
 }
+
+}  // namespace
+
+std::unique_ptr<Pass> MakeFindParamsPass() { return std::make_unique<FindParamsPass>(); }
 
 }  // namespace reinit

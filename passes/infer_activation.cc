@@ -1,7 +1,6 @@
 // infer-activation: for every weight row, follow the layer's output forward to the first nonlinearity.
-// Reads: role, uses. Writes: activation, activation_family, activation_param, activation_path,
-// residual_add (a residual Add passed before the activation: the layer ends a residual branch), and a
-// conflict when another use of a shared weight sees a different activation.
+// residual_add is the residual Add passed before the activation (the layer ends a residual branch); a
+// conflict is noted when another use of a shared weight sees a different activation.
 //
 //   Conv -> Add(bias) -> BatchNormalization -> Relu        relu, path Add,BatchNormalization,Relu
 //   MatMul -> Add -> Div -> Erf -> Add -> Mul(x, .)        gelu (decomposed: x * f(x))
@@ -20,7 +19,7 @@
 // op. Shape and Size consumers are not uses of the values and are skipped. The first activation found
 // wins; the layer is linear only when no branch finds one. Recurrent weights take the gate activations
 // of their op.
-#include "passes/infer_activation.h"
+#include "passes/passes.h"
 
 #include <cctype>
 #include <deque>
@@ -141,14 +140,16 @@ std::string RecurrentActivations(const onnx::NodeProto& node) {
   return "sigmoid,tanh";  // a cell's dense gate projection (find-params): its gates
 }
 
-}  // namespace
+class InferActivationPass : public Pass {
+ public:
+  Status Run(PassContext& ctx, Counters& counters) override;
+};
 
-Status InferActivationPass::Run(PassContext& ctx) {
-  auto& counters = ctx.counters["infer-activation"];
+Status InferActivationPass::Run(PassContext& ctx, Counters& counters) {
   const int64_t opset = DefaultOpset(*ctx.model);
   for (ParamRow& row : *ctx.table) {
     if (row.layer == nullptr || !row.has_fans) continue;
-    if (row.role == Role::kRecurrentInput || row.role == Role::kRecurrentHidden) {
+    if (IsRecurrentWeight(row.role)) {
       row.activation = RecurrentActivations(*row.layer);
       row.activation_family = ActivationFamily::kSigmoidTanh;
       row.activation_path = {row.layer->op_type()};
@@ -177,5 +178,9 @@ Status InferActivationPass::Run(PassContext& ctx) {
   }
   return Status::Ok();
 }
+
+}  // namespace
+
+std::unique_ptr<Pass> MakeInferActivationPass() { return std::make_unique<InferActivationPass>(); }
 
 }  // namespace reinit

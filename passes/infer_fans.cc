@@ -1,7 +1,6 @@
 // infer-fans: fan_in and fan_out of every row whose role has a fan rule in the op table, read from the
-// tensor's shape as its layer sees it (after any Transpose/Reshape on the way). Reads: uses.
-// Writes: has_fans, fan_in, fan_out, receptive_field, groups, gate_blocks, directions, and role_reason
-// when the shape does not fit the layout (such a row is kept by select-init).
+// tensor's shape as its layer sees it (after any Transpose/Reshape on the way). A shape that does not
+// fit the layout is said in role_reason (such a row is kept by select-init).
 //
 //   Conv W [M, C/g, k1, k2]        fan_in = C/g*k1*k2   fan_out = M/g*k1*k2     (stride 1)
 //   Conv, strides s                fan_in = C/g*prod(k) fan_out = M/g*prod(k/s)  (k/s >= 1 per axis)
@@ -10,7 +9,7 @@
 //   MatMul X@W, W [.., K, N]       fan_in = K           fan_out = N             (batched: per matrix)
 //   LSTM W [dirs, 4H, I]           fan_in = I           fan_out = H             (per gate block)
 //   LSTM R [dirs, 4H, H]           fan_in = H           fan_out = H
-#include "passes/infer_fans.h"
+#include "passes/passes.h"
 
 #include <algorithm>
 #include <numeric>
@@ -144,10 +143,12 @@ std::string ComputeFans(const OpInputRule& rule, const onnx::NodeProto& layer, c
   return "";
 }
 
-}  // namespace
+class InferFansPass : public Pass {
+ public:
+  Status Run(PassContext& ctx, Counters& counters) override;
+};
 
-Status InferFansPass::Run(PassContext& ctx) {
-  auto& counters = ctx.counters["infer-fans"];
+Status InferFansPass::Run(PassContext& ctx, Counters& counters) {
   for (ParamRow& row : *ctx.table) {
     for (size_t u = 0; u < row.uses.size(); ++u) {
       const LayerUse& use = row.uses[u];
@@ -197,5 +198,9 @@ Status InferFansPass::Run(PassContext& ctx) {
   }
   return Status::Ok();
 }
+
+}  // namespace
+
+std::unique_ptr<Pass> MakeInferFansPass() { return std::make_unique<InferFansPass>(); }
 
 }  // namespace reinit

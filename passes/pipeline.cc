@@ -2,47 +2,22 @@
 
 #include <sstream>
 
-#include "passes/find_copies.h"
-#include "passes/find_fixed_constants.h"
-#include "passes/find_params.h"
-#include "passes/infer_activation.h"
-#include "passes/infer_fans.h"
-#include "passes/regenerate.h"
-#include "passes/select_init.h"
-#include "passes/select_tensors.h"
+#include "passes/passes.h"
 
 namespace reinit {
 
-template <typename T>
-static std::unique_ptr<Pass> Make() {
-  return std::make_unique<T>();
-}
-
-const std::vector<PassInfo>& PassRegistry() {
-  static const std::vector<PassInfo> kPasses = {
-      {"find-params", "one row per tensor; role from how it is consumed (op type + input index)",
-       Make<FindParamsPass>},
-      {"infer-fans", "fan_in/fan_out from the consumer's layout (conv groups, gate blocks, transB)",
-       Make<InferFansPass>},
-      {"infer-activation", "follow each layer's output to its first nonlinearity",
-       Make<InferActivationPass>},
-      {"find-fixed-constants", "mark weights whose values are a fixed DFT basis, filterbank or smoothing kernel",
-       Make<FindFixedConstantsPass>},
-      {"find-copies", "one parameter stored twice: copies in the branches of an If, a tied head stored transposed",
-       Make<FindCopiesPass>},
-      {"select-init", "pick scheme, distribution, gain and std/bound by the note's rules",
-       Make<SelectInitPass>},
-      {"select-tensors", "apply --only/--exclude/--keep/--reinit-last/--reinit-blocks: unselected rows are kept",
-       Make<SelectTensorsPass>},
-      {"regenerate", "write freshly generated values into every tensor marked for re-initialization",
-       Make<RegeneratePass>},
-  };
-  return kPasses;
+const PassInfo* FindPass(const std::string& name) {
+  for (const PassInfo& p : kPasses) {
+    if (p.name == name) return &p;
+  }
+  return nullptr;
 }
 
 std::vector<std::string> RewritePipeline() {
   std::vector<std::string> names;
-  for (const auto& p : PassRegistry()) names.push_back(p.name);
+  for (const PassInfo& p : kPasses) {
+    if (p.asked_by == nullptr) names.push_back(p.name);
+  }
   return names;
 }
 
@@ -57,9 +32,11 @@ Status ParsePipeline(const std::string& text, const std::vector<std::string>& fu
   std::stringstream in(text);
   std::string name;
   while (std::getline(in, name, ',')) {
-    bool known = false;
-    for (const auto& p : PassRegistry()) known = known || p.name == name;
-    if (!known) return {ExitCode::kUsage, "unknown pass '" + name + "' (see --list-passes)"};
+    const PassInfo* pass = FindPass(name);
+    if (pass == nullptr) return {ExitCode::kUsage, "unknown pass '" + name + "' (see --list-passes)"};
+    if (pass->asked_by != nullptr) {
+      return {ExitCode::kUsage, "pass '" + name + "' runs with " + pass->asked_by + ", not in --passes"};
+    }
     const size_t at = names->size();
     if (at >= full.size() || full[at] != name) {
       return {ExitCode::kUsage, "pass '" + name + "' cannot run at position " + std::to_string(at + 1) +
@@ -75,18 +52,11 @@ Status ParsePipeline(const std::string& text, const std::vector<std::string>& fu
   return Status::Ok();
 }
 
-Status RunPipeline(const std::vector<std::string>& names, PassContext& ctx,
-                   const std::function<void(const std::string&, const ParamTable&)>& after_pass) {
-  for (const auto& name : names) {
-    const PassInfo* info = nullptr;
-    for (const auto& p : PassRegistry()) {
-      if (p.name == name) info = &p;
-    }
-    if (info == nullptr) return {ExitCode::kUsage, "unknown pass '" + name + "'"};
-    REINIT_RETURN_IF_ERROR(info->create()->Run(ctx));
-    if (after_pass) after_pass(name, *ctx.table);
-  }
-  return Status::Ok();
+Status RunPass(const std::string& name, PassContext& ctx) {
+  const PassInfo* info = FindPass(name);
+  if (info == nullptr) return {ExitCode::kUsage, "unknown pass '" + name + "'"};
+  ctx.running = name;
+  return info->create()->Run(ctx, ctx.counters[name]);
 }
 
 }  // namespace reinit

@@ -1,8 +1,8 @@
 // regenerate: writes freshly generated values into every row marked for re-initialization, in the
 // tensor's own type and storage field, then measures what was written. Also records the run in one
-// metadata_props entry of the model. Reads: everything select-init wrote. Writes: tensor data, stats.
+// metadata_props entry of the model.
 // Rows marked keep are not touched at all, so their bytes stay exactly as they were read.
-#include "passes/regenerate.h"
+#include "passes/passes.h"
 
 #include <algorithm>
 #include <cmath>
@@ -49,7 +49,7 @@ bool OnDisk(const ParamRow& row, const TensorStore* store) {
 
 // The copies of a freshly generated original (passes/find_copies.cc) get its values — drawn once — or
 // their transpose, in their own storage.
-Status WriteCopies(const ParamRow& original, PassContext& ctx, std::map<std::string, int64_t>& counters) {
+Status WriteCopies(const ParamRow& original, PassContext& ctx, Counters& counters) {
   std::vector<double> values;
   REINIT_RETURN_IF_ERROR(ReadValues(*original.tensor, &values));
   for (ParamRow& copy : *ctx.table) {
@@ -105,7 +105,7 @@ void Produce(ParamRow& row, PassContext& ctx) {
 // One row: kept rows are not touched. A tensor in memory is generated in place; one still on disk is
 // handed to the writer to generate as it writes (Produce), unless its values are needed now (an
 // original whose copies take them).
-Status RegenerateRow(ParamRow& row, PassContext& ctx, std::map<std::string, int64_t>& counters) {
+Status RegenerateRow(ParamRow& row, PassContext& ctx, Counters& counters) {
   if (row.action != Action::kReinitialize) {
     ++counters["kept"];
     return Status::Ok();
@@ -135,8 +135,7 @@ Status RegenerateRow(ParamRow& row, PassContext& ctx, std::map<std::string, int6
 // The pieces of one tensor (rows with `piece`, passes/find_params.cc), generated together in memory:
 // each re-initialized piece's elements from the tensor's own stream under the piece's decision, the
 // kept pieces' elements as they were (read from the file when the tensor is still there).
-Status RegeneratePieces(const std::vector<ParamRow*>& pieces, PassContext& ctx,
-                        std::map<std::string, int64_t>& counters) {
+Status RegeneratePieces(const std::vector<ParamRow*>& pieces, PassContext& ctx, Counters& counters) {
   ParamRow& first = *pieces[0];
   onnx::TensorProto* t = first.tensor;
   if (std::none_of(pieces.begin(), pieces.end(), [](auto* p) { return p->action == Action::kReinitialize; })) {
@@ -174,10 +173,12 @@ Status RegeneratePieces(const std::vector<ParamRow*>& pieces, PassContext& ctx,
   return Status::Ok();
 }
 
-}  // namespace
+class RegeneratePass : public Pass {
+ public:
+  Status Run(PassContext& ctx, Counters& counters) override;
+};
 
-Status RegeneratePass::Run(PassContext& ctx) {
-  auto& counters = ctx.counters["regenerate"];
+Status RegeneratePass::Run(PassContext& ctx, Counters& counters) {
   size_t done = 0;
   std::map<const onnx::TensorProto*, std::vector<ParamRow*>> pieces;
   for (ParamRow& row : *ctx.table) {
@@ -190,10 +191,14 @@ Status RegeneratePass::Run(PassContext& ctx) {
       REINIT_RETURN_IF_ERROR(RegeneratePieces(it->second, ctx, counters));
       pieces.erase(it);  // the tensor's other pieces are done with it
     }
-    if (ctx.progress) ctx.progress("regenerate", ++done, ctx.table->size());
+    ctx.Progress(++done, ctx.table->size());
   }
   RecordRun(ctx.policy, ctx.model);
   return Status::Ok();
 }
+
+}  // namespace
+
+std::unique_ptr<Pass> MakeRegeneratePass() { return std::make_unique<RegeneratePass>(); }
 
 }  // namespace reinit

@@ -1,5 +1,4 @@
-// select-init: the policy, applied row by row. Reads: role, fans, activation, the policy. Writes:
-// scheme, distribution, gain, scale, mode, std, bound, constant, forget_bias, action, reason.
+// select-init: the policy, applied row by row.
 //
 // 1. The preset's rule (the note by default):
 //      weight + ReLU family -> He,  sigmoid/tanh -> Xavier,  SELU -> LeCun,  no nonlinearity -> Xavier
@@ -19,17 +18,17 @@
 // = sqrt(3) * std; a truncated normal is drawn from N(0, (std / 0.8796)^2) cut at two of its sigmas.
 // Quantized weights, unknown roles and shapes that do not fit are kept, bit for bit. A decision whose
 // values would not be finite in the tensor's type (a rule's huge std for a float16 tensor) is refused.
-#include "passes/select_init.h"
+#include "passes/passes.h"
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
 #include <map>
 #include <set>
-#include <sstream>
 
 #include "passes/graph/activations.h"
 #include "passes/graph/gate_blocks.h"
+#include "passes/graph/numbers.h"
 #include "passes/graph/fixed_constants.h"
 #include "passes/gen/schemes.h"
 #include "passes/graph/tensor_values.h"
@@ -58,13 +57,6 @@ constexpr RoleRule kRoleRules[] = {
   {Role::kLayerScale,          Scheme::kConstant, 1e-6, "layer scale -> 1e-6 (torchvision ConvNeXt)"},
 };
 // clang-format on
-
-std::string Num(double v) {
-  std::ostringstream s;
-  s.precision(6);
-  s << v;
-  return s.str();
-}
 
 bool IsVarianceScaling(Scheme s) { return s == Scheme::kXavier || s == Scheme::kHe || s == Scheme::kLeCun; }
 
@@ -109,7 +101,7 @@ struct RuleUse {
 const char* CannotApply(Scheme scheme, const ParamRow& row) {
   if (IsVarianceScaling(scheme) && !row.has_fans) return "no fans";
   if (scheme != Scheme::kOrthogonal) return nullptr;
-  const bool recurrent = row.role == Role::kRecurrentHidden || row.role == Role::kRecurrentInput;
+  const bool recurrent = IsRecurrentWeight(row.role);
   if (recurrent) return row.gate_block_offsets.empty() ? "gate blocks not whole runs of stored rows" : nullptr;
   return row.shape.size() < 2 || row.shape[0] == 0 ? "not a matrix" : nullptr;
 }
@@ -141,11 +133,11 @@ class Decider {
         if (policy_.embedding_std) {
           d.scheme = Scheme::kNormal;
           d.value = *policy_.embedding_std;
-          d.words = "embedding -> N(0, " + Num(d.value) + "^2) (--embedding-std)";
+          d.words = "embedding -> N(0, " + FormatNumber(d.value) + "^2) (--embedding-std)";
         } else if (preset_.embedding == EmbeddingRule::kUniform) {
           d.scheme = Scheme::kUniform;
           d.value = preset_.embedding_value;
-          d.words = "embedding -> U(-" + Num(d.value) + ", " + Num(d.value) + ")" + by;
+          d.words = "embedding -> U(-" + FormatNumber(d.value) + ", " + FormatNumber(d.value) + ")" + by;
         } else if (preset_.embedding == EmbeddingRule::kFanInNormal) {
           d.scheme = Scheme::kNormal;
           d.value = 1.0 / std::sqrt(static_cast<double>(row.fan_out));
@@ -159,7 +151,7 @@ class Decider {
       case Role::kPReluSlope:
         d.scheme = Scheme::kConstant;
         d.value = preset_.prelu_slope;
-        d.words = "PReLU slope -> " + Num(d.value) + by;
+        d.words = "PReLU slope -> " + FormatNumber(d.value) + by;
         return true;
       default:
         for (const auto& rule : kRoleRules) {
@@ -273,7 +265,7 @@ class Decider {
       return true;
     }
     // Orthogonal blocks are built in the stored layout: an R whose gate blocks are not whole runs of
-    // stored rows (passes/gate_blocks.h) gets the input weights' rule instead, which does not depend on
+    // stored rows (passes/graph/gate_blocks.h) gets the input weights' rule instead, which does not depend on
     // layout.
     const bool blocks = !(whole ? DirectionBlockOffsets(row) : row.gate_block_offsets).empty();
     if (row.role == Role::kRecurrentHidden && blocks) {
@@ -309,19 +301,15 @@ void ApplyScaling(ParamRow& row, const Decision& d, Distribution dist) {
   row.std = d.gain * std::sqrt(d.scale / n);
   row.distribution = dist;
   if (dist == Distribution::kUniform) row.bound = UniformBoundForStd(row.std);
-  row.reason += ": std = " + (d.gain != 1 ? Num(d.gain) + "*" : std::string()) + "sqrt(" + Num(d.scale) + "/n), n = " +
-                row.mode + " = " + Num(n) + " (n_in " + std::to_string(row.fan_in) + ", n_out " +
-                std::to_string(static_cast<int64_t>(fo)) + ") -> " +
-                (row.bound ? "uniform bound " + Num(*row.bound) : NameOf(dist) + std::string(" std ") + Num(row.std));
+  row.reason += ": std = " + (d.gain != 1 ? FormatNumber(d.gain) + "*" : std::string()) + "sqrt(" +
+                FormatNumber(d.scale) + "/n), n = " + row.mode + " = " + FormatNumber(n) + " (n_in " +
+                std::to_string(row.fan_in) + ", n_out " + std::to_string(static_cast<int64_t>(fo)) + ") -> " +
+                (row.bound ? "uniform bound " + FormatNumber(*row.bound)
+                           : NameOf(dist) + std::string(" std ") + FormatNumber(row.std));
 }
 
-bool NeedsFans(Role role) {
-  return role == Role::kWeight || role == Role::kRecurrentInput || role == Role::kRecurrentHidden ||
-         role == Role::kEmbedding;
-}
-
-// Applies a decision to its row: scheme, std, bound or constant, and the reason.
-void Apply(ParamRow& row, const Decision& d, const Decider& decider, const Policy& policy) {
+// Sets a decision's scheme on its row: scheme, std, bound or constant, and the reason.
+void ApplyScheme(ParamRow& row, const Decision& d, const Decider& decider, const Policy& policy) {
   row.action = Action::kReinitialize;
   row.scheme = d.scheme;
   row.reason = d.words;
@@ -337,7 +325,7 @@ void Apply(ParamRow& row, const Decision& d, const Decider& decider, const Polic
       row.constant = d.value;
       if (row.role == Role::kRecurrentBias && row.gate_blocks == 4) {
         row.forget_bias = policy.forget_bias.value_or(policy.preset_rules().forget_bias);
-        if (row.forget_bias != 0) row.reason += ", forget-gate bias (Wb) -> " + Num(row.forget_bias);
+        if (row.forget_bias != 0) row.reason += ", forget-gate bias (Wb) -> " + FormatNumber(row.forget_bias);
       }
       break;
     case Scheme::kNormal:
@@ -353,7 +341,7 @@ void Apply(ParamRow& row, const Decision& d, const Decider& decider, const Polic
       // Entries of a matrix with orthonormal rows (or columns) of length L have mean square 1/L. The
       // matrix is a recurrent gate block [H, I] (or all gates, [G*H, I]), or the weight flattened to
       // [dim0, rest] as torch.nn.init.orthogonal_ flattens it.
-      const bool recurrent = row.role == Role::kRecurrentHidden || row.role == Role::kRecurrentInput;
+      const bool recurrent = IsRecurrentWeight(row.role);
       int64_t elements = 1;
       for (int64_t dim : row.shape) elements *= dim;
       const int64_t rows = recurrent ? (d.whole_kernel ? row.fan_out * row.gate_blocks : row.fan_out) : row.shape[0];
@@ -416,8 +404,9 @@ Status CheckRepresentable(const ParamRow& row) {
     return {ExitCode::kInternal, "tensor '" + row.name + "': the decision is not finite (" + row.reason + ")"};
   }
   if (largest > LargestFinite(row.dtype)) {
-    return {ExitCode::kUsage, "tensor '" + row.name + "' (" + DTypeName(row.dtype) + "): values up to " + Num(largest) +
-                                  " do not fit its type (largest " + Num(LargestFinite(row.dtype)) + "): " + row.reason};
+    return {ExitCode::kUsage, "tensor '" + row.name + "' (" + DTypeName(row.dtype) + "): values up to " +
+                                  FormatNumber(largest) + " do not fit its type (largest " +
+                                  FormatNumber(LargestFinite(row.dtype)) + "): " + row.reason};
   }
   return Status::Ok();
 }
@@ -480,62 +469,90 @@ Status ReportRuleUses(const Policy& policy, const std::vector<RuleUse>& uses, st
   return Status::Ok();
 }
 
-}  // namespace
-
-Status SelectInitPass::Run(PassContext& ctx) {
-  auto& counters = ctx.counters["select-init"];
-  const Decider decider(ctx.policy, *ctx.index);
-  std::vector<RuleUse> rule_uses(ctx.policy.rules.size());
-  // Residual branches for --residual-scaling: the distinct residual Adds the weights' layers reach.
+// The residual branches --residual-scaling counts: the distinct residual Adds the weights' layers reach.
+size_t CountResidualBranches(const ParamTable& table) {
   std::set<const onnx::NodeProto*> residual_adds;
-  for (const ParamRow& row : *ctx.table) {
+  for (const ParamRow& row : table) {
     if (row.residual_add != nullptr) residual_adds.insert(row.residual_add);
   }
-  for (ParamRow& row : *ctx.table) {
-    row.action = Action::kKeep;
-    row.kept = Kept::kNo;
-    row.scheme = Scheme::kNone;
-    row.bound.reset();
-    row.std = 0;
-    Decision d;
-    if (row.role == Role::kUnknown) {
-      row.kept = Kept::kNotAParameter;
-      row.reason = "kept: unknown role (" + row.role_reason + ")";
-    } else if (row.quantized) {
-      row.kept = Kept::kQuantized;
-      row.reason = std::string(row.role == Role::kBias ? "kept: the bias of a quantized layer stays with its weights ("
-                                                       : "kept: quantized weights are kept (") +
-                   DTypeName(row.dtype) + " " + row.role_reason + ")";
-    } else if (NeedsFans(row.role) && !row.has_fans) {
-      row.kept = Kept::kUnfit;
-      row.reason = "kept: " + row.role_reason;
-    } else if (!decider.Base(row, d)) {
-      row.kept = Kept::kNoRule;
-      row.reason = "kept: no rule for role " + std::string(NameOf(row.role));
+  return residual_adds.size();
+}
+
+// Re-initializes a row by its decision: the scheme and its numbers, a note when the row is a fixed
+// constant, then the residual scaling of a weight that ends a residual branch. Refused when the values
+// would not fit the tensor's type.
+Status ApplyDecision(ParamRow& row, const Decision& d, const Decider& decider, const Policy& policy,
+                     size_t residual_branches) {
+  ApplyScheme(row, d, decider, policy);
+  if (row.fixed != Fixed::kNone) {
+    row.reason += "; re-initialized although a " + FixedWords(row.fixed) + " (" +
+                  (policy.reinit_fixed ? std::string("reinit_fixed") : "rule " + d.rule->origin + " names it") + ")";
+  }
+  if (row.residual_add != nullptr && row.role == Role::kWeight) ScaleResidual(row, policy, residual_branches);
+  return CheckRepresentable(row);
+}
+
+// Decides one row afresh: kept when it is no parameter, quantized, unfit or without a rule; otherwise
+// by the preset, the flags and the rules (which may keep it), and re-initialized. Notes which rules
+// applied in `rule_uses`.
+Status DecideRow(ParamRow& row, const Decider& decider, const Policy& policy, size_t residual_branches,
+                 std::vector<RuleUse>& rule_uses) {
+  row.action = Action::kKeep;
+  row.kept = Kept::kNo;
+  row.scheme = Scheme::kNone;
+  row.bound.reset();
+  row.std = 0;
+  Decision d;
+  if (row.role == Role::kUnknown) {
+    row.kept = Kept::kNotAParameter;
+    row.reason = "kept: unknown role (" + row.role_reason + ")";
+  } else if (row.quantized) {
+    row.kept = Kept::kQuantized;
+    row.reason = std::string(row.role == Role::kBias ? "kept: the bias of a quantized layer stays with its weights ("
+                                                     : "kept: quantized weights are kept (") +
+                 DTypeName(row.dtype) + " " + row.role_reason + ")";
+  } else if (IsLayerRole(row.role) && !row.has_fans) {
+    row.kept = Kept::kUnfit;
+    row.reason = "kept: " + row.role_reason;
+  } else if (!decider.Base(row, d)) {
+    row.kept = Kept::kNoRule;
+    row.reason = "kept: no rule for role " + std::string(NameOf(row.role));
+  } else {
+    decider.Flags(row, d);
+    const bool fixed = row.fixed != Fixed::kNone && !policy.reinit_fixed;
+    if (const Rule* keep = decider.Rules(row, d, rule_uses, fixed)) {
+      row.kept = Kept::kByRule;
+      row.reason = "kept: by rule " + keep->origin + " (" + keep->match.text + ")";
+    } else if (fixed && d.rule == nullptr) {
+      row.kept = Kept::kFixedConstant;
+      row.reason = "kept: " + FixedWords(row.fixed) + ", not a learned weight (seen: " + row.fixed_seen + ")";
     } else {
-      decider.Flags(row, d);
-      const bool fixed = row.fixed != Fixed::kNone && !ctx.policy.reinit_fixed;
-      if (const Rule* keep = decider.Rules(row, d, rule_uses, fixed)) {
-        row.kept = Kept::kByRule;
-        row.reason = "kept: by rule " + keep->origin + " (" + keep->match.text + ")";
-      } else if (fixed && d.rule == nullptr) {
-        row.kept = Kept::kFixedConstant;
-        row.reason = "kept: " + FixedWords(row.fixed) + ", not a learned weight (seen: " + row.fixed_seen + ")";
-      } else {
-        Apply(row, d, decider, ctx.policy);
-        if (row.fixed != Fixed::kNone) {
-          row.reason += "; re-initialized although a " + FixedWords(row.fixed) + " (" +
-                        (ctx.policy.reinit_fixed ? std::string("reinit_fixed") : "rule " + d.rule->origin + " names it") + ")";
-        }
-        if (row.residual_add != nullptr && row.role == Role::kWeight) ScaleResidual(row, ctx.policy, residual_adds.size());
-        REINIT_RETURN_IF_ERROR(CheckRepresentable(row));
-      }
+      REINIT_RETURN_IF_ERROR(ApplyDecision(row, d, decider, policy, residual_branches));
     }
-    for (const auto& conflict : row.conflicts) row.reason += "; conflict: " + conflict;
+  }
+  for (const auto& conflict : row.conflicts) row.reason += "; conflict: " + conflict;
+  return Status::Ok();
+}
+
+class SelectInitPass : public Pass {
+ public:
+  Status Run(PassContext& ctx, Counters& counters) override;
+};
+
+Status SelectInitPass::Run(PassContext& ctx, Counters& counters) {
+  const Decider decider(ctx.policy, *ctx.index);
+  std::vector<RuleUse> rule_uses(ctx.policy.rules.size());
+  const size_t residual_branches = CountResidualBranches(*ctx.table);
+  for (ParamRow& row : *ctx.table) {
+    REINIT_RETURN_IF_ERROR(DecideRow(row, decider, ctx.policy, residual_branches, rule_uses));
     ++counters[row.action == Action::kReinitialize ? "to reinitialize" : "kept"];
   }
   FollowOriginals(*ctx.table);
   return ReportRuleUses(ctx.policy, rule_uses, &ctx.warnings);
 }
+
+}  // namespace
+
+std::unique_ptr<Pass> MakeSelectInitPass() { return std::make_unique<SelectInitPass>(); }
 
 }  // namespace reinit

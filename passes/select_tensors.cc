@@ -1,5 +1,5 @@
 // select-tensors: narrows a rewrite to the tensors the user selected; every other row is kept, bit for
-// bit, with the reason. Reads: the policy's selection, roles, layers. Writes: action, reason, warnings.
+// bit, with the reason.
 //
 //   --only S, --reinit-last N, --reinit-blocks N   select (a row must match at least one, if any is given)
 //   --exclude S, --keep S                          then deselect (excludes win over every selection)
@@ -8,12 +8,12 @@
 // in topological order, with the tensors they own: their biases (in the op or a following Add) and the
 // parameters of the normalizations that follow them before the next layer.
 // --reinit-blocks N: the last N repeated blocks ("encoder.layers.3", or "/encoder/layers.3/..." from node
-// names; passes/blocks.h says how they are read).
+// names; passes/graph/blocks.h says how they are read).
 // A tensor shared by several layers (a tie, or equal tensors the exporter merged) belongs to each of
 // them: it is taken when any of them is, with a warning naming the layers or blocks outside the
 // selection that it changes too. Every run warns about tensors shared across blocks, which stay shared.
 // A selector that matches no tensor is an error (--allow-empty: a warning), so a typo never passes.
-#include "passes/select_tensors.h"
+#include "passes/passes.h"
 
 #include <algorithm>
 #include <map>
@@ -253,14 +253,16 @@ void WithCopies(const ParamTable& table, std::set<const ParamRow*>* rows) {
   }
 }
 
-}  // namespace
+class SelectTensorsPass : public Pass {
+ public:
+  Status Run(PassContext& ctx, Counters& counters) override;
+};
 
-Status SelectTensorsPass::Run(PassContext& ctx) {
+Status SelectTensorsPass::Run(PassContext& ctx, Counters& counters) {
   const Selection& sel = ctx.policy.selection;
   Selector selector(ctx);
   selector.WarnSharedAcrossBlocks();
   if (sel.empty()) return Status::Ok();
-  auto& counters = ctx.counters["select-tensors"];
 
   // Positive selections: union of --only, --reinit-last, --reinit-blocks.
   std::set<const ParamRow*> selected;
@@ -313,5 +315,9 @@ Status SelectTensorsPass::Run(PassContext& ctx) {
   for (const auto& row : *ctx.table) ++counters[row.action == Action::kReinitialize ? "selected" : "kept"];
   return Status::Ok();
 }
+
+}  // namespace
+
+std::unique_ptr<Pass> MakeSelectTensorsPass() { return std::make_unique<SelectTensorsPass>(); }
 
 }  // namespace reinit

@@ -1,10 +1,12 @@
 #include "passes/untie_shared.h"
 
+#include <algorithm>
 #include <map>
+#include <set>
 
-#include "passes/find_params.h"
 #include "passes/graph/graph_index.h"
-#include "passes/pipeline.h"
+#include "passes/io/external_data.h"
+#include "passes/passes.h"
 
 namespace reinit {
 
@@ -17,13 +19,15 @@ Status UntieShared(onnx::ModelProto* model, std::vector<std::pair<std::string, s
   };
   std::vector<Plan> plans;
   {
+    // find-params over the model as it is, wired here rather than by a PipelineRun: the model is not
+    // this function's to own, and the index and table must be gone before the graph changes.
     GraphIndex index(model->mutable_graph());
     ParamTable table;
     PassContext ctx;
     ctx.model = model;
     ctx.index = &index;
     ctx.table = &table;
-    REINIT_RETURN_IF_ERROR(FindParamsPass().Run(ctx));
+    REINIT_RETURN_IF_ERROR(RunPass("find-params", ctx));
     std::set<std::string> names;
     for (const auto& init : index.initializers()) names.insert(init.tensor->name());
     // Every use of each tensor (a tensor cut into pieces has several rows).
@@ -100,5 +104,29 @@ Status UntieShared(onnx::ModelProto* model, std::vector<std::pair<std::string, s
   }
   return Status::Ok();
 }
+
+namespace {
+
+// As a pass: the copies' bytes are where their originals' are (the tensor store), and find-copies is
+// told which tensors are copies made on purpose, so that it does not tie them back.
+class UntieSharedPass : public Pass {
+ public:
+  Status Run(PassContext& ctx, Counters& counters) override {
+    std::vector<std::pair<std::string, std::string>> copies;
+    REINIT_RETURN_IF_ERROR(UntieShared(ctx.model, &copies));
+    std::map<std::string, const onnx::TensorProto*> by_name;
+    ForEachTensor(ctx.model, [&](onnx::TensorProto& t, const std::string& key) { by_name[key] = &t; });
+    for (const auto& [original, copy] : copies) {
+      ctx.untied.insert(copy);
+      if (ctx.store != nullptr) ctx.store->AddCopy(by_name.at(original), by_name.at(copy));
+    }
+    counters["copies"] = static_cast<int64_t>(copies.size());
+    return Status::Ok();
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Pass> MakeUntieSharedPass() { return std::make_unique<UntieSharedPass>(); }
 
 }  // namespace reinit

@@ -6,16 +6,18 @@
 // the paths split, i.e. not at all: the report still lists the conflict.
 #pragma once
 
-#include <set>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "onnx/onnx_pb.h"
 #include "passes/graph/status.h"
 
 namespace reinit {
 
-// Unties shared parameters in place. `renamed` receives (original key, copy name) pairs so that the
-// caller can carry per-tensor state (external data) over to the copies. Returns the number of copies.
+// Unties shared parameters in place. `copies` receives (original key, copy name) pairs so that the
+// caller can carry per-tensor state (external data) over to the copies. The untie-shared pass
+// (passes/passes.h) runs it and does that.
 Status UntieShared(onnx::ModelProto* model, std::vector<std::pair<std::string, std::string>>* copies);
 
 }  // namespace reinit

@@ -204,15 +204,9 @@ TEST(SelectInitFixed, OnlyARuleThatNamesTheTensorReinitializesIt) {
 
   // A rule that matches nothing but fixed constants (the blur is the only linear layer) applies to
   // nothing: the usual error.
-  onnx::ModelProto model = BlurModel();
-  GraphIndex index(model.mutable_graph());
-  ParamTable table;
-  PassContext ctx;
-  ctx.model = &model;
-  ctx.index = &index;
-  ctx.table = &table;
-  ctx.policy.rules = {MakeRule("activation=linear", Scheme::kHe)};
-  const Status s = RunPipeline(PlanPipeline(), ctx);
+  Policy linear;
+  linear.rules = {MakeRule("activation=linear", Scheme::kHe)};
+  const Status s = test::TryPlan(BlurModel(), linear)->status;
   EXPECT_EQ(s.code(), ExitCode::kUsage);
   EXPECT_NE(s.message().find("applies to none of the tensors it matches: blur"), std::string::npos) << s.message();
 

@@ -1,4 +1,4 @@
-// Streaming large inline tensors (passes/inline_split.h): the wire walk, and rewrite with every
+// Streaming large inline tensors (passes/io/inline_split.h): the wire walk, and rewrite with every
 // initializer streamed giving the very bytes and report of the in-memory rewrite.
 #include <fcntl.h>
 #include <gtest/gtest.h>

@@ -1,4 +1,4 @@
-// Where outputs go (passes/file_guard.h, passes/atomic_file.h): symbolic links, devices, FIFOs,
+// Where outputs go (passes/io/file_guard.h, passes/io/atomic_file.h): symbolic links, devices, FIFOs,
 // standard output and directories as `-o` and `--report` targets, and the one check that no command
 // writes a file it reads or writes twice. Device nodes are made with mknod in a temporary directory
 // (the tests run as root, as CI runs them) — never the machine's own /dev/null.

@@ -1,4 +1,5 @@
-#include "passes/pipeline.h"
+#include "passes/passes.h"
+#include "passes/pipeline_run.h"
 
 #include <gtest/gtest.h>
 
@@ -11,7 +12,7 @@ namespace {
 
 TEST(Pipeline, RegistryListsEachPassOnceInOrder) {
   std::set<std::string> names;
-  for (const auto& p : PassRegistry()) EXPECT_TRUE(names.insert(p.name).second) << p.name;
+  for (const PassInfo& p : kPasses) EXPECT_TRUE(names.insert(p.name).second) << p.name;
   EXPECT_EQ(RewritePipeline(), (std::vector<std::string>{"find-params", "infer-fans", "infer-activation",
                                                          "find-fixed-constants", "find-copies", "select-init",
                                                          "select-tensors", "regenerate"}));
@@ -34,6 +35,10 @@ TEST(Pipeline, RejectsUnknownAndOutOfOrderPasses) {
   EXPECT_NE(s.message().find("pass 'select-init' cannot run at position 2"), std::string::npos) << s.message();
   s = ParsePipeline("regenerate", PlanPipeline(), &names);
   EXPECT_EQ(s.code(), ExitCode::kUsage);
+  // A pass that runs only when asked for is asked for by its option.
+  s = ParsePipeline("untie-shared,find-params", RewritePipeline(), &names);
+  EXPECT_EQ(s.code(), ExitCode::kUsage);
+  EXPECT_EQ(s.message(), "pass 'untie-shared' runs with --untie-shared, not in --passes");
 }
 
 TEST(Pipeline, APrefixFillsOnlyItsColumns) {
@@ -48,6 +53,20 @@ TEST(Pipeline, APrefixFillsOnlyItsColumns) {
   EXPECT_EQ(w.scheme, Scheme::kNone);
   EXPECT_EQ(run->ctx.counters["find-params"]["classified"], 1);
   EXPECT_EQ(run->ctx.counters["infer-fans"]["rows with fans"], 1);
+}
+
+TEST(Pipeline, ARunIndexesTheGraphAsThePassesBeforeLeftIt) {
+  auto m = test::ParseModel(R"(<ir_version: 8, opset_import: ["" : 14]>
+    g (float[2,4] X) => (float[2,4] A, float[2,4] B) { H1 = MatMul(X, W)  A = Relu(H1)  H2 = MatMul(X, W)  B = Tanh(H2) })");
+  test::AddInitializer(m, "W", {4, 4});
+  PipelineRun run(std::move(m));
+  ASSERT_TRUE(run.Run({"untie-shared", "find-params"}).ok());
+  // find-params saw the copy untie-shared added: the index was built after the graph changed.
+  ASSERT_EQ(run.table().size(), 2u);
+  EXPECT_EQ(run.table()[1].name, "W.untied.1");
+  EXPECT_EQ(run.table()[1].role, Role::kWeight);
+  EXPECT_EQ(run.ctx().untied, std::set<std::string>{"W.untied.1"});
+  EXPECT_EQ(run.ctx().counters.at("untie-shared").at("copies"), 1);
 }
 
 }  // namespace

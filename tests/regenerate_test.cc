@@ -143,14 +143,9 @@ TEST(Regenerate, ThreadCountNeverChangesBytesOrStats) {
   std::string reference;
   std::optional<TensorStats> reference_stats;
   for (unsigned threads : {1u, 2u, 3u, 7u}) {
-    auto run = std::make_unique<test::Run>();
-    run->model = Model();
-    run->index = std::make_unique<GraphIndex>(run->model.mutable_graph());
-    run->ctx.model = &run->model;
-    run->ctx.index = run->index.get();
-    run->ctx.table = &run->table;
+    auto run = std::make_unique<test::Run>(Model());
     run->ctx.threads = threads;
-    ASSERT_TRUE(RunPipeline(RewritePipeline(), run->ctx).ok());
+    ASSERT_TRUE(run->pipeline.Run(RewritePipeline()).ok());
     const std::string bytes = Init(run->model, "W").raw_data();
     const TensorStats st = *run->Row("W").stats;
     if (reference.empty()) {

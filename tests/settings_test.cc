@@ -1,4 +1,4 @@
-// The settings table (passes/settings.h): the command line and a rules file accept and refuse exactly
+// The settings table (passes/policy/settings.h): the command line and a rules file accept and refuse exactly
 // the same values, with the same words, and the JSON echo lists what was set.
 #include <gtest/gtest.h>
 

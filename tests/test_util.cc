@@ -70,14 +70,8 @@ std::unique_ptr<Run> RunPasses(onnx::ModelProto model, const std::vector<std::st
 }
 
 std::unique_ptr<Run> TryPasses(onnx::ModelProto model, const std::vector<std::string>& passes, Policy policy) {
-  auto run = std::make_unique<Run>();
-  run->model = std::move(model);
-  run->index = std::make_unique<GraphIndex>(run->model.mutable_graph());
-  run->ctx.model = &run->model;
-  run->ctx.index = run->index.get();
-  run->ctx.table = &run->table;
-  run->ctx.policy = policy;
-  run->status = RunPipeline(passes, run->ctx);
+  auto run = std::make_unique<Run>(std::move(model), std::move(policy));
+  run->status = run->pipeline.Run(passes);
   return run;
 }
 

@@ -9,9 +9,8 @@
 #include <vector>
 
 #include "onnx/onnx_pb.h"
-#include "passes/graph/graph_index.h"
 #include "passes/graph/param_table.h"
-#include "passes/pipeline.h"
+#include "passes/pipeline_run.h"
 
 namespace reinit::test {
 
@@ -27,12 +26,15 @@ onnx::TensorProto* AddInitializer(onnx::ModelProto& model, const std::string& na
 // "float16_raw", "bfloat16_typed", ...: readable names for tests parameterized by type and storage.
 std::string TypeStorageName(int32_t dtype, Storage storage);
 
-// A model and the table after running some passes over it. Owns everything the context points at.
+// A model and the table after running some passes over it (a PipelineRun), with the run's status.
 struct Run {
-  onnx::ModelProto model;
-  std::unique_ptr<GraphIndex> index;
-  ParamTable table;
-  PassContext ctx;
+  explicit Run(onnx::ModelProto model = {}, Policy policy = {}) : pipeline(std::move(model), std::move(policy)) {}
+
+  PipelineRun pipeline;
+  // The parts of the run that tests look at, by their short names.
+  onnx::ModelProto& model = pipeline.model();
+  ParamTable& table = pipeline.table();
+  PassContext& ctx = pipeline.ctx();
   Status status;
 
   const ParamRow& Row(const std::string& name) const;

@@ -1,5 +1,5 @@
 // The command line: CLI11 definitions of the subcommands, built from two tables — the policy settings
-// (passes/settings.h, shared with rules files) and the options only the command line has (below) — so
+// (passes/policy/settings.h, shared with rules files) and the options only the command line has (below) — so
 // each subcommand offers exactly the options it takes. Values are checked by the same parsers rules
 // files use, and errors say in words what is wrong; an unknown option suggests the closest one.
 #include <CLI/CLI.hpp>

@@ -34,7 +34,7 @@ struct Verdict {
 };
 
 // Largest |Q^T Q - I| over the orthogonal blocks of a recurrent weight (entries scaled by 1/gain), where
-// its gate blocks are in the stored tensor (passes/gate_blocks.h).
+// its gate blocks are in the stored tensor (passes/graph/gate_blocks.h).
 double OrthogonalityError(const ParamRow& row, const std::vector<double>& v) {
   const std::vector<int64_t> offsets = row.whole_kernel ? DirectionBlockOffsets(row) : row.gate_block_offsets;
   const int64_t rows = row.fan_out * (row.whole_kernel ? row.gate_blocks : 1), cols = row.fan_in;
@@ -57,7 +57,7 @@ Status MeasureRow(const ParamRow& row, const TensorStore& store, double toleranc
   verdict->allowed = tolerance + 3.0 / std::sqrt(2.0 * v.size());
   // Written so that a NaN anywhere (a non-finite value in the tensor, a non-finite target) is off.
   verdict->off = !(std::fabs(verdict->ratio - 1) <= verdict->allowed) || !std::isfinite(row.std);
-  const bool recurrent = row.role == Role::kRecurrentHidden || row.role == Role::kRecurrentInput;
+  const bool recurrent = IsRecurrentWeight(row.role);
   if (row.scheme == Scheme::kOrthogonal && recurrent) {
     verdict->orthogonality_error = OrthogonalityError(row, v);
     verdict->off = verdict->off || !(*verdict->orthogonality_error <= tolerance);
@@ -125,14 +125,14 @@ int RunCheck(const Options& options, std::ostream& out, std::ostream& err) {
   Status status = RunSession(options, PlanPipeline(), /*whole_pipeline=*/true, &s, err);
   if (!status.ok()) return Fail(status, err);
   std::vector<Verdict> verdicts;
-  for (const ParamRow& row : s.table) {
+  for (const ParamRow& row : s.run.table()) {
     if (row.action != Action::kReinitialize || row.scheme == Scheme::kConstant || row.std <= 0) continue;
     Verdict verdict;
     status = MeasureRow(row, s.store, options.tolerance, &verdict);
     if (!status.ok()) return Fail(status, err);
     verdicts.push_back(verdict);
   }
-  if (verdicts.empty() && !s.ctx.policy.selection.allow_empty) {
+  if (verdicts.empty() && !s.run.ctx().policy.selection.allow_empty) {
     return Fail({ExitCode::kUsage, options.input + ": nothing to check: no tensor is initialized at random under the "
                                                    "policy (use --allow-empty to accept that)"},
                 err);
@@ -142,15 +142,15 @@ int RunCheck(const Options& options, std::ostream& out, std::ostream& err) {
   std::string sha256;
   status = InputSha256(s, &sha256);
   if (!status.ok()) return Fail(status, err);
-  const json report = CheckReport(options, sha256, s.ctx.policy, verdicts, off);
+  const json report = CheckReport(options, sha256, s.run.ctx().policy, verdicts, off);
   status = WriteReport(options, report);
   if (!status.ok()) return Fail(status, err);
   if (options.format == OutputFormat::kJson) {
     if (options.verbosity > 0) out << report.dump(2) << "\n";
   } else {
-    PrintTable(options, s.ctx.policy, verdicts, off, out);
+    PrintTable(options, s.run.ctx().policy, verdicts, off, out);
   }
-  PrintNotes(options, s.table, err);
+  PrintNotes(options, s.run.table(), err);
   return off > 0 ? static_cast<int>(ExitCode::kCheckFailed) : 0;
 }
 

@@ -2,7 +2,6 @@
 // library's ModelWriter (passes/io/model_writer.h: where each tensor's bytes go, the data file, atomic
 // commits). The input is never written unless --in-place replaces it.
 #include <chrono>
-#include <cstdio>
 
 #include "passes/io/model_writer.h"
 #include "passes/report/report.h"
@@ -24,11 +23,7 @@ void ShowProgress(AtomicFile* file, Progress* progress) {
 }
 
 // "0.42 s": a duration for the closing line.
-std::string Seconds(double s) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.2f s", s);
-  return buf;
-}
+std::string Seconds(double s) { return FormatFixed(s, 2) + " s"; }
 
 // "6.99 kB": a file size for the closing line.
 std::string Size(uint64_t bytes) {
@@ -56,8 +51,8 @@ Status CheckDataFileName(const std::string& name) {
 // A rewrite that changes nothing is almost always a mistake (every weight quantized, a selection that
 // leaves everything out): it says why instead of writing a copy.
 Status SomethingToDo(const Options& o, const Session& s) {
-  if (Count(s.table).reinitialized > 0 || s.ctx.policy.selection.allow_empty) return Status::Ok();
-  return {ExitCode::kUsage, o.input + ": nothing to re-initialize: " + NothingToDo(s.table) +
+  if (Count(s.run.table()).reinitialized > 0 || s.run.ctx().policy.selection.allow_empty) return Status::Ok();
+  return {ExitCode::kUsage, o.input + ": nothing to re-initialize: " + NothingToDo(s.run.table()) +
                                 " (use --allow-empty to write the model anyway)"};
 }
 
@@ -71,7 +66,7 @@ int RunRewrite(const Options& options, std::ostream& out, std::ostream& err) {
   if (status.ok()) status = RunSession(options, RewritePipeline(), /*whole_pipeline=*/true, &s, err);
   if (status.ok()) status = SomethingToDo(options, s);
   if (!status.ok()) return Fail(status, err);
-  ModelWriter writer(&s.model, s.store, s.files,
+  ModelWriter writer(&s.run.model(), s.store, s.files,
                      {options.output, options.external_data_file, options.size_threshold, ReportNeeded(options),
                       [&s](AtomicFile* file) { ShowProgress(file, s.progress.get()); }});
   status = writer.Write();
@@ -81,15 +76,15 @@ int RunRewrite(const Options& options, std::ostream& out, std::ostream& err) {
   }
   std::string input_sha256;
   if (status.ok()) status = InputSha256(s, &input_sha256);
-  const auto report = BuildReport(s.table, {"rewrite", options.input, input_sha256, options.output,
-                                            status.ok() ? writer.sha256() : "", s.ctx.policy});
+  const auto report = BuildReport(s.run.table(), {"rewrite", options.input, input_sha256, options.output,
+                                                  status.ok() ? writer.sha256() : "", s.run.ctx().policy});
   if (status.ok()) status = WriteReport(options, report, &writer);
   if (status.ok()) status = writer.Commit();
   if (!status.ok()) return Fail(status, err);
-  PrintResults(options, s.table, report, Results(options, out, err));
-  PrintNotes(options, s.table, err);
+  PrintResults(options, s.run.table(), report, Results(options, out, err));
+  PrintNotes(options, s.run.table(), err);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  if (options.verbosity > 0) Closing(options, writer, s.table, seconds, err);
+  if (options.verbosity > 0) Closing(options, writer, s.run.table(), seconds, err);
   return 0;
 }
 

@@ -5,7 +5,7 @@
 
 #include "passes/graph/activations.h"
 #include "passes/graph/op_table.h"
-#include "passes/pipeline.h"
+#include "passes/passes.h"
 #include "passes/policy/settings.h"
 
 namespace reinit {
@@ -36,8 +36,8 @@ std::string Code(const std::string& text) { return "`" + text + "`"; }
 
 void Passes(std::ostream& out) {
   std::vector<Row> rows;
-  for (const auto& p : PassRegistry()) rows.push_back({Code(p.name), p.summary});
-  Table({"pass", "what it does"}, rows, out);
+  for (const PassInfo& p : kPasses) rows.push_back({Code(p.name), p.summary, p.reads, p.writes});
+  Table({"pass", "what it does", "reads", "writes"}, rows, out);
 }
 
 void Ops(std::ostream& out) {

@@ -1,6 +1,6 @@
 // What the command line asked for, as plain data: commands are run from this struct, so tests can run
 // them without argv. Policy settings are kept as the texts given (parsed by the settings table of
-// passes/settings.h, as a rules file's are); the other options are typed.
+// passes/policy/settings.h, as a rules file's are); the other options are typed.
 #pragma once
 
 #include <cstdint>

@@ -7,6 +7,7 @@
 #include <climits>
 #include <cstdlib>
 #include <cmath>
+#include <cstring>
 #include <iostream>
 #include <limits>
 
@@ -16,7 +17,7 @@
 #include "passes/graph/tensor_values.h"
 #include "passes/report/report.h"
 #include "passes/policy/settings.h"
-#include "passes/untie_shared.h"
+#include "passes/passes.h"
 #include "passes/report/version.h"
 #include "tool/listings.h"
 
@@ -36,23 +37,38 @@ Status BuildPolicy(const Options& o, Policy* policy) {
   return Status::Ok();
 }
 
-Status RunSession(const Options& options, const std::vector<std::string>& full, bool whole_pipeline, Session* s,
-                  std::ostream& err) {
-  s->passes = full;
-  if (!options.passes.empty()) REINIT_RETURN_IF_ERROR(ParsePipeline(options.passes, full, &s->passes));
-  if (whole_pipeline && s->passes.size() != full.size()) {
+namespace {
+
+// The passes to run: --passes (a prefix of `full`) or all of `full`, after untie-shared when asked for.
+Status ChoosePasses(const Options& options, const std::vector<std::string>& full, bool whole_pipeline,
+                    std::vector<std::string>* passes) {
+  *passes = full;
+  if (!options.passes.empty()) REINIT_RETURN_IF_ERROR(ParsePipeline(options.passes, full, passes));
+  if (whole_pipeline && passes->size() != full.size()) {
     return {ExitCode::kUsage, options.command + " needs the whole pipeline, up to " + full.back() +
                                   "; use plan to run a prefix"};
   }
+  if (options.untie_shared) passes->insert(passes->begin(), kUntieShared);
   if (!options.dump_after.empty()) {
     bool runs = false;
-    for (const auto& p : s->passes) runs = runs || p == options.dump_after;
+    for (const auto& p : *passes) runs = runs || p == options.dump_after;
     if (!runs) return {ExitCode::kUsage, "--dump-after " + options.dump_after + ": that pass is not in the pipeline"};
   }
-  REINIT_RETURN_IF_ERROR(s->files.Read(options.input, "the input model"));
-  if (!options.config.empty()) REINIT_RETURN_IF_ERROR(s->files.Read(options.config, "the rules file"));
-  if (!options.report.empty()) REINIT_RETURN_IF_ERROR(s->files.Write(options.report, "the report"));
-  REINIT_RETURN_IF_ERROR(BuildPolicy(options, &s->ctx.policy));
+  return Status::Ok();
+}
+
+// The files named on the command line; the input's data files are added once they are known.
+Status RegisterFiles(const Options& options, FileGuard* files) {
+  REINIT_RETURN_IF_ERROR(files->Read(options.input, "the input model"));
+  if (!options.config.empty()) REINIT_RETURN_IF_ERROR(files->Read(options.config, "the rules file"));
+  if (!options.report.empty()) REINIT_RETURN_IF_ERROR(files->Write(options.report, "the report"));
+  return Status::Ok();
+}
+
+// Reads the input into the run's model. Tensors whose bytes stay on disk (external data, and large
+// inline tensors left in the file) are entered in the tensor store, which reads them when needed.
+Status LoadInput(const Options& options, Session* s) {
+  onnx::ModelProto& model = s->run.model();
   // Large inline tensors left on disk (passes/io/inline_split.h): not for check (which reads them all)
   // or where tensors are copied (--untie-shared).
   const bool stream = options.command != "check" && options.stream_threshold > 0 && !options.untie_shared;
@@ -60,22 +76,22 @@ Status RunSession(const Options& options, const std::vector<std::string>& full, 
   load.hash = ReportNeeded(options);
   load.split_threshold = stream ? options.stream_threshold : 0;
   Loaded loaded;
-  REINIT_RETURN_IF_ERROR(LoadModel(options.input, &s->model, load, &loaded));
+  REINIT_RETURN_IF_ERROR(LoadModel(options.input, &model, load, &loaded));
   s->input_hasher = std::move(loaded.hasher);
   // External bytes stay on disk until a pass or the writer needs them; the tensor store knows where.
   ExternalTensors external;
-  REINIT_RETURN_IF_ERROR(LoadExternalData(options.input, &s->model, &external, /*lazy=*/true));
+  REINIT_RETURN_IF_ERROR(LoadExternalData(options.input, &model, &external, /*lazy=*/true));
   for (const std::string& file : external.files) {
     REINIT_RETURN_IF_ERROR(s->files.Read(file, "the input's external data"));
   }
-  ForEachTensor(&s->model, [&](onnx::TensorProto& t, const std::string& key) {
+  ForEachTensor(&model, [&](onnx::TensorProto& t, const std::string& key) {
     if (auto it = external.sources.find(key); it != external.sources.end()) s->store.AddExternal(&t, it->second);
   });
   if (!loaded.split.empty()) {
     const std::string real = CanonicalPath(options.input);
     const std::string canonical = real.empty() ? options.input : real;
     for (const SplitTensor& t : loaded.split) {
-      onnx::TensorProto* tensor = s->model.mutable_graph()->mutable_initializer(t.index);
+      onnx::TensorProto* tensor = model.mutable_graph()->mutable_initializer(t.index);
       PointAt(*tensor, BaseName(options.input), static_cast<uint64_t>(t.offset), static_cast<uint64_t>(t.length));
       auto* marker = tensor->add_external_data();
       marker->set_key(kInlineMarker);
@@ -83,55 +99,63 @@ Status RunSession(const Options& options, const std::vector<std::string>& full, 
       s->store.AddStreamed(tensor, t.index, ExternalSource{canonical, t.offset, t.length});
     }
   }
-  // Newer than the ONNX library knows: the tool only reads layouts it knows, so it goes on, but says so.
-  if (s->model.ir_version() > onnx::Version::IR_VERSION) {
-    s->ctx.warnings.push_back(options.input + ": IR version " + std::to_string(s->model.ir_version()) +
-                              " is newer than this build knows (" + std::to_string(onnx::Version::IR_VERSION) + ")");
+  return Status::Ok();
+}
+
+// A model newer than the ONNX library knows: the tool only reads layouts it knows, so it goes on, but
+// says so.
+void WarnIfNewer(const std::string& input, const onnx::ModelProto& model, std::vector<std::string>* warnings) {
+  if (model.ir_version() > onnx::Version::IR_VERSION) {
+    warnings->push_back(input + ": IR version " + std::to_string(model.ir_version()) +
+                        " is newer than this build knows (" + std::to_string(onnx::Version::IR_VERSION) + ")");
   }
   const auto& known = onnx::OpSchemaRegistry::DomainToVersionRange::Instance().Map();
-  for (const auto& opset : s->model.opset_import()) {
+  for (const auto& opset : model.opset_import()) {
     const std::string domain = opset.domain() == "ai.onnx" ? "" : opset.domain();
     auto it = known.find(domain);
     if (it != known.end() && opset.version() > it->second.second) {
-      s->ctx.warnings.push_back(options.input + ": opset " + std::to_string(opset.version()) + " of domain '" + domain +
-                                "' is newer than this build knows (" + std::to_string(it->second.second) + ")");
+      warnings->push_back(input + ": opset " + std::to_string(opset.version()) + " of domain '" + domain +
+                          "' is newer than this build knows (" + std::to_string(it->second.second) + ")");
     }
   }
-  if (options.untie_shared) {
-    std::vector<std::pair<std::string, std::string>> copies;
-    REINIT_RETURN_IF_ERROR(UntieShared(&s->model, &copies));
-    std::map<std::string, const onnx::TensorProto*> by_name;
-    ForEachTensor(&s->model, [&](onnx::TensorProto& t, const std::string& key) { by_name[key] = &t; });
-    for (const auto& [original, copy] : copies) {
-      s->ctx.untied.insert(copy);
-      s->store.AddCopy(by_name.at(original), by_name.at(copy));  // the same bytes, in the same place
-    }
-    s->ctx.counters["untie-shared"]["copies"] = static_cast<int64_t>(copies.size());
-  }
-  s->index = std::make_unique<GraphIndex>(s->model.mutable_graph());
-  s->ctx.model = &s->model;
-  s->ctx.index = s->index.get();
-  s->ctx.table = &s->table;
-  s->ctx.threads = options.threads;
-  s->ctx.store = &s->store;
-  // Progress lines on stderr for a run that takes a while (tool/progress.h).
+}
+
+// Progress lines on stderr for a pass that takes a while (tool/progress.h).
+void ShowPassProgress(const Options& options, Session* s, std::ostream& err) {
   s->progress = std::make_unique<Progress>(err, options.verbosity > 0, options.progress_seconds);
-  s->ctx.progress = [p = s->progress.get()](const std::string& pass, size_t done, size_t total) {
+  s->run.ctx().progress = [p = s->progress.get()](const std::string& pass, size_t done, size_t total) {
     p->Update(pass, done, total, "tensors");
     if (done == total) p->Finish(pass);
   };
-  Status status = RunPipeline(s->passes, s->ctx, [&](const std::string& pass, const ParamTable& table) {
+}
+
+// Runs the passes, with --dump-after; then the warnings, and the counters with --stats or -v.
+Status RunPasses(const Options& options, Session* s, std::ostream& err) {
+  Status status = s->run.Run(s->passes, [&](const std::string& pass, const ParamTable& table) {
     if (pass == options.dump_after) err << "// parameter table after " << pass << "\n" << FormatTableRows(table);
   });
+  const PassContext& ctx = s->run.ctx();
   if (options.verbosity > 0) {
-    for (const auto& w : s->ctx.warnings) err << kToolName << ": warning: " << w << "\n";
+    for (const auto& w : ctx.warnings) err << kToolName << ": warning: " << w << "\n";
   }
-  if (status.ok() && (options.stats || options.verbosity > 1)) {
-    std::vector<std::string> order = {"untie-shared"};
-    order.insert(order.end(), s->passes.begin(), s->passes.end());
-    err << FormatCounters(s->ctx.counters, order);
-  }
+  if (status.ok() && (options.stats || options.verbosity > 1)) err << FormatCounters(ctx.counters, s->passes);
   return status;
+}
+
+}  // namespace
+
+Status RunSession(const Options& options, const std::vector<std::string>& full, bool whole_pipeline, Session* s,
+                  std::ostream& err) {
+  REINIT_RETURN_IF_ERROR(ChoosePasses(options, full, whole_pipeline, &s->passes));
+  REINIT_RETURN_IF_ERROR(RegisterFiles(options, &s->files));
+  PassContext& ctx = s->run.ctx();
+  REINIT_RETURN_IF_ERROR(BuildPolicy(options, &ctx.policy));
+  REINIT_RETURN_IF_ERROR(LoadInput(options, s));
+  WarnIfNewer(options.input, s->run.model(), &ctx.warnings);
+  ctx.threads = options.threads;
+  ctx.store = &s->store;
+  ShowPassProgress(options, s, err);
+  return RunPasses(options, s, err);
 }
 
 void PrintResults(const Options& options, const ParamTable& table, const nlohmann::ordered_json& report,
@@ -186,8 +210,8 @@ int RunCommand(const Options& options, std::ostream& out, std::ostream& err) {
   try {
     if (options.command == "list-passes") {
       size_t width = 0;  // the summaries line up two spaces after the longest name
-      for (const auto& p : PassRegistry()) width = std::max(width, p.name.size());
-      for (const auto& p : PassRegistry()) out << p.name << std::string(width + 2 - p.name.size(), ' ') << p.summary << "\n";
+      for (const PassInfo& p : kPasses) width = std::max(width, std::strlen(p.name));
+      for (const PassInfo& p : kPasses) out << p.name << std::string(width + 2 - std::strlen(p.name), ' ') << p.summary << "\n";
       return 0;
     }
     if (options.command == "list") return RunList(options.list, out);

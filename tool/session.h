@@ -15,20 +15,16 @@
 #include "passes/io/model_writer.h"
 #include "passes/io/tensor_store.h"
 #include "passes/io/file_guard.h"
-#include "passes/graph/graph_index.h"
 #include "passes/io/model_io.h"
-#include "passes/pipeline.h"
+#include "passes/pipeline_run.h"
 #include "tool/options.h"
 #include "tool/progress.h"
 
 namespace reinit {
 
 struct Session {
-  onnx::ModelProto model;
+  PipelineRun run;    // the model, and the table and context the passes fill
   TensorStore store;  // where each tensor's bytes are: in memory, streamed from the input, external
-  std::unique_ptr<GraphIndex> index;
-  ParamTable table;
-  PassContext ctx;
   std::vector<std::string> passes;  // the pipeline that ran
   // SHA-256 of the input for a report, hashed on a second thread while the session works.
   std::unique_ptr<FileHasher> input_hasher;
@@ -43,9 +39,10 @@ Status InputSha256(Session& s, std::string* sha256);
 // The effective policy: the preset, then the rules file, then the flags (flags win).
 Status BuildPolicy(const Options& options, Policy* policy);
 
-// Loads options.input and runs options.passes (or `full` when none are given) over it. With
-// `whole_pipeline`, a --passes list that stops before the end of `full` is a usage error. Registers the
-// files it reads (the model, its data files, the rules file) and the --report file with s->files.
+// Loads options.input and runs options.passes (or `full` when none are given) over it, after
+// untie-shared with --untie-shared. With `whole_pipeline`, a --passes list that stops before the end of
+// `full` is a usage error. Registers the files it reads (the model, its data files, the rules file) and
+// the --report file with s->files.
 Status RunSession(const Options& options, const std::vector<std::string>& full, bool whole_pipeline,
                   Session* session, std::ostream& err);
 
@@ -53,7 +50,7 @@ Status RunSession(const Options& options, const std::vector<std::string>& full, 
 void PrintResults(const Options& options, const ParamTable& table, const nlohmann::ordered_json& report,
                   std::ostream& out);
 
-// The closing notes on stderr (passes/report.h Notes), unless -q.
+// The closing notes on stderr (passes/report/report.h Notes), unless -q.
 void PrintNotes(const Options& options, const ParamTable& table, std::ostream& err);
 
 // Where results go: stdout, unless the model itself is written there (rewrite -o -), then stderr.

@@ -58,7 +58,7 @@ Status GenerateValues(const ParamRow& row, uint64_t seed, unsigned threads, std:
   switch (row.scheme) {
     case Scheme::kConstant:
       values->assign(static_cast<size_t>(n), row.constant);
-      // LSTM B: the stored elements of the forget block of Wb (passes/gate_blocks.h).
+      // LSTM B: the stored elements of the forget block of Wb (passes/graph/gate_blocks.h).
       if (row.forget_bias != 0) {
         for (int64_t e : row.forget_elements) (*values)[static_cast<size_t>(e)] = row.forget_bias;
       }
@@ -74,9 +74,9 @@ Status GenerateValues(const ParamRow& row, uint64_t seed, unsigned threads, std:
       return Status::Ok();
     case Scheme::kOrthogonal: {
       // Recurrent R (or W): one orthogonal [H, cols] block per direction and gate, where the gate blocks
-      // are in the stored tensor (passes/gate_blocks.h); Keras: one [G*H, cols] block per direction.
+      // are in the stored tensor (passes/graph/gate_blocks.h); Keras: one [G*H, cols] block per direction.
       // Any other weight: one block [dim0, prod(rest)], as torch.nn.init.orthogonal_ flattens it.
-      const bool recurrent = row.role == Role::kRecurrentHidden || row.role == Role::kRecurrentInput;
+      const bool recurrent = IsRecurrentWeight(row.role);
       if (n == 0 || (!recurrent && row.shape.size() < 2)) break;
       std::vector<int64_t> offsets = {0};
       int64_t rows = row.shape[0], cols = n / row.shape[0];

@@ -18,10 +18,6 @@ bool Shared(const ParamRow& row) {
 
 }  // namespace
 
-bool IsLayerRole(Role r) {
-  return r == Role::kWeight || r == Role::kRecurrentInput || r == Role::kRecurrentHidden || r == Role::kEmbedding;
-}
-
 LayerSet Layers(const ParamTable& table) {
   LayerSet layers;
   for (const auto& row : table) {

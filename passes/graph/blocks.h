@@ -28,9 +28,6 @@ namespace reinit {
 
 using LayerSet = std::set<const onnx::NodeProto*>;
 
-// Weight, recurrent W and R, embedding: the roles that make the node giving them a layer.
-bool IsLayerRole(Role role);
-
 // Every layer of the table.
 LayerSet Layers(const ParamTable& table);
 

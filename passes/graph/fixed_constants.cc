@@ -3,10 +3,10 @@
 #include <algorithm>
 #include <cmath>
 #include <complex>
-#include <cstdio>
 #include <unsupported/Eigen/FFT>
 
 #include "onnx/onnx_pb.h"
+#include "passes/graph/numbers.h"
 
 namespace reinit {
 
@@ -14,14 +14,8 @@ namespace {
 
 FixedFinding No(const std::string& why) { return {Fixed::kNone, why}; }
 
-std::string Num(double v, const char* format = "%.3g") {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, format, v);
-  return buf;
-}
-
 // A share as a percentage, rounded down so 99.96% never shows as 100%.
-std::string Percent(double share) { return Num(std::floor(share * 1000) / 10, "%.1f") + "%"; }
+std::string Percent(double share) { return FormatFixed(std::floor(share * 1000) / 10, 1) + "%"; }
 
 // ---- DFT basis ------------------------------------------------------------------------------------
 //
@@ -190,12 +184,15 @@ FixedFinding DetectDftBasis(const Vectors& x) {
     kk += k * k;
   }
   const double spacing = kk > 0 ? kf / kk : 0;
-  if (!(spacing >= kMinSpacing && spacing <= kMaxSpacing)) return No("frequency spacing " + Num(spacing) + " bins");
+  if (!(spacing >= kMinSpacing && spacing <= kMaxSpacing)) {
+    return No("frequency spacing " + FormatNumber(spacing, 3) + " bins");
+  }
   int64_t previous = -1, most = 0;
   for (const Group& g : groups) {
     const double k = std::round(g.center() / spacing);
     if (std::fabs(g.center() - k * spacing) > kGridTolerance * spacing) {
-      return No("frequency " + Num(g.center()) + " is off the grid of " + Num(spacing) + " bins");
+      return No("frequency " + FormatNumber(g.center(), 3) + " is off the grid of " + FormatNumber(spacing, 3) +
+                " bins");
     }
     if (previous >= 0 && static_cast<int64_t>(k) != previous + 1) return No("the frequencies have gaps or repeats");
     if (g.members > kMaxVectorsPerFrequency) return No(std::to_string(g.members) + " vectors at one frequency");
@@ -212,7 +209,7 @@ FixedFinding DetectDftBasis(const Vectors& x) {
   const int64_t n_fft = static_cast<int64_t>(std::round(x.length / spacing));
   std::string seen = std::to_string(x.count) + " vectors of " + std::to_string(x.length) +
                      " samples, each a windowed sinusoid (>= " + Percent(weakest) + " of its energy within " +
-                     Num(kLeakageBins) + " bins of its frequency), at k/" + std::to_string(n_fft) +
+                     FormatNumber(kLeakageBins, 3) + " bins of its frequency), at k/" + std::to_string(n_fft) +
                      " cycles per sample for k = " + std::to_string(k_low) + ".." + std::to_string(k_high) +
                      ", up to " + std::to_string(most) + " per k";
   if (nulls > 0) seen += ", " + std::to_string(nulls) + " all-zero";
@@ -384,7 +381,9 @@ FixedFinding DetectSmoothingKernel(const std::vector<double>& values, const std:
       sum += block[i];
     }
     worst_sum = std::max(worst_sum, std::fabs(sum - 1));
-    if (!(std::fabs(sum - 1) <= sum_tol)) return No("output channel " + std::to_string(m) + " sums to " + Num(sum, "%.9g"));
+    if (!(std::fabs(sum - 1) <= sum_tol)) {
+      return No("output channel " + std::to_string(m) + " sums to " + FormatNumber(sum, 9));
+    }
     for (int64_t c = 0; c < inputs; ++c) {
       const double* k = block + c * area;
       const double top = *std::max_element(k, k + area);
@@ -403,8 +402,8 @@ FixedFinding DetectSmoothingKernel(const std::vector<double>& values, const std:
                                  : std::to_string(outputs) + " output channels of " + std::to_string(inputs) +
                                        " kernels of " + size;
   seen += std::string(", nonnegative, each output channel summing to ") +
-          (worst_sum == 0 ? "exactly 1" : "1 (largest error " + Num(worst_sum, "%.2g") + ")") + ", symmetric, " +
-          (box ? "flat: a box (moving-average) filter" : "peaked at the center (" + Num(peak) + ")");
+          (worst_sum == 0 ? "exactly 1" : "1 (largest error " + FormatNumber(worst_sum, 2) + ")") + ", symmetric, " +
+          (box ? "flat: a box (moving-average) filter" : "peaked at the center (" + FormatNumber(peak, 3) + ")");
   return {Fixed::kSmoothingKernel, seen};
 }
 

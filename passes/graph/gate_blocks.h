@@ -2,7 +2,7 @@
 //
 // ONNX's LSTM/GRU/RNN read W [dirs, G*H, I], R [dirs, G*H, H] and B [dirs, 2*G*H] with the gates in
 // ONNX's order (LSTM i,o,f,c; GRU z,r,h). An exporter may store them otherwise — PyTorch's weight_hh
-// [4H, H] in its own gate order, reordered by Slices and a Concat on the way (passes/assembly.h). The
+// [4H, H] in its own gate order, reordered by Slices and a Concat on the way (passes/graph/assembly.h). The
 // note's orthogonal R is orthogonal per gate block of the layer; generated in the stored layout, that
 // holds when every gate block the layer reads is a whole run of stored rows (a permutation of whole
 // rows keeps a block orthogonal). The forget-gate bias goes to the stored elements that land in the

@@ -2,7 +2,8 @@
 // (If/Loop/Scan bodies, at any depth), which values are initializers or Constant outputs, and how values
 // cross a subgraph boundary. ONNX graphs are in SSA form across nested scopes (the checker rejects a
 // body that redefines an outer name), so one name space serves all graphs.
-// Built once after loading (and again after --untie-shared changes the graph); passes only read it.
+// Built before the first pass that reads it (after untie-shared, which changes the graph); passes only
+// read it.
 // Pointers stay valid as long as no node, initializer or attribute list is resized.
 #pragma once
 

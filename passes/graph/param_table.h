@@ -1,12 +1,6 @@
 // The parameter table: one row per tensor of the model (initializer or, later, Constant node value).
-// Every pass reads rows and fills in more of them; nothing else is shared between passes.
-//
-//   find-params       name, dtype, shape, source, consumers, role, layer (the node that gives the role)
-//   infer-fans        fan_in, fan_out, receptive_field, groups, gate_blocks, directions
-//   infer-activation  activation, activation_param, activation_path
-//   find-fixed-constants  fixed, fixed_seen (a DFT basis, filterbank or smoothing kernel, by its values)
-//   select-init       scheme, distribution, gain, std, bound, constant, action, reason
-//   regenerate        tensor data rewritten, stats
+// Every pass reads rows and fills in more of them; nothing else is shared between passes. Which pass
+// reads and writes which fields: passes/passes.h.
 #pragma once
 
 #include <cstdint>
@@ -63,6 +57,16 @@ struct Names<Role> {
   };
 };
 
+// Weight, recurrent W and R, embedding: the roles that make the node reading the tensor a layer, and
+// the ones whose initialization needs the layer's fans.
+inline bool IsLayerRole(Role role) {
+  return role == Role::kWeight || role == Role::kRecurrentInput || role == Role::kRecurrentHidden ||
+         role == Role::kEmbedding;
+}
+
+// Recurrent W and R: weights laid out in gate blocks.
+inline bool IsRecurrentWeight(Role role) { return role == Role::kRecurrentInput || role == Role::kRecurrentHidden; }
+
 // kNormal: N(0, std^2) with a given std; kUniform: U(-bound, bound) with a given bound.
 enum class Scheme { kNone, kXavier, kHe, kLeCun, kOrthogonal, kNormal, kUniform, kConstant };
 template <>
@@ -105,7 +109,7 @@ enum class Kept {
 };
 
 // A weight whose values are a fixed signal-processing constant that the source framework registered as
-// a buffer, not a learned parameter (passes/fixed_constants.h says how each is recognized).
+// a buffer, not a learned parameter (passes/graph/fixed_constants.h says how each is recognized).
 enum class Fixed { kNone, kDftBasis, kFilterbank, kSmoothingKernel };
 template <>
 struct Names<Fixed> {
@@ -155,7 +159,7 @@ struct LayerUse {
   // Every (node, input) that reads the tensor itself on a path to this layer input (several when the
   // tensor is cut into Slices that meet again in a Concat).
   std::vector<std::pair<const onnx::NodeProto*, int>> entries;
-  // How the layer's input is assembled from stored tensors (passes/assembly.h); null when it is not a
+  // How the layer's input is assembled from stored tensors (passes/graph/assembly.h); null when it is not a
   // fixed rearrangement of constants.
   std::shared_ptr<const Assembly> assembly;
 };
@@ -202,7 +206,7 @@ struct ParamRow {
   int64_t gate_blocks = 1;      // recurrent: gates per direction (LSTM 4, GRU 3, RNN 1)
   int64_t directions = 1;       // recurrent: 1 or 2
   // recurrent W/R: the first stored element of each gate block (per direction, per gate; empty when the
-  // gate blocks are not whole runs of stored rows: passes/gate_blocks.h); LSTM B: the stored elements
+  // gate blocks are not whole runs of stored rows: passes/graph/gate_blocks.h); LSTM B: the stored elements
   // of the forget-gate block of Wb.
   std::vector<int64_t> gate_block_offsets;
   std::vector<int64_t> forget_elements;

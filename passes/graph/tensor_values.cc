@@ -55,7 +55,7 @@ Status CheckStorage(const TensorProto& t, int64_t* count, bool external_ok = fal
   if (t.data_location() == TensorProto::EXTERNAL) {
     if (!external_ok) return {ExitCode::kUnsupported, where + ": its data is still in the external file"};
     int64_t length = -1;
-    bool inline_bytes = false;  // left on disk from the model file itself (passes/inline_split.h)
+    bool inline_bytes = false;  // left on disk from the model file itself (passes/io/inline_split.h)
     for (const auto& e : t.external_data()) {
       if (e.key() == "length") length = std::strtoll(e.value().c_str(), nullptr, 10);
       if (e.key() == kInlineMarker) inline_bytes = true;

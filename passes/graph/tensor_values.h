@@ -17,7 +17,7 @@ namespace reinit {
 bool IsFloatType(int32_t dtype);
 // Bytes per element of a float type (4, 8, 2, 2), 0 for any other type.
 // The external_data key that marks a tensor whose bytes are inline in the model file but were left on
-// disk (passes/inline_split.h): storage checks then speak of its raw_data. Never written out.
+// disk (passes/io/inline_split.h): storage checks then speak of its raw_data. Never written out.
 inline constexpr const char* kInlineMarker = "onnx-reinit.inline";
 
 size_t FloatByteWidth(int32_t dtype);

@@ -1,7 +1,7 @@
 // AtomicFile: a file written under a temporary name in the target's directory, SHA-256 hashed as it is
 // written (when asked: a report needs it), then flushed, fsync'ed and renamed over the target (and the
 // directory fsync'ed). Until Commit() succeeds the target is untouched; a failed or abandoned write
-// removes the temporary file. The target is resolved as passes/file_guard.h says: a symbolic link's
+// removes the temporary file. The target is resolved as passes/io/file_guard.h says: a symbolic link's
 // file is replaced (the link stays); a device, FIFO, socket or standard output ("-") is written to
 // directly — the one case that cannot be atomic — and a directory is refused.
 #pragma once

@@ -43,7 +43,7 @@ struct LoadOptions {
 
 struct Loaded {
   std::unique_ptr<FileHasher> hasher;  // with LoadOptions::hash
-  // With split_threshold: the initializers parsed without their raw_data (passes/inline_split.h), and
+  // With split_threshold: the initializers parsed without their raw_data (passes/io/inline_split.h), and
   // where their bytes are. Only for a regular file with one link and under protobuf's 2 GB; otherwise,
   // or if the walk does not understand the file, the model is parsed whole and this is empty.
   std::vector<SplitTensor> split;
@@ -59,7 +59,7 @@ Status CheckModel(const onnx::ModelProto& model, const std::string& label);
 // Serializes `model` (kWriteFailed when protobuf cannot, e.g. over its 2 GB limit).
 Status SerializeModel(const onnx::ModelProto& model, const std::string& path, std::string* bytes);
 
-// Writes `text` to `path` atomically, as SaveModelAtomic does.
+// Writes `text` to `path` atomically, through an AtomicFile (passes/io/atomic_file.h).
 Status WriteFileAtomic(const std::string& path, const std::string& text);
 
 // SHA-256 as lowercase hex: of bytes in memory, or of a file (empty string when it cannot be read).

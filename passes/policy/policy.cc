@@ -124,7 +124,7 @@ class RulesReader {
     return n.Scalar();
   }
 
-  // A value checked by `parse` (one of the parsers of passes/settings.h), or a failure at its line.
+  // A value checked by `parse` (one of the parsers of passes/policy/settings.h), or a failure at its line.
   template <typename T>
   T Value(const YAML::Node& n, const std::string& key, std::string (*parse)(const std::string&, T*)) const {
     T v{};
@@ -218,7 +218,7 @@ class RulesReader {
     return rule;
   }
 
-  // A setting of passes/settings.h: one value, or a list of them for a list setting.
+  // A setting of passes/policy/settings.h: one value, or a list of them for a list setting.
   void ReadSetting(const Setting& setting, const YAML::Node& v, Policy* policy) const {
     auto set = [&](const YAML::Node& item) {
       const std::string error = setting.set(Text(item, setting.key), *policy);

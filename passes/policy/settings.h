@@ -1,6 +1,6 @@
 // The policy settings, each declared once: its rules-file key, its command-line flag, its help, which
 // commands take it, how a value is parsed, checked and stored, and how the policy echoes it in JSON.
-// The command line (tool/cli.cc), the rules-file reader (passes/policy.cc) and Policy::ToJson all read
+// The command line (tool/cli.cc), the rules-file reader (passes/policy/policy.cc) and Policy::ToJson all read
 // this table, so a value is accepted or refused the same way wherever it is written.
 #pragma once
 

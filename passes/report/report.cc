@@ -1,7 +1,6 @@
 #include "passes/report/report.h"
 
 #include <algorithm>
-#include <cstdio>
 #include <sstream>
 
 #include "passes/graph/tensor_values.h"
@@ -11,12 +10,6 @@ namespace reinit {
 
 // ordered_json keeps keys in the order written here, which is the order the README documents.
 using json = nlohmann::ordered_json;
-
-std::string Short(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.4g", v);
-  return buf;
-}
 
 namespace {
 

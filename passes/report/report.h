@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "passes/graph/numbers.h"
 #include "passes/graph/param_table.h"
 #include "passes/policy/policy.h"
 
@@ -46,8 +47,8 @@ std::string NothingToDo(const ParamTable& table);
 // the first names.
 std::vector<std::string> Notes(const ParamTable& table);
 
-// A number as the tables print it (4 significant digits).
-std::string Short(double v);
+// A number as the tables print it: 4 significant digits.
+inline std::string Short(double v) { return FormatNumber(v, 4); }
 
 // Rows of cells (the first row a header) as aligned columns separated by two spaces, or as a Markdown
 // table ('|' escaped; the first column in code spans when asked). Any command's table uses these.

@@ -1,5 +1,5 @@
 // libFuzzer target: arbitrary bytes through the wire walk that leaves large tensors on disk and writes
-// them back (passes/inline_split.h), and through the loader's parse and the whole pipeline in memory
+// them back (passes/io/inline_split.h), and through the loader's parse and the whole pipeline in memory
 // (find-params ... regenerate). Any crash, hang, sanitizer report or leak is a bug. External-data
 // tensors are not read here (no files): their rows are refused by the storage checks like any bad tensor.
 // Built by scripts/fuzz.sh with clang -fsanitize=fuzzer,address,undefined.
@@ -13,9 +13,8 @@
 #include <vector>
 
 #include "onnx/onnx_pb.h"
-#include "passes/graph/graph_index.h"
 #include "passes/io/inline_split.h"
-#include "passes/pipeline.h"
+#include "passes/pipeline_run.h"
 
 namespace {
 // The walk reads a file: the input in a memory file; a skeleton it accepts is written back with the
@@ -56,15 +55,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   WalkAndWriteBack(data, size);
   onnx::ModelProto model;
   if (!model.ParseFromArray(data, static_cast<int>(size)) || !model.has_graph()) return 0;
-  reinit::GraphIndex index(model.mutable_graph());
-  reinit::ParamTable table;
-  reinit::PassContext ctx;
-  ctx.model = &model;
-  ctx.index = &index;
-  ctx.table = &table;
-  ctx.threads = 1;
-  (void)reinit::RunPipeline(reinit::RewritePipeline(), ctx);
+  reinit::PipelineRun run(std::move(model));
+  run.ctx().threads = 1;
+  (void)run.Run(reinit::RewritePipeline());
   std::string out;
-  (void)model.SerializeToString(&out);
+  (void)run.model().SerializeToString(&out);
   return 0;
 }
