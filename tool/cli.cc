@@ -238,7 +238,11 @@ int ParseCommandLine(int argc, const char* const* argv, Options* o, std::ostream
   std::string list;
   app.add_option("--list", list, "print a table the tool decides by, in Markdown")
       ->check(CLI::IsMember(ListNames()))
-      ->type_name("passes|ops|activations|pass-throughs|settings");
+      ->type_name([] {
+        std::string names;
+        for (const std::string& name : ListNames()) names += (names.empty() ? "" : "|") + name;
+        return names;
+      }());
   app.allow_extras();
 
   struct Command {
