@@ -20,7 +20,6 @@
 #include <algorithm>
 #include <cstring>
 #include <functional>
-#include <numeric>
 #include <map>
 #include <set>
 #include <optional>
@@ -590,7 +589,7 @@ std::string BoxText(const std::vector<int64_t>& elements, const Shape& shape) {
 std::vector<ParamRow> SplitIntoPieces(ParamRow row, const GraphIndex& index) {
   // The common cases, without listing elements: one use, or every use reading the whole tensor.
   if (row.uses.size() < 2) return {std::move(row)};
-  const int64_t stored = std::accumulate(row.shape.begin(), row.shape.end(), int64_t{1}, std::multiplies<>());
+  const int64_t stored = Product(row.shape);
   if (std::all_of(row.uses.begin(), row.uses.end(), [&](const LayerUse& use) {
         return use.assembly == nullptr || use.assembly->UsesAllOnce(row.name, stored);
       })) {

@@ -13,12 +13,6 @@ namespace {
 constexpr int kMaxDepth = 32;          // ops followed back from a layer's input
 constexpr size_t kMaxBlocks = 4096;    // a Gather of scattered indices could make one block per index
 
-int64_t Product(const Shape& s) {
-  int64_t n = 1;
-  for (int64_t d : s) n *= d;
-  return n;
-}
-
 Shape RowMajorStrides(const Shape& shape) {
   Shape strides(shape.size(), 1);
   for (size_t i = shape.size(); i-- > 1;) strides[i - 1] = strides[i] * shape[i];
@@ -42,6 +36,12 @@ void ForEachElement(const View& v, const std::function<void(int64_t, const Shape
 int64_t Normalize(int64_t axis, int64_t rank) { return axis < 0 ? axis + rank : axis; }
 
 }  // namespace
+
+int64_t Product(const Shape& shape) {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return n;
+}
 
 int64_t View::Elements() const { return Product(sizes); }
 
@@ -68,6 +68,15 @@ bool Assembly::IsWhole(const std::string& tensor) const {
   return true;
 }
 
+void Assembly::RemapAxes(const std::function<Shape(const Shape& v, int64_t unit)>& axes) {
+  shape_ = axes(shape_, 1);
+  for (Block& b : blocks_) {
+    b.origin = axes(b.origin, 0);
+    b.view.sizes = axes(b.view.sizes, 1);
+    b.view.strides = axes(b.view.strides, 0);
+  }
+}
+
 bool Assembly::Transpose(const Shape& perm) {
   if (perm.size() != shape_.size()) return false;
   std::vector<bool> seen(perm.size(), false);
@@ -75,17 +84,11 @@ bool Assembly::Transpose(const Shape& perm) {
     if (p < 0 || p >= static_cast<int64_t>(perm.size()) || seen[p]) return false;
     seen[p] = true;
   }
-  auto permute = [&](const Shape& s) {
+  RemapAxes([&](const Shape& v, int64_t) {
     Shape out;
-    for (int64_t p : perm) out.push_back(s[p]);
+    for (int64_t p : perm) out.push_back(v[p]);
     return out;
-  };
-  shape_ = permute(shape_);
-  for (Block& b : blocks_) {
-    b.origin = permute(b.origin);
-    b.view.sizes = permute(b.view.sizes);
-    b.view.strides = permute(b.view.strides);
-  }
+  });
   return true;
 }
 
@@ -97,18 +100,12 @@ bool Assembly::Unsqueeze(const Shape& axes) {
     if (a < 0 || a >= rank || is_new[a]) return false;
     is_new[a] = true;
   }
-  auto widen = [&](const Shape& s, int64_t fill) {
+  RemapAxes([&](const Shape& v, int64_t unit) {
     Shape out;
     size_t from = 0;
-    for (int64_t i = 0; i < rank; ++i) out.push_back(is_new[i] ? fill : s[from++]);
+    for (int64_t i = 0; i < rank; ++i) out.push_back(is_new[i] ? unit : v[from++]);
     return out;
-  };
-  shape_ = widen(shape_, 1);
-  for (Block& b : blocks_) {
-    b.origin = widen(b.origin, 0);
-    b.view.sizes = widen(b.view.sizes, 1);
-    b.view.strides = widen(b.view.strides, 0);
-  }
+  });
   return true;
 }
 
@@ -121,19 +118,13 @@ bool Assembly::Squeeze(const Shape& axes) {
     if (a < 0 || a >= rank || shape_[a] != 1) return false;
     drop[a] = true;
   }
-  auto narrow = [&](const Shape& s) {
+  RemapAxes([&](const Shape& v, int64_t) {
     Shape out;
     for (int64_t i = 0; i < rank; ++i) {
-      if (!drop[i]) out.push_back(s[i]);
+      if (!drop[i]) out.push_back(v[i]);
     }
     return out;
-  };
-  shape_ = narrow(shape_);
-  for (Block& b : blocks_) {
-    b.origin = narrow(b.origin);
-    b.view.sizes = narrow(b.view.sizes);
-    b.view.strides = narrow(b.view.strides);
-  }
+  });
   return true;
 }
 

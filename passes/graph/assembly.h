@@ -31,6 +31,9 @@ namespace reinit {
 
 using Shape = std::vector<int64_t>;
 
+// The number of elements of a shape (1 for a scalar).
+int64_t Product(const Shape& shape);
+
 // A strided view into a stored tensor: element (i0, i1, ...) of the view is stored element
 // offset + sum(ik * strides[k]).
 struct View {
@@ -79,6 +82,10 @@ class Assembly {
   bool UsesAllOnce(const std::string& tensor, int64_t stored) const;
 
  private:
+  // Rearranges the axes of the shape and of every block alike: `axes(v, unit)` maps one per-axis
+  // vector, `unit` being what a new axis holds (1 for extents, 0 for origins and strides).
+  void RemapAxes(const std::function<Shape(const Shape& v, int64_t unit)>& axes);
+
   Shape shape_;
   std::vector<Block> blocks_;
 };

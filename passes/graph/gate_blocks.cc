@@ -1,8 +1,6 @@
 #include "passes/graph/gate_blocks.h"
 
 #include <algorithm>
-#include <functional>
-#include <numeric>
 
 #include "passes/graph/assembly.h"
 
@@ -70,7 +68,7 @@ void FindGateBlocks(ParamRow& row, const LayerUse& use) {
   for (size_t i = 1; i < sorted.size(); ++i) {
     if (sorted[i] < sorted[i - 1] + h * cols) sorted.clear();
   }
-  const int64_t stored = std::accumulate(row.shape.begin(), row.shape.end(), int64_t{1}, std::multiplies<>());
+  const int64_t stored = Product(row.shape);
   const int64_t used = a.UsesAllOnce(row.name, stored) ? stored : static_cast<int64_t>(a.Uses(row.name).size());
   if (sorted.empty() || covered != used) row.gate_block_offsets.clear();
 }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <sstream>
 
+#include "passes/graph/assembly.h"
 #include "passes/graph/tensor_values.h"
 #include "passes/report/version.h"
 
@@ -143,11 +144,7 @@ std::string FirstNames(const std::vector<std::string>& names) {
   return names.size() > 3 ? list + " and " + std::to_string(names.size() - 3) + " more" : list;
 }
 
-int64_t Elements(const ParamRow& r) {
-  int64_t n = 1;
-  for (int64_t d : r.shape) n *= d;
-  return n;
-}
+int64_t Elements(const ParamRow& r) { return Product(r.shape); }
 
 }  // namespace
 
