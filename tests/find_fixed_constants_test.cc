@@ -109,7 +109,8 @@ TEST(FindFixedConstants, FilterbankAsMatMulEitherWayAndAsA1x1Conv) {
   EXPECT_EQ(Flagged(run->table), want);
 }
 
-TEST(FindFixedConstants, DepthwiseBlurButNotTheLearnedConvAfterIt) {
+// A depthwise Gaussian blur, then a learned conv.
+onnx::ModelProto BlurModel() {
   auto m = test::ParseModel(R"(<ir_version: 8, opset_import: ["" : 14]>
     g (float[1,3,16,16] x) => (float[1,8,16,16] y) {
       b = Conv <group = 3, pads = [2, 2, 2, 2]> (x, blur)
@@ -118,7 +119,11 @@ TEST(FindFixedConstants, DepthwiseBlurButNotTheLearnedConvAfterIt) {
     })");
   Add(m, "blur", {3, 1, 5, 5}, Separable(GaussianTaps(5, 1), 3));
   Add(m, "conv_weight", {8, 3, 3, 3}, RandomValues(8 * 27, 0.27, 3));
-  auto run = test::RunPasses(std::move(m), kFrontPasses);
+  return m;
+}
+
+TEST(FindFixedConstants, DepthwiseBlurButNotTheLearnedConvAfterIt) {
+  auto run = test::RunPasses(BlurModel(), kFrontPasses);
   EXPECT_EQ(Flagged(run->table), (std::map<std::string, Fixed>{{"blur", Fixed::kSmoothingKernel}}));
 }
 
@@ -140,18 +145,6 @@ TEST(FindFixedConstants, OrdinaryWeightsAreRejectedByTheProbe) {
 }
 
 // ---- what select-init does with them ----
-
-onnx::ModelProto BlurModel() {
-  auto m = test::ParseModel(R"(<ir_version: 8, opset_import: ["" : 14]>
-    g (float[1,3,16,16] x) => (float[1,8,16,16] y) {
-      b = Conv <group = 3, pads = [2, 2, 2, 2]> (x, blur)
-      c = Conv <pads = [1, 1, 1, 1]> (b, conv_weight)
-      y = Relu(c)
-    })");
-  Add(m, "blur", {3, 1, 5, 5}, Separable(GaussianTaps(5, 1), 3));
-  Add(m, "conv_weight", {8, 3, 3, 3}, RandomValues(8 * 27, 0.27, 3));
-  return m;
-}
 
 Rule MakeRule(const std::string& selector, std::optional<Scheme> scheme, bool keep = false) {
   Rule r;
