@@ -42,10 +42,10 @@ void BM_FillTensor(benchmark::State& state, int32_t dtype, Scheme scheme) {
   row.name = "w";
   row.tensor = &t;
   row.shape = {static_cast<int64_t>(kN)};
-  row.scheme = scheme;
-  row.std = 0.05;
-  if (scheme == Scheme::kXavier) row.bound = 0.2;
-  row.distribution = scheme == Scheme::kXavier ? Distribution::kUniform : Distribution::kNormal;
+  row.init.scheme = scheme;
+  row.init.std = 0.05;
+  if (scheme == Scheme::kXavier) row.init.bound = 0.2;
+  row.init.distribution = scheme == Scheme::kXavier ? Distribution::kUniform : Distribution::kNormal;
   const unsigned threads = static_cast<unsigned>(state.range(0));
   TensorStats stats;
   for (auto _ : state) {

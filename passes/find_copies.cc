@@ -68,9 +68,9 @@ class CopyFinder {
   }
 
   static void Tie(ParamRow& copy, ParamRow& original, bool transposed) {
-    copy.copy_of = original.name;
-    copy.copy_transposed = transposed;
-    original.has_copies = true;
+    copy.copy.of = original.name;
+    copy.copy.transposed = transposed;
+    original.copy.has_copies = true;
   }
 
   // Byte-identical parameters (same role, type and shape) in the two branches of one If.
@@ -90,7 +90,7 @@ class CopyFinder {
       for (size_t i = 1; i < rows.size(); ++i) {
         for (size_t j = 0; j < i; ++j) {
           ParamRow* original = rows[j];
-          if (!original->copy_of.empty()) continue;
+          if (!original->copy.of.empty()) continue;
           const std::vector<double>*a = nullptr, *b = nullptr;
           REINIT_RETURN_IF_ERROR(Values(*original, &a));
           REINIT_RETURN_IF_ERROR(Values(*rows[i], &b));
@@ -107,9 +107,9 @@ class CopyFinder {
   // A weight equal to an embedding's transpose (or to the embedding itself): a tied LM head.
   Status TiedHeads() {
     for (ParamRow& e : *ctx_.table) {
-      if (e.role != Role::kEmbedding || e.shape.size() != 2 || !e.copy_of.empty()) continue;
+      if (e.role != Role::kEmbedding || e.shape.size() != 2 || !e.copy.of.empty()) continue;
       for (ParamRow& h : *ctx_.table) {
-        if (h.role != Role::kWeight || h.dtype != e.dtype || !h.copy_of.empty() || !h.piece.empty() ||
+        if (h.role != Role::kWeight || h.dtype != e.dtype || !h.copy.of.empty() || !h.piece.empty() ||
             ctx_.untied.count(h.name)) {
           continue;
         }

@@ -49,12 +49,12 @@ struct Layout {
 
 std::optional<Layout> LayoutOf(const ParamRow& row) {
   const LayerUse& use = row.uses[0];
-  if (use.rule == nullptr || !use.shape_known || row.layer == nullptr) return std::nullopt;
+  if (use.rule == nullptr || !use.shape_known || row.layer() == nullptr) return std::nullopt;
   Layout l;
   if (use.rule->fan == FanRule::kConv) {
     // Kernel axes are read as stored: the tensor must reach the Conv in its own shape.
-    if (row.consumed_shape != row.shape || row.shape.size() < 3) return std::nullopt;
-    for (const auto& op : row.through) {
+    if (use.shape != row.shape || row.shape.size() < 3) return std::nullopt;
+    for (const auto& op : use.through) {
       if (!KeepsOrder(op)) return std::nullopt;
     }
     l.conv = true;
@@ -69,7 +69,7 @@ std::optional<Layout> LayoutOf(const ParamRow& row) {
   }
   // A matrix: the input (K) axis of the layout the layer sees; leading unit axes (a batch of one) go.
   bool k_first = false;  // K is the matrix's first axis: the contracted vectors are its columns
-  const onnx::NodeProto& layer = *row.layer;
+  const onnx::NodeProto& layer = *row.layer();
   switch (use.rule->fan) {
     case FanRule::kGemmB: k_first = IntAttr(layer, "transB", 0) == 0; break;
     case FanRule::kGemmA: k_first = IntAttr(layer, "transA", 0) != 0; break;
@@ -77,7 +77,7 @@ std::optional<Layout> LayoutOf(const ParamRow& row) {
     case FanRule::kMatMulLeft: k_first = false; break;
     default: return std::nullopt;
   }
-  std::vector<int64_t> seen = row.consumed_shape;
+  std::vector<int64_t> seen = use.shape;
   while (seen.size() > 2 && seen[0] == 1) seen.erase(seen.begin());
   if (seen.size() != 2) return std::nullopt;
   l.rows = seen[0];
@@ -86,7 +86,7 @@ std::optional<Layout> LayoutOf(const ParamRow& row) {
   // Stored as seen (only order-keeping ops on the way), or as its transpose (one Transpose of the stored
   // matrix, nothing else).
   int transposes = 0;
-  for (const auto& op : row.through) {
+  for (const auto& op : use.through) {
     if (op == "Transpose") {
       ++transposes;
     } else if (!KeepsOrder(op)) {
@@ -94,7 +94,7 @@ std::optional<Layout> LayoutOf(const ParamRow& row) {
     }
   }
   if (transposes == 0) return l;
-  if (transposes != 1 || row.through.size() != 1 || row.shape.size() != 2 || use.entry == nullptr ||
+  if (transposes != 1 || use.through.size() != 1 || row.shape.size() != 2 || use.entry == nullptr ||
       use.entry->op_type() != "Transpose") {
     return std::nullopt;
   }
@@ -225,8 +225,8 @@ class FindFixedConstantsPass : public Pass {
 
 Status FindFixedConstantsPass::Run(PassContext& ctx, Counters& counters) {
   for (ParamRow& row : *ctx.table) {
-    row.fixed = Fixed::kNone;
-    row.fixed_seen.clear();
+    row.fixed.kind = Fixed::kNone;
+    row.fixed.seen.clear();
     if (row.role != Role::kWeight || row.quantized || !IsFloatType(row.dtype) || row.uses.empty()) continue;
     const std::optional<Layout> layout = LayoutOf(row);
     if (!layout) continue;
@@ -252,8 +252,8 @@ Status FindFixedConstantsPass::Run(PassContext& ctx, Counters& counters) {
     REINIT_RETURN_IF_ERROR(reader.Read(0, 0, 1, n, &values));
     const FixedFinding found = Detect(*layout, candidates, row, values);
     if (found.kind == Fixed::kNone) continue;
-    row.fixed = found.kind;
-    row.fixed_seen = found.seen;
+    row.fixed.kind = found.kind;
+    row.fixed.seen = found.seen;
     ++counters[NameOf(found.kind)];
   }
   return Status::Ok();

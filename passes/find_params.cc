@@ -522,10 +522,6 @@ void Decide(ParamRow& row, const GraphIndex& index) {
                         [](const LayerUse& u) { return u.role == Role::kEmbedding; });
   const LayerUse& primary = row.uses[0];
   row.role = primary.role;
-  row.layer = primary.layer;
-  row.layer_input = primary.layer_input;
-  row.consumed_shape = primary.shape;
-  row.through = primary.through;
   row.quantized = !IsFloatType(row.dtype);
   row.role_reason = std::string(NameOf(row.role)) + " of " + Where(primary, index);
   // The float bias of an integer layer stays with that layer's (kept) quantized weights.
@@ -682,13 +678,13 @@ void MarkGatedProjections(ParamTable& table, const GraphIndex& index) {
   std::map<std::set<const onnx::NodeProto*>, std::vector<std::pair<ParamRow*, int64_t>>> cells;
   for (ParamRow& row : table) {
     if (row.role != Role::kWeight || row.uses[0].rule == nullptr || row.shape.size() != 2 || !row.piece.empty()) continue;
-    const std::string& op = row.layer->op_type();
+    const std::string& op = row.layer()->op_type();
     if (op != "Gemm" && op != "MatMul") continue;
-    const GateSplit split = FindGateSplit(*row.layer, index);
+    const GateSplit split = FindGateSplit(*row.layer(), index);
     if (split.gates == 0) continue;
     // W [out, in] (Gemm transB) or [in, out].
-    const bool out_first = row.uses[0].rule->fan == FanRule::kGemmB && IntAttr(*row.layer, "transB", 0) != 0;
-    const int64_t out = row.consumed_shape[out_first ? 0 : 1], in = row.consumed_shape[out_first ? 1 : 0];
+    const bool out_first = row.uses[0].rule->fan == FanRule::kGemmB && IntAttr(*row.layer(), "transB", 0) != 0;
+    const int64_t out = row.uses[0].shape[out_first ? 0 : 1], in = row.uses[0].shape[out_first ? 1 : 0];
     if (out % split.gates != 0) continue;
     row.split_gates = split.gates;
     cells[split.nonlinearities].emplace_back(&row, in == out / split.gates ? 1 : 0);
@@ -699,8 +695,8 @@ void MarkGatedProjections(ParamTable& table, const GraphIndex& index) {
     for (auto& [row, square] : projections) {
       const bool is_hidden = projections.size() >= 2 && hidden == 1 && square;
       row->role = is_hidden ? Role::kRecurrentHidden : Role::kRecurrentInput;
-      row->role_reason = std::string(NameOf(row->role)) + ": " + row->layer->op_type() + " '" +
-                         index.NodeLabel(*row->layer) + "' is a gate projection of a recurrent cell (its output is "
+      row->role_reason = std::string(NameOf(row->role)) + ": " + row->layer()->op_type() + " '" +
+                         index.NodeLabel(*row->layer()) + "' is a gate projection of a recurrent cell (its output is "
                          "split into " + std::to_string(row->split_gates) + " gates)";
     }
   }

@@ -148,21 +148,21 @@ class InferActivationPass : public Pass {
 Status InferActivationPass::Run(PassContext& ctx, Counters& counters) {
   const int64_t opset = DefaultOpset(*ctx.model);
   for (ParamRow& row : *ctx.table) {
-    if (row.layer == nullptr || !row.has_fans) continue;
+    if (row.layer() == nullptr || !row.fans.has_value()) continue;
     if (IsRecurrentWeight(row.role)) {
-      row.activation = RecurrentActivations(*row.layer);
-      row.activation_family = ActivationFamily::kSigmoidTanh;
-      row.activation_path = {row.layer->op_type()};
+      row.act.name = RecurrentActivations(*row.layer());
+      row.act.family = ActivationFamily::kSigmoidTanh;
+      row.act.path = {row.layer()->op_type()};
       ++counters["recurrent"];
       continue;
     }
     if (row.role != Role::kWeight) continue;
-    Found found = FollowToActivation(*row.layer, *ctx.index, opset);
-    row.activation = found.activation.kind;
-    row.activation_family = found.activation.family;
-    row.activation_param = found.activation.slope;
-    row.activation_path = std::move(found.path);
-    row.residual_add = found.residual_add;
+    Found found = FollowToActivation(*row.layer(), *ctx.index, opset);
+    row.act.name = found.activation.kind;
+    row.act.family = found.activation.family;
+    row.act.param = found.activation.slope;
+    row.act.path = std::move(found.path);
+    row.act.residual_add = found.residual_add;
     ++counters[found.activation.kind == "linear" ? "linear" : "activation found"];
     // A shared weight whose other layers see another activation family: the first use decides.
     for (size_t u = 1; u < row.uses.size(); ++u) {

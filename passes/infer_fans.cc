@@ -60,19 +60,16 @@ int64_t RoundedFan(int64_t channels, std::pair<int64_t, int64_t> reach) {
   return std::max<int64_t>((channels * num + den / 2) / den, 1);
 }
 
-struct Fans {
-  int64_t fan_in = 0, fan_out = 0, receptive_field = 1, groups = 1, gate_blocks = 1, directions = 1;
-  bool has_fans = false;
-};
-
-// The fans of a tensor of shape `s` used by `layer` under `rule`; returns an empty string, or why
-// the shape does not fit the layout.
+// The fans of a tensor of shape `s` used by `layer` under `rule` (none for a rule without fans), and
+// its gate layout; returns an empty string, or why the shape does not fit the layout.
 std::string ComputeFans(const OpInputRule& rule, const onnx::NodeProto& layer, const std::vector<int64_t>& s,
-                        Fans& row) {
+                        std::optional<Fans>& fans, GateLayout& gates) {
   const size_t rank = s.size();
+  if (rule.fan == FanRule::kNone) return "";
+  Fans row;
   switch (rule.fan) {
     case FanRule::kNone:
-      return "";
+      break;
     case FanRule::kConv:
     case FanRule::kConvTranspose: {
       if (rank < 3) return "a convolution weight needs rank >= 3";
@@ -85,11 +82,11 @@ std::string ComputeFans(const OpInputRule& rule, const onnx::NodeProto& layer, c
       row.groups = g;
       const std::pair<int64_t, int64_t> reach = StrideReach(layer, s);
       if (rule.fan == FanRule::kConv) {
-        row.fan_in = s[1] * rf;
-        row.fan_out = RoundedFan(s[0] / g, reach);
+        row.in = s[1] * rf;
+        row.out = RoundedFan(s[0] / g, reach);
       } else {
-        row.fan_in = RoundedFan(s[0] / g, reach);
-        row.fan_out = s[1] * rf;
+        row.in = RoundedFan(s[0] / g, reach);
+        row.out = s[1] * rf;
       }
       break;
     }
@@ -99,23 +96,23 @@ std::string ComputeFans(const OpInputRule& rule, const onnx::NodeProto& layer, c
       const bool transposed = IntAttr(layer, rule.fan == FanRule::kGemmB ? "transB" : "transA", 0) != 0;
       // B: [K, N] (K inputs, N outputs); A used as weight: [M, K] (K inputs, M outputs).
       const bool k_first = (rule.fan == FanRule::kGemmB) != transposed;
-      row.fan_in = k_first ? s[0] : s[1];
-      row.fan_out = k_first ? s[1] : s[0];
+      row.in = k_first ? s[0] : s[1];
+      row.out = k_first ? s[1] : s[0];
       break;
     }
     case FanRule::kMatMulRight:
     case FanRule::kMatMulLeft: {
       if (rank == 0) return "a MatMul operand needs rank >= 1";
       if (rank == 1) {
-        row.fan_in = s[0];
-        row.fan_out = 1;
+        row.in = s[0];
+        row.out = 1;
         break;
       }
       // FusedMatMul may carry transB; plain MatMul has no such attribute (0).
       const bool transposed = rule.fan == FanRule::kMatMulRight && IntAttr(layer, "transB", 0) != 0;
       const int64_t rows = s[rank - (transposed ? 1 : 2)], cols = s[rank - (transposed ? 2 : 1)];
-      row.fan_in = rule.fan == FanRule::kMatMulRight ? rows : cols;
-      row.fan_out = rule.fan == FanRule::kMatMulRight ? cols : rows;
+      row.in = rule.fan == FanRule::kMatMulRight ? rows : cols;
+      row.out = rule.fan == FanRule::kMatMulRight ? cols : rows;
       break;
     }
     case FanRule::kRecurrentW:
@@ -126,20 +123,20 @@ std::string ComputeFans(const OpInputRule& rule, const onnx::NodeProto& layer, c
       const int64_t declared = IntAttr(layer, "hidden_size", hidden);
       if (declared != hidden) return "hidden_size " + std::to_string(declared) + " does not match the shape";
       if (rule.fan == FanRule::kRecurrentR && s[2] != hidden) return "R must be [dirs, gates*H, H]";
-      row.gate_blocks = rule.gates;
-      row.directions = s[0];
-      row.fan_in = s[2];
-      row.fan_out = hidden;
+      gates.blocks = rule.gates;
+      gates.directions = s[0];
+      row.in = s[2];
+      row.out = hidden;
       break;
     }
     case FanRule::kEmbedding:
       if (rank != 2) return "an embedding needs rank 2";
-      row.fan_in = s[0];
-      row.fan_out = s[1];
+      row.in = s[0];
+      row.out = s[1];
       break;
   }
-  if (row.fan_in <= 0 || row.fan_out <= 0) return "a fan is zero";
-  row.has_fans = true;
+  if (row.in <= 0 || row.out <= 0) return "a fan is zero";
+  fans = row;
   return "";
 }
 
@@ -153,19 +150,20 @@ Status InferFansPass::Run(PassContext& ctx, Counters& counters) {
     for (size_t u = 0; u < row.uses.size(); ++u) {
       const LayerUse& use = row.uses[u];
       if (use.rule == nullptr) continue;  // a pattern role (bias Add, norm Mul, ...): no fans
-      Fans fans;
+      std::optional<Fans> fans;
+      GateLayout gates;
       if (use.rule->role == Role::kRecurrentBias) {
-        fans.gate_blocks = use.rule->gates;
-        fans.directions = use.shape.empty() ? 1 : use.shape[0];
+        gates.blocks = use.rule->gates;
+        gates.directions = use.shape.empty() ? 1 : use.shape[0];
       }
-      std::string problem = use.shape_known ? ComputeFans(*use.rule, *use.layer, use.shape, fans)
+      std::string problem = use.shape_known ? ComputeFans(*use.rule, *use.layer, use.shape, fans, gates)
                                             : "its shape after " + use.through.back() + " is not a constant";
       // PyTorch, Keras and JAX count convolution fans from the first two axes as stored, every kernel
       // position counted whatever the stride.
       if (problem.empty() && ctx.policy.preset_rules().fans == FanConvention::kFramework &&
           (use.rule->fan == FanRule::kConv || use.rule->fan == FanRule::kConvTranspose)) {
-        fans.fan_in = use.shape[1] * fans.receptive_field;
-        fans.fan_out = use.shape[0] * fans.receptive_field;
+        fans->in = use.shape[1] * fans->receptive_field;
+        fans->out = use.shape[0] * fans->receptive_field;
       }
       if (u == 0) {
         if (!problem.empty()) {
@@ -173,25 +171,20 @@ Status InferFansPass::Run(PassContext& ctx, Counters& counters) {
           ++counters["shape mismatches"];
           break;
         }
-        row.fan_in = fans.fan_in;
-        row.fan_out = fans.fan_out;
-        row.receptive_field = fans.receptive_field;
-        row.groups = fans.groups;
-        row.gate_blocks = fans.gate_blocks;
-        row.directions = fans.directions;
-        row.has_fans = fans.has_fans;
-        if (row.has_fans) ++counters["rows with fans"];
+        row.fans = fans;
+        row.gates = gates;
+        if (row.fans) ++counters["rows with fans"];
         // A dense gate projection of a recurrent cell (find-params): its fans are per gate block.
-        if (row.split_gates > 1 && row.has_fans) {
-          row.gate_blocks = row.split_gates;
-          row.fan_out /= row.split_gates;
+        if (row.split_gates > 1 && row.fans) {
+          row.gates.blocks = row.split_gates;
+          row.fans->out /= row.split_gates;
         }
-        if (row.gate_blocks > 1 || use.rule->fan == FanRule::kRecurrentR) FindGateBlocks(row, use);
-      } else if (problem.empty() && fans.has_fans && row.has_fans && use.role == row.role &&
-                 (fans.fan_in != row.fan_in || fans.fan_out != row.fan_out)) {
+        if (row.gates.blocks > 1 || use.rule->fan == FanRule::kRecurrentR) FindGateBlocks(row, use);
+      } else if (problem.empty() && fans && row.fans && use.role == row.role &&
+                 (fans->in != row.fans->in || fans->out != row.fans->out)) {
         row.conflicts.push_back("also used by " + use.layer->op_type() + " input " + std::to_string(use.layer_input) +
-                                " with fan_in " + std::to_string(fans.fan_in) + ", fan_out " +
-                                std::to_string(fans.fan_out) + " (first use decides)");
+                                " with fan_in " + std::to_string(fans->in) + ", fan_out " +
+                                std::to_string(fans->out) + " (first use decides)");
         ++counters["fan conflicts"];
       }
     }

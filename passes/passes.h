@@ -1,5 +1,5 @@
 // Every pass, declared once, in the order they run: the name that --list-passes, --passes, --dump-after
-// and --stats use, what the pass does, which fields of ParamRow (passes/graph/param_table.h) it reads
+// and --stats use, what the pass does, which groups of ParamRow (passes/graph/param_table.h) it reads
 // and writes, and the function in its .cc file that makes it. A pass's class is private to its .cc file:
 // the pipeline (passes/pipeline.h) reaches it only through this table, so a new pass is one more line
 // here and nowhere else.
@@ -14,8 +14,8 @@ namespace reinit {
 struct PassInfo {
   const char* name;
   const char* summary;  // one line, for --list-passes
-  const char* reads;    // the ParamRow fields (and whatever else) the pass reads
-  const char* writes;   // the ParamRow fields (and whatever else) the pass writes
+  const char* reads;    // the ParamRow groups and fields (and whatever else) the pass reads
+  const char* writes;   // the ParamRow groups and fields (and whatever else) the pass writes
   std::unique_ptr<Pass> (*create)();
   // A pass that runs only when asked for, by this option, and then before all others; null: always runs.
   const char* asked_by = nullptr;
@@ -46,43 +46,42 @@ inline constexpr PassInfo kPasses[] = {
     {"find-params",
      "one row per tensor; role from how it is consumed (op type + input index)",
      "the model",
-     "name, dtype, shape, source, graph, tensor, consumers, role, uses, piece, piece_text, layer, layer_input, "
-     "consumed_shape, through, conflicts, quantized, split_gates, role_reason",
+     "name, dtype, shape, source, graph, tensor, consumers, role, uses (uses[0] decides: layer()), piece, "
+     "piece_text, conflicts, quantized, split_gates, role_reason",
      MakeFindParamsPass},
     {"infer-fans",
      "fan_in/fan_out from the consumer's layout (conv groups, gate blocks, transB)",
      "uses, split_gates; the policy's fan convention",
-     "has_fans, fan_in, fan_out, receptive_field, groups, gate_blocks, directions, gate_block_offsets, "
-     "forget_elements, conflicts, role_reason (a shape that does not fit)",
+     "fans (absent when the shape does not fit: role_reason says why), gates, conflicts",
      MakeInferFansPass},
     {"infer-activation",
      "follow each layer's output to its first nonlinearity",
-     "role, layer, has_fans, uses",
-     "activation, activation_family, activation_param, activation_path, residual_add, conflicts",
+     "role, uses, fans",
+     "act, conflicts",
      MakeInferActivationPass},
     {"find-fixed-constants",
      "mark weights whose values are a fixed DFT basis, filterbank or smoothing kernel",
      "role, quantized, dtype, uses; the tensor's values",
-     "fixed, fixed_seen",
+     "fixed",
      MakeFindFixedConstantsPass},
     {"find-copies",
      "one parameter stored twice: copies in the branches of an If, a tied head stored transposed",
      "role, dtype, shape, graph, piece; the tensors' values; the copies untie-shared made",
-     "copy_of, copy_transposed, has_copies",
+     "copy",
      MakeFindCopiesPass},
     {"select-init",
      "pick scheme, distribution, gain and std/bound by the note's rules",
-     "role, quantized, fans, activation, residual_add, fixed, conflicts, copy_of; the policy",
-     "scheme, distribution, gain, scale, mode, whole_kernel, forget_bias, std, bound, constant, action, kept, reason",
+     "role, quantized, fans, gates, act, fixed, conflicts, copy; the policy",
+     "init",
      MakeSelectInitPass},
     {"select-tensors",
      "apply --only/--exclude/--keep/--reinit-last/--reinit-blocks: unselected rows are kept",
-     "role, layer, consumers, copy_of, action; the policy's selection",
-     "action, kept, reason, scheme, std, bound, mode, stats (of the rows it leaves out); warnings",
+     "role, uses, consumers, copy, init; the policy's selection",
+     "init (of the rows it leaves out: kept, with why), stats (their measured values); warnings",
      MakeSelectTensorsPass},
     {"regenerate",
      "write freshly generated values into every tensor marked for re-initialization",
-     "action and everything select-init wrote; copy_of, copy_transposed, piece",
+     "init, gates, fans, copy, piece",
      "the tensors' data, stats; the model's metadata (the run)",
      MakeRegeneratePass},
 };

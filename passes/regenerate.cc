@@ -53,9 +53,9 @@ Status WriteCopies(const ParamRow& original, PassContext& ctx, Counters& counter
   std::vector<double> values;
   REINIT_RETURN_IF_ERROR(ReadValues(*original.tensor, &values));
   for (ParamRow& copy : *ctx.table) {
-    if (copy.copy_of != original.name || copy.action != Action::kReinitialize) continue;
+    if (copy.copy.of != original.name || copy.init.action != Action::kReinitialize) continue;
     std::vector<double> mine = values;
-    if (copy.copy_transposed) {
+    if (copy.copy.transposed) {
       const int64_t rows = original.shape[0], cols = original.shape[1];
       for (int64_t r = 0; r < rows; ++r) {
         for (int64_t c = 0; c < cols; ++c) mine[c * rows + r] = values[r * cols + c];
@@ -106,16 +106,16 @@ void Produce(ParamRow& row, PassContext& ctx) {
 // handed to the writer to generate as it writes (Produce), unless its values are needed now (an
 // original whose copies take them).
 Status RegenerateRow(ParamRow& row, PassContext& ctx, Counters& counters) {
-  if (row.action != Action::kReinitialize) {
+  if (row.init.action != Action::kReinitialize) {
     ++counters["kept"];
     return Status::Ok();
   }
-  if (!row.copy_of.empty()) return Status::Ok();  // written with its original (WriteCopies)
+  if (!row.copy.of.empty()) return Status::Ok();  // written with its original (WriteCopies)
   int64_t n = 0;
   REINIT_RETURN_IF_ERROR(ElementCount(*row.tensor, &n));
   ++counters["rewritten"];
   counters["elements written"] += n;
-  if (OnDisk(row, ctx.store) && !row.has_copies) {
+  if (OnDisk(row, ctx.store) && !row.copy.has_copies) {
     Produce(row, ctx);
     return Status::Ok();
   }
@@ -127,7 +127,7 @@ Status RegenerateRow(ParamRow& row, PassContext& ctx, Counters& counters) {
   }
   TensorStats stats;
   REINIT_RETURN_IF_ERROR(FillTensor(row, ctx.policy.seed, ctx.threads, &stats));
-  if (row.has_copies) REINIT_RETURN_IF_ERROR(WriteCopies(row, ctx, counters));
+  if (row.copy.has_copies) REINIT_RETURN_IF_ERROR(WriteCopies(row, ctx, counters));
   row.stats = stats;
   return Status::Ok();
 }
@@ -138,7 +138,7 @@ Status RegenerateRow(ParamRow& row, PassContext& ctx, Counters& counters) {
 Status RegeneratePieces(const std::vector<ParamRow*>& pieces, PassContext& ctx, Counters& counters) {
   ParamRow& first = *pieces[0];
   onnx::TensorProto* t = first.tensor;
-  if (std::none_of(pieces.begin(), pieces.end(), [](auto* p) { return p->action == Action::kReinitialize; })) {
+  if (std::none_of(pieces.begin(), pieces.end(), [](auto* p) { return p->init.action == Action::kReinitialize; })) {
     return Status::Ok();
   }
   std::vector<double> values;
@@ -151,7 +151,7 @@ Status RegeneratePieces(const std::vector<ParamRow*>& pieces, PassContext& ctx, 
     REINIT_RETURN_IF_ERROR(ReadValues(*t, &values));
   }
   for (ParamRow* p : pieces) {
-    if (p->action != Action::kReinitialize) continue;
+    if (p->init.action != Action::kReinitialize) continue;
     std::vector<double> drawn;
     REINIT_RETURN_IF_ERROR(GenerateValues(*p, ctx.policy.seed, ctx.threads, &drawn));
     for (const auto& [begin, end] : p->piece) std::copy(drawn.begin() + begin, drawn.begin() + end, values.begin() + begin);
@@ -159,7 +159,7 @@ Status RegeneratePieces(const std::vector<ParamRow*>& pieces, PassContext& ctx, 
   REINIT_RETURN_IF_ERROR(WriteValues(values, t));
   REINIT_RETURN_IF_ERROR(ReadValues(*t, &values));  // stats of what is stored, after rounding
   for (ParamRow* p : pieces) {
-    if (p->action != Action::kReinitialize) continue;
+    if (p->init.action != Action::kReinitialize) continue;
     std::vector<double> mine;
     for (const auto& [begin, end] : p->piece) mine.insert(mine.end(), values.begin() + begin, values.begin() + end);
     const TensorStats stats = Measure(mine);

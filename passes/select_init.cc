@@ -99,10 +99,10 @@ struct RuleUse {
 // Why `scheme` cannot be applied to `row` (nullptr: it can). Variance scaling divides by a fan, which a
 // bias or a norm parameter does not have (it would give inf); orthogonal needs a matrix.
 const char* CannotApply(Scheme scheme, const ParamRow& row) {
-  if (IsVarianceScaling(scheme) && !row.has_fans) return "no fans";
+  if (IsVarianceScaling(scheme) && !row.fans.has_value()) return "no fans";
   if (scheme != Scheme::kOrthogonal) return nullptr;
   const bool recurrent = IsRecurrentWeight(row.role);
-  if (recurrent) return row.gate_block_offsets.empty() ? "gate blocks not whole runs of stored rows" : nullptr;
+  if (recurrent) return row.gates.block_offsets.empty() ? "gate blocks not whole runs of stored rows" : nullptr;
   return row.shape.size() < 2 || row.shape[0] == 0 ? "not a matrix" : nullptr;
 }
 
@@ -115,14 +115,14 @@ class Decider {
     const std::string by = std::string(" (preset ") + preset_.name + ")";
     switch (row.role) {
       case Role::kWeight: {
-        const VarianceScaling& vs = ForFamily(row.activation_family);
+        const VarianceScaling& vs = ForFamily(row.act.family);
         SetScaling(d, vs);
         if (vs.scheme == Scheme::kHe && preset_.slope_aware && !preset_.torch_gain) {
-          d.scale = 2.0 / (1.0 + row.activation_param * row.activation_param);
+          d.scale = 2.0 / (1.0 + row.act.param * row.act.param);
         }
-        if (preset_.torch_gain) d.gain = TorchGain(row.activation, row.activation_family, row.activation_param);
-        d.words = std::string(FamilyWords(row.activation_family)) + " -> " + NameOf(vs.scheme) + " (activation " +
-                  row.activation + ")";
+        if (preset_.torch_gain) d.gain = TorchGain(row.act.name, row.act.family, row.act.param);
+        d.words = std::string(FamilyWords(row.act.family)) + " -> " + NameOf(vs.scheme) + " (activation " +
+                  row.act.name + ")";
         return true;
       }
       case Role::kRecurrentInput:
@@ -140,8 +140,8 @@ class Decider {
           d.words = "embedding -> U(-" + FormatNumber(d.value) + ", " + FormatNumber(d.value) + ")" + by;
         } else if (preset_.embedding == EmbeddingRule::kFanInNormal) {
           d.scheme = Scheme::kNormal;
-          d.value = 1.0 / std::sqrt(static_cast<double>(row.fan_out));
-          d.words = "embedding -> N(0, 1/dim), dim = " + std::to_string(row.fan_out) + by;
+          d.value = 1.0 / std::sqrt(static_cast<double>(row.fans->out));
+          d.words = "embedding -> N(0, 1/dim), dim = " + std::to_string(row.fans->out) + by;
         } else {
           d.scheme = Scheme::kNormal;
           d.value = preset_.embedding_value;
@@ -169,8 +169,8 @@ class Decider {
   void Flags(const ParamRow& row, Decision& d) const {
     if (!IsVarianceScaling(d.scheme)) return;
     if (policy_.mode) d.mode = *policy_.mode;
-    if (policy_.gain) d.gain = std::isnan(*policy_.gain) ? TorchGain(row.activation, row.activation_family,
-                                                                      row.activation_param)
+    if (policy_.gain) d.gain = std::isnan(*policy_.gain) ? TorchGain(row.act.name, row.act.family,
+                                                                      row.act.param)
                                                           : *policy_.gain;
     if (policy_.distribution) d.distribution = *policy_.distribution;
   }
@@ -192,7 +192,7 @@ class Decider {
         continue;
       }
       if (fixed && !rule.match.name) {
-        uses[r].skipped.push_back(row.name + " (" + FixedWords(row.fixed) + ": a rule must name it, or use reinit_fixed)");
+        uses[r].skipped.push_back(row.name + " (" + FixedWords(row.fixed.kind) + ": a rule must name it, or use reinit_fixed)");
         continue;
       }
       Decision next = d;
@@ -200,7 +200,7 @@ class Decider {
       if (init.scheme && *init.scheme != next.scheme) {
         next.scheme = *init.scheme;
         if (IsVarianceScaling(next.scheme)) SetScaling(next, DefaultScaling(next.scheme));
-        if (next.scheme == Scheme::kHe) next.scale = 2.0 / (1.0 + row.activation_param * row.activation_param);
+        if (next.scheme == Scheme::kHe) next.scale = 2.0 / (1.0 + row.act.param * row.act.param);
       }
       if (const char* why = CannotApply(next.scheme, row)) {
         uses[r].skipped.push_back(row.name + " (" + why + ")");
@@ -209,8 +209,8 @@ class Decider {
       keep = nullptr;
       uses[r].applied.push_back(row.name);
       if (init.distribution) next.distribution = *init.distribution;
-      if (init.gain) next.gain = std::isnan(*init.gain) ? TorchGain(row.activation, row.activation_family,
-                                                                    row.activation_param)
+      if (init.gain) next.gain = std::isnan(*init.gain) ? TorchGain(row.act.name, row.act.family,
+                                                                    row.act.param)
                                                         : *init.gain;
       if (init.mode) next.mode = *init.mode;
       if (init.std) next.value = *init.std;
@@ -247,14 +247,14 @@ class Decider {
   }
 
   bool Recurrent(const ParamRow& row, Decision& d) const {
-    const int64_t hidden = row.role == Role::kRecurrentBias ? (row.shape.size() == 2 ? row.shape[1] / (2 * row.gate_blocks) : 0)
-                                                            : row.fan_out;
+    const int64_t hidden = row.role == Role::kRecurrentBias ? (row.shape.size() == 2 ? row.shape[1] / (2 * row.gates.blocks) : 0)
+                                                            : row.fans->out;
     if (preset_.recurrent == RecurrentRule::kTorchDefault) {
       if (hidden <= 0) return false;
       d.scheme = Scheme::kUniform;
       d.value = 1.0 / std::sqrt(static_cast<double>(hidden));
       d.words = "recurrent weights and biases -> U(-1/sqrt(H), 1/sqrt(H)), H = " + std::to_string(hidden) +
-                " (torch.nn." + (row.layer ? row.layer->op_type() : std::string("RNN")) + " default)";
+                " (torch.nn." + (row.layer() ? row.layer()->op_type() : std::string("RNN")) + " default)";
       return true;
     }
     const bool whole = preset_.recurrent == RecurrentRule::kWholeKernel;
@@ -267,7 +267,7 @@ class Decider {
     // Orthogonal blocks are built in the stored layout: an R whose gate blocks are not whole runs of
     // stored rows (passes/graph/gate_blocks.h) gets the input weights' rule instead, which does not depend on
     // layout.
-    const bool blocks = !(whole ? DirectionBlockOffsets(row) : row.gate_block_offsets).empty();
+    const bool blocks = !(whole ? DirectionBlockOffsets(row) : row.gates.block_offsets).empty();
     if (row.role == Role::kRecurrentHidden && blocks) {
       d.scheme = Scheme::kOrthogonal;
       d.whole_kernel = whole;
@@ -276,7 +276,7 @@ class Decider {
       return true;
     }
     SetScaling(d, preset_.recurrent_input);
-    if (whole) d.fan_out_factor = row.gate_blocks;
+    if (whole) d.fan_out_factor = row.gates.blocks;
     d.words = std::string(row.role == Role::kRecurrentHidden ? "recurrent R" : "recurrent W") + " -> " +
               NameOf(d.scheme) +
               (whole ? " over the whole kernel (fan_out = gates*H)" : " per gate block (gates are sigmoid/tanh)") +
@@ -292,29 +292,29 @@ class Decider {
 
 // std and bound of a variance-scaling decision, and the formula in words.
 void ApplyScaling(ParamRow& row, const Decision& d, Distribution dist) {
-  const double fi = static_cast<double>(row.fan_in);
-  const double fo = static_cast<double>(row.fan_out * d.fan_out_factor);
+  const double fi = static_cast<double>(row.fans->in);
+  const double fo = static_cast<double>(row.fans->out * d.fan_out_factor);
   const double n = d.mode == FanMode::kFanIn ? fi : d.mode == FanMode::kFanOut ? fo : (fi + fo) / 2;
-  row.scale = d.scale;
-  row.gain = d.gain;
-  row.mode = NameOf(d.mode);
-  row.std = d.gain * std::sqrt(d.scale / n);
-  row.distribution = dist;
-  if (dist == Distribution::kUniform) row.bound = UniformBoundForStd(row.std);
-  row.reason += ": std = " + (d.gain != 1 ? FormatNumber(d.gain) + "*" : std::string()) + "sqrt(" +
-                FormatNumber(d.scale) + "/n), n = " + row.mode + " = " + FormatNumber(n) + " (n_in " +
-                std::to_string(row.fan_in) + ", n_out " + std::to_string(static_cast<int64_t>(fo)) + ") -> " +
-                (row.bound ? "uniform bound " + FormatNumber(*row.bound)
-                           : NameOf(dist) + std::string(" std ") + FormatNumber(row.std));
+  row.init.scale = d.scale;
+  row.init.gain = d.gain;
+  row.init.mode = NameOf(d.mode);
+  row.init.std = d.gain * std::sqrt(d.scale / n);
+  row.init.distribution = dist;
+  if (dist == Distribution::kUniform) row.init.bound = UniformBoundForStd(row.init.std);
+  row.init.reason += ": std = " + (d.gain != 1 ? FormatNumber(d.gain) + "*" : std::string()) + "sqrt(" +
+                FormatNumber(d.scale) + "/n), n = " + row.init.mode + " = " + FormatNumber(n) + " (n_in " +
+                std::to_string(row.fans->in) + ", n_out " + std::to_string(static_cast<int64_t>(fo)) + ") -> " +
+                (row.init.bound ? "uniform bound " + FormatNumber(*row.init.bound)
+                           : NameOf(dist) + std::string(" std ") + FormatNumber(row.init.std));
 }
 
 // Sets a decision's scheme on its row: scheme, std, bound or constant, and the reason.
 void ApplyScheme(ParamRow& row, const Decision& d, const Decider& decider, const Policy& policy) {
-  row.action = Action::kReinitialize;
-  row.scheme = d.scheme;
-  row.reason = d.words;
-  row.whole_kernel = d.whole_kernel;
-  row.gain = d.gain;
+  row.init.action = Action::kReinitialize;
+  row.init.scheme = d.scheme;
+  row.init.reason = d.words;
+  row.init.whole_kernel = d.whole_kernel;
+  row.init.gain = d.gain;
   switch (d.scheme) {
     case Scheme::kXavier:
     case Scheme::kHe:
@@ -322,20 +322,20 @@ void ApplyScheme(ParamRow& row, const Decision& d, const Decider& decider, const
       ApplyScaling(row, d, decider.DistributionOf(d));
       break;
     case Scheme::kConstant:
-      row.constant = d.value;
-      if (row.role == Role::kRecurrentBias && row.gate_blocks == 4) {
-        row.forget_bias = policy.forget_bias.value_or(policy.preset_rules().forget_bias);
-        if (row.forget_bias != 0) row.reason += ", forget-gate bias (Wb) -> " + FormatNumber(row.forget_bias);
+      row.init.constant = d.value;
+      if (row.role == Role::kRecurrentBias && row.gates.blocks == 4) {
+        row.init.forget_bias = policy.forget_bias.value_or(policy.preset_rules().forget_bias);
+        if (row.init.forget_bias != 0) row.init.reason += ", forget-gate bias (Wb) -> " + FormatNumber(row.init.forget_bias);
       }
       break;
     case Scheme::kNormal:
-      row.distribution = Distribution::kNormal;
-      row.std = d.value;
+      row.init.distribution = Distribution::kNormal;
+      row.init.std = d.value;
       break;
     case Scheme::kUniform:
-      row.distribution = Distribution::kUniform;
-      row.bound = d.value;
-      row.std = d.value / std::sqrt(3.0);
+      row.init.distribution = Distribution::kUniform;
+      row.init.bound = d.value;
+      row.init.std = d.value / std::sqrt(3.0);
       break;
     case Scheme::kOrthogonal: {
       // Entries of a matrix with orthonormal rows (or columns) of length L have mean square 1/L. The
@@ -344,9 +344,9 @@ void ApplyScheme(ParamRow& row, const Decision& d, const Decider& decider, const
       const bool recurrent = IsRecurrentWeight(row.role);
       int64_t elements = 1;
       for (int64_t dim : row.shape) elements *= dim;
-      const int64_t rows = recurrent ? (d.whole_kernel ? row.fan_out * row.gate_blocks : row.fan_out) : row.shape[0];
-      const int64_t cols = recurrent ? row.fan_in : elements / row.shape[0];
-      row.std = row.gain / std::sqrt(static_cast<double>(std::max<int64_t>({rows, cols, 1})));
+      const int64_t rows = recurrent ? (d.whole_kernel ? row.fans->out * row.gates.blocks : row.fans->out) : row.shape[0];
+      const int64_t cols = recurrent ? row.fans->in : elements / row.shape[0];
+      row.init.std = row.init.gain / std::sqrt(static_cast<double>(std::max<int64_t>({rows, cols, 1})));
       break;
     }
     case Scheme::kNone:
@@ -357,16 +357,16 @@ void ApplyScheme(ParamRow& row, const Decision& d, const Decider& decider, const
 // Depth-aware scaling of the last layer of each residual branch (--residual-scaling).
 void ScaleResidual(ParamRow& row, const Policy& policy, size_t branches) {
   if (policy.residual == ResidualScaling::kZero) {
-    row.scheme = Scheme::kConstant;
-    row.constant = 0;
-    row.bound.reset();
-    row.std = 0;
-    row.reason += "; last layer of a residual branch -> 0 (--residual-scaling zero, Fixup)";
+    row.init.scheme = Scheme::kConstant;
+    row.init.constant = 0;
+    row.init.bound.reset();
+    row.init.std = 0;
+    row.init.reason += "; last layer of a residual branch -> 0 (--residual-scaling zero, Fixup)";
   } else if (policy.residual == ResidualScaling::kGpt2) {
     const double f = 1.0 / std::sqrt(static_cast<double>(branches));
-    row.std *= f;
-    if (row.bound) *row.bound *= f;
-    row.reason += "; last layer of a residual branch: scaled by 1/sqrt(" + std::to_string(branches) +
+    row.init.std *= f;
+    if (row.init.bound) *row.init.bound *= f;
+    row.init.reason += "; last layer of a residual branch: scaled by 1/sqrt(" + std::to_string(branches) +
                   " residual branches) (--residual-scaling gpt2)";
   }
 }
@@ -385,28 +385,28 @@ double LargestFinite(int32_t dtype) {
 // the largest normal the generators produce (Box-Muller from uniforms no smaller than 2^-33: 6.77 std;
 // a truncated normal stops at two of its raised sigmas).
 double LargestDraw(const ParamRow& row) {
-  switch (row.scheme) {
-    case Scheme::kConstant: return std::max(std::fabs(row.constant), std::fabs(row.forget_bias));
-    case Scheme::kOrthogonal: return row.gain;
+  switch (row.init.scheme) {
+    case Scheme::kConstant: return std::max(std::fabs(row.init.constant), std::fabs(row.init.forget_bias));
+    case Scheme::kOrthogonal: return row.init.gain;
     case Scheme::kNone: return 0;
     default: break;
   }
-  if (row.bound) return *row.bound;
-  if (row.distribution == Distribution::kTruncatedNormal) return 2 * row.std / kTruncatedNormalStdFactor;
-  return 6.8 * row.std;
+  if (row.init.bound) return *row.init.bound;
+  if (row.init.distribution == Distribution::kTruncatedNormal) return 2 * row.init.std / kTruncatedNormalStdFactor;
+  return 6.8 * row.init.std;
 }
 
 // A decision whose values would not be finite in the tensor's type is the user's to change (a rule's
 // std, value or bound); one that is not finite at all is a bug.
 Status CheckRepresentable(const ParamRow& row) {
   const double largest = LargestDraw(row);
-  if (!std::isfinite(row.std) || !std::isfinite(largest) || (row.bound && !std::isfinite(*row.bound))) {
-    return {ExitCode::kInternal, "tensor '" + row.name + "': the decision is not finite (" + row.reason + ")"};
+  if (!std::isfinite(row.init.std) || !std::isfinite(largest) || (row.init.bound && !std::isfinite(*row.init.bound))) {
+    return {ExitCode::kInternal, "tensor '" + row.name + "': the decision is not finite (" + row.init.reason + ")"};
   }
   if (largest > LargestFinite(row.dtype)) {
     return {ExitCode::kUsage, "tensor '" + row.name + "' (" + DTypeName(row.dtype) + "): values up to " +
                                   FormatNumber(largest) + " do not fit its type (largest " +
-                                  FormatNumber(LargestFinite(row.dtype)) + "): " + row.reason};
+                                  FormatNumber(LargestFinite(row.dtype)) + "): " + row.init.reason};
   }
   return Status::Ok();
 }
@@ -416,27 +416,16 @@ Status CheckRepresentable(const ParamRow& row) {
 void FollowOriginals(ParamTable& table) {
   std::map<std::string, const ParamRow*> originals;
   for (const ParamRow& row : table) {
-    if (row.has_copies) originals[row.name] = &row;
+    if (row.copy.has_copies) originals[row.name] = &row;
   }
   for (ParamRow& row : table) {
-    auto it = originals.find(row.copy_of);
-    if (row.copy_of.empty() || it == originals.end()) continue;
+    auto it = originals.find(row.copy.of);
+    if (row.copy.of.empty() || it == originals.end()) continue;
     const ParamRow& o = *it->second;
-    const std::string why = row.copy_transposed ? "its transpose: a tied head stored as a tensor of its own"
+    const std::string why = row.copy.transposed ? "its transpose: a tied head stored as a tensor of its own"
                                                 : "the same values in the other branch of an If";
-    row.action = o.action;
-    row.kept = o.kept;
-    row.scheme = o.scheme;
-    row.distribution = o.distribution;
-    row.gain = o.gain;
-    row.scale = o.scale;
-    row.mode = o.mode;
-    row.whole_kernel = o.whole_kernel;
-    row.forget_bias = o.forget_bias;
-    row.std = o.std;
-    row.bound = o.bound;
-    row.constant = o.constant;
-    row.reason = "copy of '" + o.name + "' (" + why + "): " + o.reason;
+    row.init = o.init;
+    row.init.reason = "copy of '" + o.name + "' (" + why + "): " + o.init.reason;
   }
 }
 
@@ -473,7 +462,7 @@ Status ReportRuleUses(const Policy& policy, const std::vector<RuleUse>& uses, st
 size_t CountResidualBranches(const ParamTable& table) {
   std::set<const onnx::NodeProto*> residual_adds;
   for (const ParamRow& row : table) {
-    if (row.residual_add != nullptr) residual_adds.insert(row.residual_add);
+    if (row.act.residual_add != nullptr) residual_adds.insert(row.act.residual_add);
   }
   return residual_adds.size();
 }
@@ -484,11 +473,11 @@ size_t CountResidualBranches(const ParamTable& table) {
 Status ApplyDecision(ParamRow& row, const Decision& d, const Decider& decider, const Policy& policy,
                      size_t residual_branches) {
   ApplyScheme(row, d, decider, policy);
-  if (row.fixed != Fixed::kNone) {
-    row.reason += "; re-initialized although a " + FixedWords(row.fixed) + " (" +
+  if (row.fixed.kind != Fixed::kNone) {
+    row.init.reason += "; re-initialized although a " + FixedWords(row.fixed.kind) + " (" +
                   (policy.reinit_fixed ? std::string("reinit_fixed") : "rule " + d.rule->origin + " names it") + ")";
   }
-  if (row.residual_add != nullptr && row.role == Role::kWeight) ScaleResidual(row, policy, residual_branches);
+  if (row.act.residual_add != nullptr && row.role == Role::kWeight) ScaleResidual(row, policy, residual_branches);
   return CheckRepresentable(row);
 }
 
@@ -497,40 +486,40 @@ Status ApplyDecision(ParamRow& row, const Decision& d, const Decider& decider, c
 // applied in `rule_uses`.
 Status DecideRow(ParamRow& row, const Decider& decider, const Policy& policy, size_t residual_branches,
                  std::vector<RuleUse>& rule_uses) {
-  row.action = Action::kKeep;
-  row.kept = Kept::kNo;
-  row.scheme = Scheme::kNone;
-  row.bound.reset();
-  row.std = 0;
+  row.init.action = Action::kKeep;
+  row.init.kept = Kept::kNo;
+  row.init.scheme = Scheme::kNone;
+  row.init.bound.reset();
+  row.init.std = 0;
   Decision d;
   if (row.role == Role::kUnknown) {
-    row.kept = Kept::kNotAParameter;
-    row.reason = "kept: unknown role (" + row.role_reason + ")";
+    row.init.kept = Kept::kNotAParameter;
+    row.init.reason = "kept: unknown role (" + row.role_reason + ")";
   } else if (row.quantized) {
-    row.kept = Kept::kQuantized;
-    row.reason = std::string(row.role == Role::kBias ? "kept: the bias of a quantized layer stays with its weights ("
+    row.init.kept = Kept::kQuantized;
+    row.init.reason = std::string(row.role == Role::kBias ? "kept: the bias of a quantized layer stays with its weights ("
                                                      : "kept: quantized weights are kept (") +
                  DTypeName(row.dtype) + " " + row.role_reason + ")";
-  } else if (IsLayerRole(row.role) && !row.has_fans) {
-    row.kept = Kept::kUnfit;
-    row.reason = "kept: " + row.role_reason;
+  } else if (IsLayerRole(row.role) && !row.fans.has_value()) {
+    row.init.kept = Kept::kUnfit;
+    row.init.reason = "kept: " + row.role_reason;
   } else if (!decider.Base(row, d)) {
-    row.kept = Kept::kNoRule;
-    row.reason = "kept: no rule for role " + std::string(NameOf(row.role));
+    row.init.kept = Kept::kNoRule;
+    row.init.reason = "kept: no rule for role " + std::string(NameOf(row.role));
   } else {
     decider.Flags(row, d);
-    const bool fixed = row.fixed != Fixed::kNone && !policy.reinit_fixed;
+    const bool fixed = row.fixed.kind != Fixed::kNone && !policy.reinit_fixed;
     if (const Rule* keep = decider.Rules(row, d, rule_uses, fixed)) {
-      row.kept = Kept::kByRule;
-      row.reason = "kept: by rule " + keep->origin + " (" + keep->match.text + ")";
+      row.init.kept = Kept::kByRule;
+      row.init.reason = "kept: by rule " + keep->origin + " (" + keep->match.text + ")";
     } else if (fixed && d.rule == nullptr) {
-      row.kept = Kept::kFixedConstant;
-      row.reason = "kept: " + FixedWords(row.fixed) + ", not a learned weight (seen: " + row.fixed_seen + ")";
+      row.init.kept = Kept::kFixedConstant;
+      row.init.reason = "kept: " + FixedWords(row.fixed.kind) + ", not a learned weight (seen: " + row.fixed.seen + ")";
     } else {
       REINIT_RETURN_IF_ERROR(ApplyDecision(row, d, decider, policy, residual_branches));
     }
   }
-  for (const auto& conflict : row.conflicts) row.reason += "; conflict: " + conflict;
+  for (const auto& conflict : row.conflicts) row.init.reason += "; conflict: " + conflict;
   return Status::Ok();
 }
 
@@ -545,7 +534,7 @@ Status SelectInitPass::Run(PassContext& ctx, Counters& counters) {
   const size_t residual_branches = CountResidualBranches(*ctx.table);
   for (ParamRow& row : *ctx.table) {
     REINIT_RETURN_IF_ERROR(DecideRow(row, decider, ctx.policy, residual_branches, rule_uses));
-    ++counters[row.action == Action::kReinitialize ? "to reinitialize" : "kept"];
+    ++counters[row.init.action == Action::kReinitialize ? "to reinitialize" : "kept"];
   }
   FollowOriginals(*ctx.table);
   return ReportRuleUses(ctx.policy, rule_uses, &ctx.warnings);

@@ -200,7 +200,7 @@ class Selector {
     SharedGroups shared;
     for (const auto& row : table_) {
       auto it = taken.also.find(&row);
-      if (it != taken.also.end() && row.action == Action::kReinitialize) shared.Add(row, it->second);
+      if (it != taken.also.end() && row.init.action == Action::kReinitialize) shared.Add(row, it->second);
     }
     for (const auto& g : shared.groups()) {
       const bool one = g.places.size() == 1;
@@ -230,24 +230,24 @@ class Selector {
 // Keeps a row the selection leaves out: the reason tells what it would have been; the decision's
 // scheme, std and bound go, so neither the table nor the report shows numbers for a kept tensor.
 void Keep(ParamRow& row, const std::string& why) {
-  if (row.action != Action::kReinitialize) return;
-  row.action = Action::kKeep;
-  row.kept = Kept::kBySelection;
+  if (row.init.action != Action::kReinitialize) return;
+  row.init.action = Action::kKeep;
+  row.init.kept = Kept::kBySelection;
   row.stats.reset();
-  row.reason = "kept: " + why + " (would be: " + row.reason + ")";
-  row.scheme = Scheme::kNone;
-  row.std = 0;
-  row.bound.reset();
-  row.mode.clear();
+  row.init.reason = "kept: " + why + " (would be: " + row.init.reason + ")";
+  row.init.scheme = Scheme::kNone;
+  row.init.std = 0;
+  row.init.bound.reset();
+  row.init.mode.clear();
 }
 
 // A tensor and its copies (passes/find_copies.cc) are one parameter: selecting or leaving out any of
 // them does so for all.
 void WithCopies(const ParamTable& table, std::set<const ParamRow*>* rows) {
   std::set<std::string> groups;  // the originals' names of the rows in the set
-  for (const ParamRow* row : *rows) groups.insert(row->copy_of.empty() ? row->name : row->copy_of);
+  for (const ParamRow* row : *rows) groups.insert(row->copy.of.empty() ? row->name : row->copy.of);
   for (const ParamRow& row : table) {
-    if ((row.has_copies && groups.count(row.name)) || (!row.copy_of.empty() && groups.count(row.copy_of))) {
+    if ((row.copy.has_copies && groups.count(row.name)) || (!row.copy.of.empty() && groups.count(row.copy.of))) {
       rows->insert(&row);
     }
   }
@@ -312,7 +312,7 @@ Status SelectTensorsPass::Run(PassContext& ctx, Counters& counters) {
   // Only now is it known which shared tensors are re-initialized after all.
   selector.WarnAlsoChanged(last_flag, "layer", last);
   selector.WarnAlsoChanged(blocks_flag, "block", blocks);
-  for (const auto& row : *ctx.table) ++counters[row.action == Action::kReinitialize ? "selected" : "kept"];
+  for (const auto& row : *ctx.table) ++counters[row.init.action == Action::kReinitialize ? "selected" : "kept"];
   return Status::Ok();
 }
 

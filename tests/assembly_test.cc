@@ -144,13 +144,13 @@ TEST(ExportedGraphs, ReorderedLstmWeightsAreRecurrentWithGateBlocksInTheStoredLa
   const ParamRow& w = run->Row("rnn.weight_ih_l0");
   const ParamRow& r = run->Row("rnn.weight_hh_l0");
   EXPECT_EQ(w.role, Role::kRecurrentInput);
-  EXPECT_EQ(w.fan_in, 6);
-  EXPECT_EQ(w.fan_out, 8);
-  EXPECT_EQ(w.scheme, Scheme::kXavier);
+  EXPECT_EQ(w.fans->in, 6);
+  EXPECT_EQ(w.fans->out, 8);
+  EXPECT_EQ(w.init.scheme, Scheme::kXavier);
   EXPECT_EQ(r.role, Role::kRecurrentHidden);
-  EXPECT_EQ(r.scheme, Scheme::kOrthogonal);
+  EXPECT_EQ(r.init.scheme, Scheme::kOrthogonal);
   // ONNX's gate g reads PyTorch's block {i: 0, o: 3, f: 1, c: 2}.
-  EXPECT_EQ(r.gate_block_offsets, (std::vector<int64_t>{0, 3 * 64, 1 * 64, 2 * 64}));
+  EXPECT_EQ(r.gates.block_offsets, (std::vector<int64_t>{0, 3 * 64, 1 * 64, 2 * 64}));
   const std::vector<double> v = Values(*run, "rnn.weight_hh_l0");
   for (int64_t block = 0; block < 4; ++block) EXPECT_LT(OrthogonalityError(v, block * 64, 8), 1e-5) << block;
   for (const char* b : {"rnn.bias_ih_l0", "rnn.bias_hh_l0"}) {
@@ -166,14 +166,14 @@ TEST(ExportedGraphs, TheForgetGateBiasLandsOnPyTorchsForgetRows) {
   const std::vector<double> ih = Values(*run, "rnn.bias_ih_l0");
   for (int64_t i = 0; i < 32; ++i) EXPECT_EQ(ih[i], i >= 8 && i < 16 ? 1.0 : 0.0) << i;  // PyTorch's f: rows 8..15
   for (double x : Values(*run, "rnn.bias_hh_l0")) EXPECT_EQ(x, 0.0);  // Rb has no forget bias
-  EXPECT_EQ(run->Row("rnn.bias_ih_l0").forget_elements, Iota(8, 16));
+  EXPECT_EQ(run->Row("rnn.bias_ih_l0").gates.forget_elements, Iota(8, 16));
 }
 
 TEST(ExportedGraphs, ReorderedGruIsRecurrentToo) {
   auto run = test::Plan(Graph("gru_nofold.onnx"));
   EXPECT_EQ(run->Row("rnn.weight_ih_l0").role, Role::kRecurrentInput);
-  EXPECT_EQ(run->Row("rnn.weight_hh_l0").scheme, Scheme::kOrthogonal);
-  EXPECT_EQ(run->Row("rnn.weight_hh_l0").gate_block_offsets.size(), 3u);
+  EXPECT_EQ(run->Row("rnn.weight_hh_l0").init.scheme, Scheme::kOrthogonal);
+  EXPECT_EQ(run->Row("rnn.weight_hh_l0").gates.block_offsets.size(), 3u);
 }
 
 TEST(ExportedGraphs, ASplitQkvWeightIsThreePiecesEachDecidedByItsLayer) {
@@ -187,12 +187,12 @@ TEST(ExportedGraphs, ASplitQkvWeightIsThreePiecesEachDecidedByItsLayer) {
   EXPECT_EQ(pieces[2]->piece_text, "[:, 32:48]");
   for (const ParamRow* p : pieces) {
     EXPECT_EQ(p->role, Role::kWeight);
-    EXPECT_EQ(p->fan_in, 16);
-    EXPECT_EQ(p->fan_out, 16);  // one 16 -> 16 projection, not the fused 16 -> 48
-    EXPECT_NEAR(*p->bound, std::sqrt(6.0 / 32), 1e-12);
+    EXPECT_EQ(p->fans->in, 16);
+    EXPECT_EQ(p->fans->out, 16);  // one 16 -> 16 projection, not the fused 16 -> 48
+    EXPECT_NEAR(*p->init.bound, std::sqrt(6.0 / 32), 1e-12);
     ASSERT_TRUE(p->stats.has_value());
-    EXPECT_LE(p->stats->max, *p->bound);
-    EXPECT_GE(p->stats->min, -*p->bound);
+    EXPECT_LE(p->stats->max, *p->init.bound);
+    EXPECT_GE(p->stats->min, -*p->init.bound);
     EXPECT_NE(p->role_reason.find("piece " + p->piece_text), std::string::npos) << p->role_reason;
   }
   // The bias is split the same way, and each piece is a bias (zeros).
@@ -206,9 +206,9 @@ TEST(ExportedGraphs, AWeightAssembledByConcatHasTheFansOfTheWholeMatrix) {
   auto run = test::Plan(Graph("concat_weight.onnx"));
   for (const char* w : {"fc.weight_a", "fc.weight_b"}) {
     EXPECT_EQ(run->Row(w).role, Role::kWeight) << w;
-    EXPECT_EQ(run->Row(w).fan_in, 16) << w;
-    EXPECT_EQ(run->Row(w).consumed_shape, (Shape{16, 16})) << w;
-    EXPECT_EQ(run->Row(w).scheme, Scheme::kHe) << w;
+    EXPECT_EQ(run->Row(w).fans->in, 16) << w;
+    EXPECT_EQ(run->Row(w).primary_use()->shape, (Shape{16, 16})) << w;
+    EXPECT_EQ(run->Row(w).init.scheme, Scheme::kHe) << w;
   }
   EXPECT_EQ(run->Row("fc.bias").role, Role::kBias);
 }
@@ -264,13 +264,13 @@ TEST(ExportedGraphs, CopiesInTheBranchesOfAnIfStayIdentical) {
     const ParamRow& then_w = run->Row("then.fc.weight");
     const ParamRow& else_w = run->Row("else.fc.weight");
     // The first in the table is the original (the else branch's body is indexed first here).
-    const ParamRow& original = then_w.has_copies ? then_w : else_w;
-    const ParamRow& copy = then_w.has_copies ? else_w : then_w;
-    EXPECT_TRUE(original.has_copies) << model;
-    EXPECT_EQ(copy.copy_of, original.name) << model;
-    EXPECT_EQ(copy.action, Action::kReinitialize);
-    EXPECT_EQ(copy.reason.rfind("copy of '" + original.name + "' (the same values in the other branch of an If): ", 0), 0u)
-        << copy.reason;
+    const ParamRow& original = then_w.copy.has_copies ? then_w : else_w;
+    const ParamRow& copy = then_w.copy.has_copies ? else_w : then_w;
+    EXPECT_TRUE(original.copy.has_copies) << model;
+    EXPECT_EQ(copy.copy.of, original.name) << model;
+    EXPECT_EQ(copy.init.action, Action::kReinitialize);
+    EXPECT_EQ(copy.init.reason.rfind("copy of '" + original.name + "' (the same values in the other branch of an If): ", 0), 0u)
+        << copy.init.reason;
     EXPECT_EQ(test::Values(*then_w.tensor), test::Values(*else_w.tensor)) << model;
     onnx::ModelProto before = Graph(model);
     EXPECT_NE(test::Values(*then_w.tensor), test::Values(*test::TensorsByName(before).at("then.fc.weight")))
@@ -283,9 +283,9 @@ TEST(ExportedGraphs, ATiedHeadStoredTransposedStaysTheEmbeddingsTranspose) {
   auto run = test::Rewrite(Graph("tied_head_fold.onnx"));
   const ParamRow& e = run->Row("emb.weight");
   const ParamRow& h = run->Row("onnx::MatMul_26");
-  EXPECT_EQ(h.copy_of, "emb.weight");
-  EXPECT_TRUE(h.copy_transposed);
-  EXPECT_EQ(h.scheme, Scheme::kNormal);  // the embedding's N(0, 1)
+  EXPECT_EQ(h.copy.of, "emb.weight");
+  EXPECT_TRUE(h.copy.transposed);
+  EXPECT_EQ(h.init.scheme, Scheme::kNormal);  // the embedding's N(0, 1)
   const std::vector<double> ev = test::Values(*e.tensor), hv = test::Values(*h.tensor);
   const int64_t rows = e.shape[0], cols = e.shape[1];
   ASSERT_EQ(h.shape, (std::vector<int64_t>{cols, rows}));
@@ -298,7 +298,7 @@ TEST(ExportedGraphs, ATiedHeadStoredTransposedStaysTheEmbeddingsTranspose) {
   test::AddInitializer(m, "A", {4, 4});
   test::AddInitializer(m, "B", {4, 4});
   auto same = test::Plan(std::move(m));
-  EXPECT_TRUE(same->Row("B").copy_of.empty());
+  EXPECT_TRUE(same->Row("B").copy.of.empty());
 }
 
 // One head per branch: "the last N layers" counts along each path, so every head is a last layer.
@@ -309,7 +309,7 @@ TEST(ExportedGraphs, ReinitLastTakesTheLastLayersOnEveryPath) {
     auto run = test::Plan(Graph("if_two_heads.onnx"), p);
     std::set<std::string> names;
     for (const ParamRow& row : run->table) {
-      if (row.action == Action::kReinitialize) names.insert(row.name);
+      if (row.init.action == Action::kReinitialize) names.insert(row.name);
     }
     return names;
   };
@@ -333,10 +333,10 @@ TEST(ExportedGraphs, CellsExportedAsGemmsAreRecurrentPerGate) {
     const ParamRow& w = run->Row("cell.weight_ih");
     const ParamRow& r = run->Row("cell.weight_hh");
     EXPECT_EQ(w.role, Role::kRecurrentInput) << model;
-    EXPECT_EQ(w.gate_blocks, gates) << model;
-    EXPECT_EQ(w.fan_out, 8) << model;  // per gate, not gates * 8
+    EXPECT_EQ(w.gates.blocks, gates) << model;
+    EXPECT_EQ(w.fans->out, 8) << model;  // per gate, not gates * 8
     EXPECT_EQ(r.role, Role::kRecurrentHidden) << model;
-    EXPECT_EQ(r.scheme, Scheme::kOrthogonal) << model;
+    EXPECT_EQ(r.init.scheme, Scheme::kOrthogonal) << model;
     const std::vector<double> v = test::Values(*r.tensor);
     for (int64_t g = 0; g < gates; ++g) EXPECT_LT(OrthogonalityError(v, g * 64, 8), 1e-5) << model << " gate " << g;
   }
@@ -357,7 +357,7 @@ TEST(ExportedGraphs, CellsExportedAsGemmsAreRecurrentPerGate) {
   auto run = test::Plan(std::move(m));
   EXPECT_EQ(run->Row("Wih").role, Role::kRecurrentInput);
   EXPECT_EQ(run->Row("Whh").role, Role::kRecurrentInput);
-  EXPECT_EQ(run->Row("Whh").scheme, Scheme::kXavier);
+  EXPECT_EQ(run->Row("Whh").init.scheme, Scheme::kXavier);
 }
 
 }  // namespace

@@ -49,7 +49,7 @@ std::vector<double> RandomValues(size_t n, double std, uint64_t seed) {
 std::map<std::string, Fixed> Flagged(const ParamTable& table) {
   std::map<std::string, Fixed> flagged;
   for (const auto& row : table) {
-    if (row.fixed != Fixed::kNone) flagged[row.name] = row.fixed;
+    if (row.fixed.kind != Fixed::kNone) flagged[row.name] = row.fixed.kind;
   }
   return flagged;
 }
@@ -83,8 +83,8 @@ TEST(FindFixedConstants, DftBasisAlongTheInputAxisOfEachLayer) {
                                              {"gemm_basis", Fixed::kDftBasis},
                                              {"transposed_basis", Fixed::kDftBasis}};
   EXPECT_EQ(Flagged(run->table), want);
-  EXPECT_NE(run->Row("conv_basis").fixed_seen.find("at k/64 cycles per sample for k = 0..32"), std::string::npos)
-      << run->Row("conv_basis").fixed_seen;
+  EXPECT_NE(run->Row("conv_basis").fixed.seen.find("at k/64 cycles per sample for k = 0..32"), std::string::npos)
+      << run->Row("conv_basis").fixed.seen;
 }
 
 TEST(FindFixedConstants, FilterbankAsMatMulEitherWayAndAsA1x1Conv) {
@@ -158,11 +158,11 @@ Rule MakeRule(const std::string& selector, std::optional<Scheme> scheme, bool ke
 TEST(SelectInitFixed, KeptByDefaultWithWhatWasSeen) {
   auto run = test::Plan(BlurModel());
   const ParamRow& blur = run->Row("blur");
-  EXPECT_EQ(blur.action, Action::kKeep);
-  EXPECT_EQ(blur.kept, Kept::kFixedConstant);
-  EXPECT_EQ(blur.reason.rfind("kept: fixed smoothing kernel, not a learned weight (seen: 3 kernels of 5x5", 0), 0u)
-      << blur.reason;
-  EXPECT_EQ(run->Row("conv_weight").action, Action::kReinitialize);
+  EXPECT_EQ(blur.init.action, Action::kKeep);
+  EXPECT_EQ(blur.init.kept, Kept::kFixedConstant);
+  EXPECT_EQ(blur.init.reason.rfind("kept: fixed smoothing kernel, not a learned weight (seen: 3 kernels of 5x5", 0), 0u)
+      << blur.init.reason;
+  EXPECT_EQ(run->Row("conv_weight").init.action, Action::kReinitialize);
 }
 
 TEST(SelectInitFixed, ReinitFixedMakesThemOrdinaryWeights) {
@@ -170,26 +170,26 @@ TEST(SelectInitFixed, ReinitFixedMakesThemOrdinaryWeights) {
   policy.reinit_fixed = true;
   auto run = test::Plan(BlurModel(), policy);
   const ParamRow& blur = run->Row("blur");
-  EXPECT_EQ(blur.action, Action::kReinitialize);
-  EXPECT_EQ(blur.fixed, Fixed::kSmoothingKernel);  // still reported as what it is
-  EXPECT_NE(blur.reason.find("re-initialized although a fixed smoothing kernel (reinit_fixed)"), std::string::npos)
-      << blur.reason;
+  EXPECT_EQ(blur.init.action, Action::kReinitialize);
+  EXPECT_EQ(blur.fixed.kind, Fixed::kSmoothingKernel);  // still reported as what it is
+  EXPECT_NE(blur.init.reason.find("re-initialized although a fixed smoothing kernel (reinit_fixed)"), std::string::npos)
+      << blur.init.reason;
 }
 
 TEST(SelectInitFixed, OnlyARuleThatNamesTheTensorReinitializesIt) {
   Policy named;
   named.rules = {MakeRule("name=blur", Scheme::kXavier)};
   auto run = test::Plan(BlurModel(), named);
-  EXPECT_EQ(run->Row("blur").action, Action::kReinitialize);
-  EXPECT_EQ(run->Row("blur").scheme, Scheme::kXavier);
-  EXPECT_NE(run->Row("blur").reason.find("rule rules.yaml:name=blur names it"), std::string::npos);
+  EXPECT_EQ(run->Row("blur").init.action, Action::kReinitialize);
+  EXPECT_EQ(run->Row("blur").init.scheme, Scheme::kXavier);
+  EXPECT_NE(run->Row("blur").init.reason.find("rule rules.yaml:name=blur names it"), std::string::npos);
 
   // A rule for every Conv applies to the learned conv and skips the blur, with a warning.
   Policy broad;
   broad.rules = {MakeRule("op=Conv", Scheme::kHe)};
   run = test::Plan(BlurModel(), broad);
-  EXPECT_EQ(run->Row("blur").kept, Kept::kFixedConstant);
-  EXPECT_EQ(run->Row("conv_weight").scheme, Scheme::kHe);
+  EXPECT_EQ(run->Row("blur").init.kept, Kept::kFixedConstant);
+  EXPECT_EQ(run->Row("conv_weight").init.scheme, Scheme::kHe);
   ASSERT_EQ(run->ctx.warnings.size(), 1u);
   EXPECT_NE(run->ctx.warnings[0].find("blur (fixed smoothing kernel: a rule must name it, or use reinit_fixed)"),
             std::string::npos)
@@ -207,7 +207,7 @@ TEST(SelectInitFixed, OnlyARuleThatNamesTheTensorReinitializesIt) {
   Policy keep;
   keep.rules = {MakeRule("op=Conv", std::nullopt, /*keep=*/true)};
   run = test::Plan(BlurModel(), keep);
-  EXPECT_EQ(run->Row("blur").kept, Kept::kByRule);
+  EXPECT_EQ(run->Row("blur").init.kept, Kept::kByRule);
 }
 
 // ---- models/graphs through the command line ----

@@ -40,7 +40,7 @@ TEST(FindParams, MatMulOnEitherSideAndTrailingBiasAdd) {
   EXPECT_EQ(run->Row("W").role, Role::kWeight);
   EXPECT_EQ(run->Row("B").role, Role::kBias);
   EXPECT_EQ(run->Row("L").role, Role::kWeight);
-  EXPECT_EQ(run->Row("L").layer_input, 0);
+  EXPECT_EQ(run->Row("L").primary_use()->layer_input, 0);
 }
 
 TEST(FindParams, AddAfterAttentionScoresIsNotABias) {

@@ -30,8 +30,8 @@ class EachActivation : public ::testing::TestWithParam<Case> {};
 
 TEST_P(EachActivation, IsFoundAndClassified) {
   auto run = Activations(Layer(GetParam().tail));
-  EXPECT_EQ(run->Row("W").activation, GetParam().activation);
-  EXPECT_EQ(run->Row("W").activation_family, GetParam().family);
+  EXPECT_EQ(run->Row("W").act.name, GetParam().activation);
+  EXPECT_EQ(run->Row("W").act.family, GetParam().family);
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -62,20 +62,20 @@ INSTANTIATE_TEST_SUITE_P(
 
 TEST(InferActivation, LeakySlopeIsRead) {
   auto run = Activations(Layer("Y = LeakyRelu <alpha = 0.2> (H)"));
-  EXPECT_FLOAT_EQ(run->Row("W").activation_param, 0.2f);
+  EXPECT_FLOAT_EQ(run->Row("W").act.param, 0.2f);
 }
 
 TEST(InferActivation, PReluTakesTheSlopeItIsReinitializedTo) {
   auto m = Layer("Y = PRelu(H, S)");
   test::AddInitializer(m, "S", {1});
   auto run = Activations(std::move(m));
-  EXPECT_EQ(run->Row("W").activation, "prelu");
-  EXPECT_DOUBLE_EQ(run->Row("W").activation_param, 0.25);
+  EXPECT_EQ(run->Row("W").act.name, "prelu");
+  EXPECT_DOUBLE_EQ(run->Row("W").act.param, 0.25);
 }
 
 TEST(InferActivation, ClipBoundsAsAttributesBeforeOpset11) {
   auto run = Activations(Layer("Y = Clip <min = 0.0, max = 6.0> (H)", 10));
-  EXPECT_EQ(run->Row("W").activation, "relu6");
+  EXPECT_EQ(run->Row("W").act.name, "relu6");
 }
 
 // Clip bounds as a ReLU: min 0 (or a tiny positive min) with no max, max +inf or the type's largest value
@@ -92,9 +92,9 @@ class ClipBounds : public ::testing::TestWithParam<ClipCase> {};
 TEST_P(ClipBounds, AreClassified) {
   auto run = test::Plan(Layer(GetParam().tail, GetParam().opset));
   const ParamRow& w = run->Row("W");
-  EXPECT_EQ(w.activation, GetParam().activation);
-  EXPECT_EQ(w.activation_family, GetParam().family);
-  EXPECT_EQ(w.scheme, GetParam().family == ActivationFamily::kRelu ? Scheme::kHe : Scheme::kXavier);
+  EXPECT_EQ(w.act.name, GetParam().activation);
+  EXPECT_EQ(w.act.family, GetParam().family);
+  EXPECT_EQ(w.init.scheme, GetParam().family == ActivationFamily::kRelu ? Scheme::kHe : Scheme::kXavier);
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -144,36 +144,36 @@ TEST(InferActivation, WalksThroughBiasNormReshapePoolAndResidual) {
   for (const char* n : {"S", "B", "M", "V"}) test::AddInitializer(m, n, {4});
   auto run = Activations(std::move(m));
   const ParamRow& w = run->Row("W");
-  EXPECT_EQ(w.activation, "tanh");
-  EXPECT_EQ(w.activation_path, (std::vector<std::string>{"Add", "BatchNormalization", "Dropout", "Add", "MaxPool",
+  EXPECT_EQ(w.act.name, "tanh");
+  EXPECT_EQ(w.act.path, (std::vector<std::string>{"Add", "BatchNormalization", "Dropout", "Add", "MaxPool",
                                                          "Transpose", "Flatten", "Tanh"}));
 }
 
 TEST(InferActivation, LayerOutputAsTheSecondOperandOfAnAdd) {
   auto run = Activations(Layer("X2 = Identity(X)\n S = Add(X2, H)\n Y = Relu(S)"));
-  EXPECT_EQ(run->Row("W").activation, "relu");
-  EXPECT_EQ(run->Row("W").activation_path, (std::vector<std::string>{"Add", "Relu"}));
+  EXPECT_EQ(run->Row("W").act.name, "relu");
+  EXPECT_EQ(run->Row("W").act.path, (std::vector<std::string>{"Add", "Relu"}));
 }
 
 TEST(InferActivation, ReshapeOfTheLayerOutputAsShapeInputIsNotFollowed) {
   // The layer output feeds Reshape's shape input (slot 1), not its data: that Reshape does not carry it.
   auto run = Activations(Layer("R = Reshape(X, H)\n Y = Relu(R)"));
-  EXPECT_EQ(run->Row("W").activation, "linear");
+  EXPECT_EQ(run->Row("W").act.name, "linear");
 }
 
 TEST(InferActivation, NextLayerBeforeAnyNonlinearityMeansLinear) {
   auto m = Layer("V = MatMul(H, W2)\n Y = Relu(V)");
   test::AddInitializer(m, "W2", {3, 3});
   auto run = Activations(std::move(m));
-  EXPECT_EQ(run->Row("W").activation, "linear");
-  EXPECT_EQ(run->Row("W").activation_path, (std::vector<std::string>{"MatMul"}));
-  EXPECT_EQ(run->Row("W2").activation, "relu");
+  EXPECT_EQ(run->Row("W").act.name, "linear");
+  EXPECT_EQ(run->Row("W").act.path, (std::vector<std::string>{"MatMul"}));
+  EXPECT_EQ(run->Row("W2").act.name, "relu");
 }
 
 TEST(InferActivation, GraphOutputMeansLinear) {
   auto run = Activations(Layer("Y = Identity(H)"));
-  EXPECT_EQ(run->Row("W").activation, "linear");
-  EXPECT_EQ(run->Row("W").activation_path, (std::vector<std::string>{"Identity", "(graph output)"}));
+  EXPECT_EQ(run->Row("W").act.name, "linear");
+  EXPECT_EQ(run->Row("W").act.path, (std::vector<std::string>{"Identity", "(graph output)"}));
 }
 
 // Clip(H, lo, hi) with bounds stored as one-value initializers of type `dtype` (raw little-endian
@@ -199,16 +199,16 @@ std::string Bytes(T value) {
 
 TEST(InferActivation, ClipWithTinyMinAndInfiniteMaxIsAReLU) {
   auto run = ClipWithBounds(onnx::TensorProto::FLOAT, Bytes(1e-10f), Bytes(std::numeric_limits<float>::infinity()));
-  EXPECT_EQ(run->Row("W").activation, "relu");
-  EXPECT_EQ(run->Row("W").scheme, Scheme::kHe);
+  EXPECT_EQ(run->Row("W").act.name, "relu");
+  EXPECT_EQ(run->Row("W").init.scheme, Scheme::kHe);
 }
 
 TEST(InferActivation, ClipToTheLargestFloat16IsAReLU) {
   // float16 0 and 65504 (0x7bff): the largest finite float16 is "no max" in a float16 graph.
   auto run = ClipWithBounds(onnx::TensorProto::FLOAT16, Bytes(uint16_t{0}), Bytes(uint16_t{0x7bff}));
-  EXPECT_EQ(run->Row("W").activation, "relu");
+  EXPECT_EQ(run->Row("W").act.name, "relu");
   auto capped = ClipWithBounds(onnx::TensorProto::FLOAT16, Bytes(uint16_t{0}), Bytes(uint16_t{0x4600}));  // 6
-  EXPECT_EQ(capped->Row("W").activation, "relu6");
+  EXPECT_EQ(capped->Row("W").act.name, "relu6");
 }
 
 // A 3x3 convolution W [8, 4, 3, 3] followed by `tail` (text of nodes reading H and writing Y).
@@ -232,10 +232,10 @@ class PassesThrough : public ::testing::TestWithParam<PassCase> {};
 TEST_P(PassesThrough, ToTheReluBehind) {
   auto run = test::Plan(ConvLayer(GetParam().tail, GetParam().opset));
   const ParamRow& w = run->Row("W");
-  EXPECT_EQ(w.activation, "relu");
-  EXPECT_EQ(w.activation_family, ActivationFamily::kRelu);
-  EXPECT_EQ(w.scheme, Scheme::kHe);
-  EXPECT_EQ(w.activation_path, GetParam().path);
+  EXPECT_EQ(w.act.name, "relu");
+  EXPECT_EQ(w.act.family, ActivationFamily::kRelu);
+  EXPECT_EQ(w.init.scheme, Scheme::kHe);
+  EXPECT_EQ(w.act.path, GetParam().path);
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -310,9 +310,9 @@ class EndsTheSearch : public ::testing::TestWithParam<EndCase> {};
 TEST_P(EndsTheSearch, BeforeTheRelu) {
   auto run = test::Plan(ConvLayer(GetParam().tail));
   const ParamRow& w = run->Row("W");
-  EXPECT_EQ(w.activation, "linear");
-  EXPECT_EQ(w.scheme, Scheme::kXavier);
-  EXPECT_EQ(w.activation_path, GetParam().path);
+  EXPECT_EQ(w.act.name, "linear");
+  EXPECT_EQ(w.init.scheme, Scheme::kXavier);
+  EXPECT_EQ(w.act.path, GetParam().path);
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -330,8 +330,8 @@ INSTANTIATE_TEST_SUITE_P(
 
 TEST(InferActivation, ShapeConsumerIsNotTheEndOfALinearLayer) {
   auto run = Activations(Layer("S = Shape(H)\n Y = Identity(H)"));
-  EXPECT_EQ(run->Row("W").activation, "linear");
-  EXPECT_EQ(run->Row("W").activation_path, (std::vector<std::string>{"Identity", "(graph output)"}));
+  EXPECT_EQ(run->Row("W").act.name, "linear");
+  EXPECT_EQ(run->Row("W").act.path, (std::vector<std::string>{"Identity", "(graph output)"}));
 }
 
 // The dequantizing chain of a dynamically quantized layer (onnxruntime quantize_dynamic): the int32
@@ -361,9 +361,9 @@ TEST(InferActivation, DequantizeChainAfterConvInteger) {
   test::AddInitializer(m, "bias", {1, 8, 1, 1});
   auto run = test::Plan(std::move(m));
   const ParamRow& w = run->Row("Wq");
-  EXPECT_EQ(w.activation, "relu");
-  EXPECT_EQ(w.activation_path, (std::vector<std::string>{"Cast", "Mul", "Add", "Relu"}));
-  EXPECT_EQ(w.action, Action::kKeep);
+  EXPECT_EQ(w.act.name, "relu");
+  EXPECT_EQ(w.act.path, (std::vector<std::string>{"Cast", "Mul", "Add", "Relu"}));
+  EXPECT_EQ(w.init.action, Action::kKeep);
 }
 
 TEST(InferActivation, DequantizeChainAfterMatMulInteger) {
@@ -384,8 +384,8 @@ TEST(InferActivation, DequantizeChainAfterMatMulInteger) {
   wq->set_raw_data(std::string(12, '\x01'));
   test::AddInitializer(m, "ws", {});
   auto run = test::Plan(std::move(m));
-  EXPECT_EQ(run->Row("Wq").activation, "sigmoid");
-  EXPECT_EQ(run->Row("Wq").action, Action::kKeep);
+  EXPECT_EQ(run->Row("Wq").act.name, "sigmoid");
+  EXPECT_EQ(run->Row("Wq").init.action, Action::kKeep);
 }
 
 // A normalization written out in elementwise ops, as each exporter writes it, between the layer and
@@ -402,10 +402,10 @@ TEST_P(DecomposedNorm, IsWalkedThrough) {
   test::AddInitializer(m, "b", {3});
   auto run = test::Plan(std::move(m));
   const ParamRow& w = run->Row("W");
-  EXPECT_EQ(w.activation, "relu");
-  EXPECT_EQ(w.scheme, Scheme::kHe);
-  ASSERT_FALSE(w.activation_path.empty());
-  EXPECT_EQ(w.activation_path.back(), "Relu");
+  EXPECT_EQ(w.act.name, "relu");
+  EXPECT_EQ(w.init.scheme, Scheme::kHe);
+  ASSERT_FALSE(w.act.path.empty());
+  EXPECT_EQ(w.act.path.back(), "Relu");
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -456,16 +456,16 @@ TEST(InferActivation, DecomposedNormLeavesTheOtherConsumersToTheSearch) {
     Y = Tanh(r))");
   test::AddInitializer(m, "W2", {3, 3});
   auto run = test::Plan(std::move(m));
-  EXPECT_EQ(run->Row("W").activation, "tanh");
-  EXPECT_EQ(run->Row("W").activation_path, (std::vector<std::string>{"Add", "Tanh"}));
-  EXPECT_EQ(run->Row("W2").activation, "tanh");
+  EXPECT_EQ(run->Row("W").act.name, "tanh");
+  EXPECT_EQ(run->Row("W").act.path, (std::vector<std::string>{"Add", "Tanh"}));
+  EXPECT_EQ(run->Row("W2").act.name, "tanh");
 }
 
 TEST(InferActivation, ReduceMeanThatNormalizesNothingStillEndsTheSearch) {
   // A mean taken for something else (a pooled summary) is no normalization of the layer's output.
   auto run = test::Plan(Layer("m = ReduceMean <axes = [-1]> (H)\n Y = Relu(m)"));
-  EXPECT_EQ(run->Row("W").activation, "linear");
-  EXPECT_EQ(run->Row("W").activation_path, (std::vector<std::string>{"ReduceMean"}));
+  EXPECT_EQ(run->Row("W").act.name, "linear");
+  EXPECT_EQ(run->Row("W").act.path, (std::vector<std::string>{"ReduceMean"}));
 }
 
 TEST(InferActivation, DecomposedNormWithScaleAndShiftReadThroughIdentity) {
@@ -489,18 +489,18 @@ TEST(InferActivation, DecomposedNormWithScaleAndShiftReadThroughIdentity) {
   test::AddInitializer(m, "b", {3});
   auto run = Activations(std::move(m));
   const ParamRow& w = run->Row("W");
-  EXPECT_EQ(w.activation, "relu");
-  EXPECT_EQ(w.activation_path, (std::vector<std::string>{"ReduceMean", "Sub", "Pow", "ReduceMean", "Add", "Sqrt", "Div",
+  EXPECT_EQ(w.act.name, "relu");
+  EXPECT_EQ(w.act.path, (std::vector<std::string>{"ReduceMean", "Sub", "Pow", "ReduceMean", "Add", "Sqrt", "Div",
                                                          "Mul", "Add", "Relu"}));
-  EXPECT_EQ(w.residual_add, nullptr);
+  EXPECT_EQ(w.act.residual_add, nullptr);
 }
 
 TEST(InferActivation, BiasReadThroughIdentityIsNotAResidualAdd) {
   auto m = Layer("bi = Identity(B)\n A = Add(H, bi)\n Y = Relu(A)");
   test::AddInitializer(m, "B", {3});
   auto run = Activations(std::move(m));
-  EXPECT_EQ(run->Row("W").activation, "relu");
-  EXPECT_EQ(run->Row("W").residual_add, nullptr);
+  EXPECT_EQ(run->Row("W").act.name, "relu");
+  EXPECT_EQ(run->Row("W").act.residual_add, nullptr);
 }
 
 TEST(InferActivation, OnlyTheBranchSideOfAResidualAddEndsABranch) {
@@ -509,10 +509,10 @@ TEST(InferActivation, OnlyTheBranchSideOfAResidualAddEndsABranch) {
   auto m = Layer("a = MatMul(H, W1)\n r = Add(H, a)\n Y = Tanh(r)");
   test::AddInitializer(m, "W1", {3, 3});
   auto run = Activations(std::move(m));
-  EXPECT_EQ(run->Row("W").activation, "tanh");
-  EXPECT_EQ(run->Row("W").residual_add, nullptr);
-  EXPECT_EQ(run->Row("W1").activation, "tanh");
-  EXPECT_NE(run->Row("W1").residual_add, nullptr);
+  EXPECT_EQ(run->Row("W").act.name, "tanh");
+  EXPECT_EQ(run->Row("W").act.residual_add, nullptr);
+  EXPECT_EQ(run->Row("W1").act.name, "tanh");
+  EXPECT_NE(run->Row("W1").act.residual_add, nullptr);
 }
 
 // Swish with a slope, x * Sigmoid(beta * x) (QuickGELU's beta = 1.702, CLIP), is SiLU-family whichever
@@ -527,9 +527,9 @@ TEST_P(SwishWithSlope, IsSilu) {
   test::AddInitializer(m, "beta3", {3});
   auto run = test::Plan(std::move(m));
   const ParamRow& w = run->Row("W");
-  EXPECT_EQ(w.activation, "silu");
-  EXPECT_EQ(w.activation_family, ActivationFamily::kRelu);
-  EXPECT_EQ(w.scheme, Scheme::kHe);
+  EXPECT_EQ(w.act.name, "silu");
+  EXPECT_EQ(w.act.family, ActivationFamily::kRelu);
+  EXPECT_EQ(w.init.scheme, Scheme::kHe);
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -555,8 +555,8 @@ TEST(InferActivation, RecurrentWeightsTakeTheGateActivations) {
   test::AddInitializer(m, "W2", {1, 2, 3});
   test::AddInitializer(m, "R2", {1, 2, 2});
   auto run = Activations(std::move(m));
-  EXPECT_EQ(run->Row("W").activation, "sigmoid,tanh");
-  EXPECT_EQ(run->Row("R2").activation, "relu");
+  EXPECT_EQ(run->Row("W").act.name, "sigmoid,tanh");
+  EXPECT_EQ(run->Row("R2").act.name, "relu");
 }
 
 }  // namespace

@@ -17,11 +17,11 @@ TEST(InferFans, GroupedConvUsesChannelsPerGroup) {
   test::AddInitializer(m, "W", {16, 4, 3, 3});
   auto run = Fans(std::move(m));
   const ParamRow& w = run->Row("W");
-  EXPECT_TRUE(w.has_fans);
-  EXPECT_EQ(w.fan_in, 36);
-  EXPECT_EQ(w.fan_out, 72);
-  EXPECT_EQ(w.receptive_field, 9);
-  EXPECT_EQ(w.groups, 2);
+  EXPECT_TRUE(w.fans.has_value());
+  EXPECT_EQ(w.fans->in, 36);
+  EXPECT_EQ(w.fans->out, 72);
+  EXPECT_EQ(w.fans->receptive_field, 9);
+  EXPECT_EQ(w.fans->groups, 2);
 }
 
 TEST(InferFans, DepthwiseConv1d) {
@@ -29,8 +29,8 @@ TEST(InferFans, DepthwiseConv1d) {
     g (float[1,6,10] X) => (float[1,6,6] Y) { Y = Conv <group = 6> (X, W) })");
   test::AddInitializer(m, "W", {6, 1, 5});
   auto run = Fans(std::move(m));
-  EXPECT_EQ(run->Row("W").fan_in, 5);
-  EXPECT_EQ(run->Row("W").fan_out, 5);
+  EXPECT_EQ(run->Row("W").fans->in, 5);
+  EXPECT_EQ(run->Row("W").fans->out, 5);
 }
 
 TEST(InferFans, ConvTransposeSwapsTheFirstTwoAxes) {
@@ -39,8 +39,8 @@ TEST(InferFans, ConvTransposeSwapsTheFirstTwoAxes) {
     g (float[1,8,5,5] X) => (float[1,6,8,8] Y) { Y = ConvTranspose <group = 2> (X, W) })");
   test::AddInitializer(m, "W", {8, 3, 4, 4});
   auto run = Fans(std::move(m));
-  EXPECT_EQ(run->Row("W").fan_in, 64);
-  EXPECT_EQ(run->Row("W").fan_out, 48);
+  EXPECT_EQ(run->Row("W").fans->in, 64);
+  EXPECT_EQ(run->Row("W").fans->out, 48);
 }
 
 // Fans of strided convolutions count what each element really meets: fan_out is the number of outputs
@@ -59,9 +59,9 @@ TEST_P(Strided, FansCountTheOutputsEachInputReaches) {
   test::AddInitializer(m, "W", c.w);
   auto run = Fans(std::move(m));
   const ParamRow& w = run->Row("W");
-  ASSERT_TRUE(w.has_fans) << w.role_reason;
-  EXPECT_EQ(w.fan_in, c.fan_in);
-  EXPECT_EQ(w.fan_out, c.fan_out);
+  ASSERT_TRUE(w.fans.has_value()) << w.role_reason;
+  EXPECT_EQ(w.fans->in, c.fan_in);
+  EXPECT_EQ(w.fans->out, c.fan_out);
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -102,10 +102,10 @@ TEST(InferFans, FrameworkPresetsKeepTorchsCountForStridedConvs) {
     Policy policy;
     policy.preset = preset;
     auto run = test::RunPasses(m, {"find-params", "infer-fans"}, policy);
-    EXPECT_EQ(run->Row("W").fan_in, 192) << preset;
-    EXPECT_EQ(run->Row("W").fan_out, 4096) << preset;
+    EXPECT_EQ(run->Row("W").fans->in, 192) << preset;
+    EXPECT_EQ(run->Row("W").fans->out, 4096) << preset;
   }
-  EXPECT_EQ(Fans(m)->Row("W").fan_out, 64);
+  EXPECT_EQ(Fans(m)->Row("W").fans->out, 64);
 }
 
 TEST(InferFans, GemmTransB) {
@@ -117,10 +117,10 @@ TEST(InferFans, GemmTransB) {
   test::AddInitializer(m, "Wt", {50, 100});
   test::AddInitializer(m, "W", {100, 50});
   auto run = Fans(std::move(m));
-  EXPECT_EQ(run->Row("Wt").fan_in, 100);
-  EXPECT_EQ(run->Row("Wt").fan_out, 50);
-  EXPECT_EQ(run->Row("W").fan_in, 100);
-  EXPECT_EQ(run->Row("W").fan_out, 50);
+  EXPECT_EQ(run->Row("Wt").fans->in, 100);
+  EXPECT_EQ(run->Row("Wt").fans->out, 50);
+  EXPECT_EQ(run->Row("W").fans->in, 100);
+  EXPECT_EQ(run->Row("W").fans->out, 50);
 }
 
 TEST(InferFans, GemmWithWeightAsA) {
@@ -128,8 +128,8 @@ TEST(InferFans, GemmWithWeightAsA) {
     g (float[100,2] X) => (float[50,2] Y) { Y = Gemm (A, X) })");
   test::AddInitializer(m, "A", {50, 100});
   auto run = Fans(std::move(m));
-  EXPECT_EQ(run->Row("A").fan_in, 100);
-  EXPECT_EQ(run->Row("A").fan_out, 50);
+  EXPECT_EQ(run->Row("A").fans->in, 100);
+  EXPECT_EQ(run->Row("A").fans->out, 50);
 }
 
 TEST(InferFans, MatMulRightLeftAndBatched) {
@@ -143,12 +143,12 @@ TEST(InferFans, MatMulRightLeftAndBatched) {
   test::AddInitializer(m, "Left", {5, 7});
   test::AddInitializer(m, "Batched", {3, 7, 9});
   auto run = Fans(std::move(m));
-  EXPECT_EQ(run->Row("Right").fan_in, 7);
-  EXPECT_EQ(run->Row("Right").fan_out, 9);
-  EXPECT_EQ(run->Row("Left").fan_in, 7);
-  EXPECT_EQ(run->Row("Left").fan_out, 5);
-  EXPECT_EQ(run->Row("Batched").fan_in, 7);
-  EXPECT_EQ(run->Row("Batched").fan_out, 9);
+  EXPECT_EQ(run->Row("Right").fans->in, 7);
+  EXPECT_EQ(run->Row("Right").fans->out, 9);
+  EXPECT_EQ(run->Row("Left").fans->in, 7);
+  EXPECT_EQ(run->Row("Left").fans->out, 5);
+  EXPECT_EQ(run->Row("Batched").fans->in, 7);
+  EXPECT_EQ(run->Row("Batched").fans->out, 9);
 }
 
 TEST(InferFans, RecurrentFansArePerGateBlockAndDirection) {
@@ -161,13 +161,13 @@ TEST(InferFans, RecurrentFansArePerGateBlockAndDirection) {
   test::AddInitializer(m, "B", {2, 32});
   auto run = Fans(std::move(m));
   const ParamRow& w = run->Row("W");
-  EXPECT_EQ(w.fan_in, 3);
-  EXPECT_EQ(w.fan_out, 4);
-  EXPECT_EQ(w.gate_blocks, 4);
-  EXPECT_EQ(w.directions, 2);
-  EXPECT_EQ(run->Row("R").fan_in, 4);
-  EXPECT_EQ(run->Row("R").fan_out, 4);
-  EXPECT_EQ(run->Row("B").gate_blocks, 4);
+  EXPECT_EQ(w.fans->in, 3);
+  EXPECT_EQ(w.fans->out, 4);
+  EXPECT_EQ(w.gates.blocks, 4);
+  EXPECT_EQ(w.gates.directions, 2);
+  EXPECT_EQ(run->Row("R").fans->in, 4);
+  EXPECT_EQ(run->Row("R").fans->out, 4);
+  EXPECT_EQ(run->Row("B").gates.blocks, 4);
 }
 
 TEST(InferFans, ShapeThatDoesNotFitTheLayoutGivesNoFans) {
@@ -176,7 +176,7 @@ TEST(InferFans, ShapeThatDoesNotFitTheLayoutGivesNoFans) {
   test::AddInitializer(m, "W", {1, 4, 3});  // hidden_size says 5, the shape says 4
   test::AddInitializer(m, "R", {1, 4, 4});
   auto run = Fans(std::move(m));
-  EXPECT_FALSE(run->Row("W").has_fans);
+  EXPECT_FALSE(run->Row("W").fans.has_value());
   EXPECT_NE(run->Row("W").role_reason.find("hidden_size 5 does not match the shape"), std::string::npos)
       << run->Row("W").role_reason;
 }
@@ -186,8 +186,8 @@ TEST(InferFans, EmbeddingIsVocabByDim) {
     g (int64[3] I) => (float[3,8] Y) { Y = Gather(E, I) })");
   test::AddInitializer(m, "E", {20, 8});
   auto run = Fans(std::move(m));
-  EXPECT_EQ(run->Row("E").fan_in, 20);
-  EXPECT_EQ(run->Row("E").fan_out, 8);
+  EXPECT_EQ(run->Row("E").fans->in, 20);
+  EXPECT_EQ(run->Row("E").fans->out, 8);
 }
 
 }  // namespace

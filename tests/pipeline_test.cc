@@ -48,9 +48,9 @@ TEST(Pipeline, APrefixFillsOnlyItsColumns) {
   auto run = test::RunPasses(std::move(m), {"find-params", "infer-fans"});
   const ParamRow& w = run->Row("W");
   EXPECT_EQ(w.role, Role::kWeight);
-  EXPECT_EQ(w.fan_in, 4);
-  EXPECT_TRUE(w.activation.empty());
-  EXPECT_EQ(w.scheme, Scheme::kNone);
+  EXPECT_EQ(w.fans->in, 4);
+  EXPECT_TRUE(w.act.name.empty());
+  EXPECT_EQ(w.init.scheme, Scheme::kNone);
   EXPECT_EQ(run->ctx.counters["find-params"]["classified"], 1);
   EXPECT_EQ(run->ctx.counters["infer-fans"]["rows with fans"], 1);
 }

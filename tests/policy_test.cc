@@ -45,8 +45,8 @@ TEST(Presets, PyTorchGainsMatchCalculateGain) {
   };
   for (const auto& c : cases) {
     auto run = test::Plan(Dense(c.act), Preset("pytorch"));
-    ASSERT_TRUE(run->Row("W").bound.has_value()) << c.act;
-    EXPECT_NEAR(*run->Row("W").bound, c.bound, 1e-9) << c.act << ": " << run->Row("W").reason;
+    ASSERT_TRUE(run->Row("W").init.bound.has_value()) << c.act;
+    EXPECT_NEAR(*run->Row("W").init.bound, c.bound, 1e-9) << c.act << ": " << run->Row("W").init.reason;
   }
 }
 
@@ -56,10 +56,10 @@ TEST(Presets, PyTorchCountsGroupedConvFanOutAsMTimesK) {
   test::AddInitializer(m, "W", {16, 4, 3, 3});
   auto note = test::Plan(m);
   auto torch = test::Plan(m, Preset("pytorch"));
-  EXPECT_EQ(note->Row("W").fan_out, 72);   // M/g * k*k: the layout
-  EXPECT_EQ(torch->Row("W").fan_out, 144);  // M * k*k: torch.nn.init._calculate_fan_in_and_fan_out
-  EXPECT_EQ(torch->Row("W").fan_in, 36);
-  EXPECT_NEAR(*torch->Row("W").bound, 5.0 / 3.0 * std::sqrt(6.0 / (36 + 144)), 1e-12);
+  EXPECT_EQ(note->Row("W").fans->out, 72);   // M/g * k*k: the layout
+  EXPECT_EQ(torch->Row("W").fans->out, 144);  // M * k*k: torch.nn.init._calculate_fan_in_and_fan_out
+  EXPECT_EQ(torch->Row("W").fans->in, 36);
+  EXPECT_NEAR(*torch->Row("W").init.bound, 5.0 / 3.0 * std::sqrt(6.0 / (36 + 144)), 1e-12);
 }
 
 onnx::ModelProto Lstm() {
@@ -76,8 +76,8 @@ onnx::ModelProto Lstm() {
 TEST(Presets, PyTorchRecurrentUsesNnLstmsOwnReset) {
   auto run = test::Rewrite(Lstm(), Preset("pytorch"));
   for (const char* name : {"W", "R", "B"}) {
-    EXPECT_EQ(run->Row(name).scheme, Scheme::kUniform) << name;
-    EXPECT_NEAR(*run->Row(name).bound, 1 / std::sqrt(8.0), 1e-12) << name;
+    EXPECT_EQ(run->Row(name).init.scheme, Scheme::kUniform) << name;
+    EXPECT_NEAR(*run->Row(name).init.bound, 1 / std::sqrt(8.0), 1e-12) << name;
     for (double x : test::Values(*run->Row(name).tensor)) ASSERT_LE(std::fabs(x), 1 / std::sqrt(8.0)) << name;
   }
 }
@@ -85,7 +85,7 @@ TEST(Presets, PyTorchRecurrentUsesNnLstmsOwnReset) {
 TEST(Presets, KerasRecurrentKernelIsOrthogonalAsAWholeAndForgetBiasIsOne) {
   auto run = test::Rewrite(Lstm(), Preset("keras"));
   // kernel: glorot_uniform over [I, 4H]: fan_in 3, fan_out 32.
-  EXPECT_NEAR(*run->Row("W").bound, std::sqrt(6.0 / (3 + 32)), 1e-12);
+  EXPECT_NEAR(*run->Row("W").init.bound, std::sqrt(6.0 / (3 + 32)), 1e-12);
   // recurrent_kernel: orthogonal [H, 4H] per direction = R[d] [4H, H] with orthonormal columns.
   const std::vector<double> r = test::Values(*run->Row("R").tensor);
   using RowMatrix = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
@@ -109,45 +109,45 @@ TEST(Presets, KerasHeIsTruncatedNormalWithTheCorrection) {
   test::AddInitializer(m, "W", {256, 512});
   auto run = test::Rewrite(std::move(m), Preset("keras"));
   const ParamRow& w = run->Row("W");
-  EXPECT_EQ(w.distribution, Distribution::kTruncatedNormal);
-  EXPECT_NEAR(w.std, std::sqrt(2.0 / 256), 1e-12);
+  EXPECT_EQ(w.init.distribution, Distribution::kTruncatedNormal);
+  EXPECT_NEAR(w.init.std, std::sqrt(2.0 / 256), 1e-12);
   // Cut at two sigmas of the underlying normal, sigma = std / 0.8796.
-  const double sigma = w.std / kTruncatedNormalStdFactor;
+  const double sigma = w.init.std / kTruncatedNormalStdFactor;
   const std::vector<double> v = test::Values(*w.tensor);
   for (double x : v) ASSERT_LE(std::fabs(x), 2 * sigma * (1 + 1e-6));
   // The sample std hits the target: tolerance 6 standard errors (Var(s^2) ~ (mu4 - s^4)/n,
   // mu4 of the truncated normal < 3 s^4).
   const double n = static_cast<double>(v.size());
-  EXPECT_NEAR(w.stats->std * w.stats->std, w.std * w.std, 6 * std::sqrt(2.0 * std::pow(w.std, 4) / n));
+  EXPECT_NEAR(w.stats->std * w.stats->std, w.init.std * w.init.std, 6 * std::sqrt(2.0 * std::pow(w.init.std, 4) / n));
 }
 
 TEST(Presets, JaxLinearLayersAreLecunNormalAndEmbeddingsFanIn) {
   auto run = test::Plan(Dense("Identity"), Preset("jax"));
-  EXPECT_EQ(run->Row("W").scheme, Scheme::kLeCun);
-  EXPECT_EQ(run->Row("W").distribution, Distribution::kTruncatedNormal);
-  EXPECT_NEAR(run->Row("W").std, std::sqrt(1.0 / 100), 1e-12);
+  EXPECT_EQ(run->Row("W").init.scheme, Scheme::kLeCun);
+  EXPECT_EQ(run->Row("W").init.distribution, Distribution::kTruncatedNormal);
+  EXPECT_NEAR(run->Row("W").init.std, std::sqrt(1.0 / 100), 1e-12);
   auto m = test::ParseModel(R"(<ir_version: 8, opset_import: ["" : 14]>
     g (int64[3] I) => (float[3,64] Y) { Y = Gather(E, I) })");
   test::AddInitializer(m, "E", {1000, 64});
   auto emb = test::Plan(std::move(m), Preset("jax"));
-  EXPECT_NEAR(emb->Row("E").std, 1.0 / 8, 1e-12);  // 1/sqrt(dim)
+  EXPECT_NEAR(emb->Row("E").init.std, 1.0 / 8, 1e-12);  // 1/sqrt(dim)
 }
 
 TEST(Flags, GainModeDistributionAndEmbeddingStd) {
   Policy p;
   p.gain = 2.0;
-  EXPECT_NEAR(*test::Plan(Dense("Tanh"), p)->Row("W").bound, 2 * 0.2, 1e-12);
+  EXPECT_NEAR(*test::Plan(Dense("Tanh"), p)->Row("W").init.bound, 2 * 0.2, 1e-12);
   p = Policy{};
   p.gain = std::numeric_limits<double>::quiet_NaN();  // auto: calculate_gain
-  EXPECT_NEAR(*test::Plan(Dense("Tanh"), p)->Row("W").bound, 5.0 / 3.0 * 0.2, 1e-12);
+  EXPECT_NEAR(*test::Plan(Dense("Tanh"), p)->Row("W").init.bound, 5.0 / 3.0 * 0.2, 1e-12);
   p = Policy{};
   p.mode = FanMode::kFanOut;
-  EXPECT_NEAR(*test::Plan(Dense("Relu"), p)->Row("W").bound, std::sqrt(6.0 / 50), 1e-12);
+  EXPECT_NEAR(*test::Plan(Dense("Relu"), p)->Row("W").init.bound, std::sqrt(6.0 / 50), 1e-12);
   p = Policy{};
   p.distribution = Distribution::kTruncatedNormal;
   auto run = test::Plan(Dense("Relu"), p);
-  EXPECT_EQ(run->Row("W").distribution, Distribution::kTruncatedNormal);
-  EXPECT_FALSE(run->Row("W").bound.has_value());
+  EXPECT_EQ(run->Row("W").init.distribution, Distribution::kTruncatedNormal);
+  EXPECT_FALSE(run->Row("W").init.bound.has_value());
   p = Policy{};
   p.forget_bias = 2.5;
   auto lstm = test::Rewrite(Lstm(), p);
@@ -159,8 +159,8 @@ TEST(Flags, GainModeDistributionAndEmbeddingStd) {
     g (int64[3] I) => (float[3,64] Y) { Y = Gather(E, I) })");
   test::AddInitializer(m, "E", {1000, 64});
   auto emb = test::Plan(std::move(m), p);
-  EXPECT_EQ(emb->Row("E").scheme, Scheme::kNormal);
-  EXPECT_EQ(emb->Row("E").std, 0.02);
+  EXPECT_EQ(emb->Row("E").init.scheme, Scheme::kNormal);
+  EXPECT_EQ(emb->Row("E").init.std, 0.02);
 }
 
 // Two residual blocks: x + W2(relu(W1 x)), twice.
@@ -179,11 +179,11 @@ TEST(ResidualScaling, Gpt2ScalesTheLastLayerOfEachBranch) {
   p.residual = ResidualScaling::kGpt2;
   auto plain = test::Plan(Residual());
   auto scaled = test::Plan(Residual(), p);
-  EXPECT_EQ(plain->Row("W2").residual_add != nullptr, true);
-  EXPECT_EQ(plain->Row("W1").residual_add, nullptr);
-  EXPECT_NEAR(*scaled->Row("W2").bound, *plain->Row("W2").bound / std::sqrt(2.0), 1e-12);  // 2 branches
-  EXPECT_NEAR(*scaled->Row("W4").bound, *plain->Row("W4").bound / std::sqrt(2.0), 1e-12);
-  EXPECT_EQ(*scaled->Row("W1").bound, *plain->Row("W1").bound);
+  EXPECT_EQ(plain->Row("W2").act.residual_add != nullptr, true);
+  EXPECT_EQ(plain->Row("W1").act.residual_add, nullptr);
+  EXPECT_NEAR(*scaled->Row("W2").init.bound, *plain->Row("W2").init.bound / std::sqrt(2.0), 1e-12);  // 2 branches
+  EXPECT_NEAR(*scaled->Row("W4").init.bound, *plain->Row("W4").init.bound / std::sqrt(2.0), 1e-12);
+  EXPECT_EQ(*scaled->Row("W1").init.bound, *plain->Row("W1").init.bound);
 }
 
 TEST(ResidualScaling, ZeroIsFixupStyle) {
@@ -191,7 +191,7 @@ TEST(ResidualScaling, ZeroIsFixupStyle) {
   p.residual = ResidualScaling::kZero;
   auto run = test::Rewrite(Residual(), p);
   for (double x : test::Values(*run->Row("W4").tensor)) ASSERT_EQ(x, 0.0);
-  EXPECT_EQ(run->Row("W3").scheme, Scheme::kHe);
+  EXPECT_EQ(run->Row("W3").init.scheme, Scheme::kHe);
 }
 
 TEST(RulesInPolicy, LaterRuleWinsAndKeepKeeps) {
@@ -210,11 +210,11 @@ TEST(RulesInPolicy, LaterRuleWinsAndKeepKeeps) {
   keep.origin = "a:3";
   p.rules = {first, second, keep};
   auto run = test::Plan(Dense("Relu"), p);
-  EXPECT_EQ(run->Row("W").scheme, Scheme::kNormal);
-  EXPECT_EQ(run->Row("W").std, 0.25);
-  EXPECT_EQ(run->Row("W").reason, "normal by rule a:2 (name=W)");
-  EXPECT_EQ(run->Row("B").action, Action::kKeep);
-  EXPECT_EQ(run->Row("B").reason, "kept: by rule a:3 (role=bias)");
+  EXPECT_EQ(run->Row("W").init.scheme, Scheme::kNormal);
+  EXPECT_EQ(run->Row("W").init.std, 0.25);
+  EXPECT_EQ(run->Row("W").init.reason, "normal by rule a:2 (name=W)");
+  EXPECT_EQ(run->Row("B").init.action, Action::kKeep);
+  EXPECT_EQ(run->Row("B").init.reason, "kept: by rule a:3 (role=bias)");
 }
 
 }  // namespace
@@ -242,18 +242,18 @@ TEST(RulesInPolicy, ASchemeThatNeedsFansSkipsRowsWithoutThem) {
   p.rules = {head, bias};
   auto run = test::Plan(Dense("Relu"), p);
   ASSERT_TRUE(run->status.ok()) << run->status.message();
-  EXPECT_EQ(run->Row("W").scheme, Scheme::kXavier);
-  EXPECT_NEAR(run->Row("W").std, 0.5 * std::sqrt(2.0 / 150), 1e-12);
-  EXPECT_EQ(run->Row("B").scheme, Scheme::kConstant);
-  EXPECT_EQ(run->Row("B").constant, 0.0);
-  EXPECT_TRUE(std::isfinite(run->Row("B").std));
+  EXPECT_EQ(run->Row("W").init.scheme, Scheme::kXavier);
+  EXPECT_NEAR(run->Row("W").init.std, 0.5 * std::sqrt(2.0 / 150), 1e-12);
+  EXPECT_EQ(run->Row("B").init.scheme, Scheme::kConstant);
+  EXPECT_EQ(run->Row("B").init.constant, 0.0);
+  EXPECT_TRUE(std::isfinite(run->Row("B").init.std));
   Rule both = MakeRule("*", "r.yaml:6");  // matches W and B
   both.init.scheme = Scheme::kHe;
   p.rules = {both};
   run = test::Plan(Dense("Tanh"), p);
   ASSERT_TRUE(run->status.ok()) << run->status.message();
-  EXPECT_EQ(run->Row("W").scheme, Scheme::kHe);
-  EXPECT_EQ(run->Row("B").scheme, Scheme::kConstant);
+  EXPECT_EQ(run->Row("W").init.scheme, Scheme::kHe);
+  EXPECT_EQ(run->Row("B").init.scheme, Scheme::kConstant);
   ASSERT_EQ(run->ctx.warnings.size(), 1u);
   EXPECT_EQ(run->ctx.warnings[0],
             "r.yaml:6: rule (*) does not apply to 1 tensor, which keep their other decision: B (no fans)");
@@ -281,7 +281,7 @@ TEST(RulesInPolicy, ARuleThatAppliesToNothingIsAnErrorNamingItsLine) {
     run = test::Plan(Dense("Relu"), p);
     EXPECT_TRUE(run->status.ok()) << run->status.message();
     EXPECT_EQ(run->ctx.warnings, std::vector<std::string>{c.message});
-    EXPECT_EQ(run->Row("B").scheme, Scheme::kConstant);
+    EXPECT_EQ(run->Row("B").init.scheme, Scheme::kConstant);
   }
 }
 

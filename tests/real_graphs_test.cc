@@ -27,8 +27,8 @@ TEST(RealGraphs, WeightStoredAsAConstantNode) {
   const ParamRow& w = run->Row("W");
   EXPECT_EQ(w.source, "constant_node");
   EXPECT_EQ(w.role, Role::kWeight);
-  EXPECT_EQ(w.fan_in, 3);
-  EXPECT_EQ(w.scheme, Scheme::kHe);
+  EXPECT_EQ(w.fans->in, 3);
+  EXPECT_EQ(w.init.scheme, Scheme::kHe);
   // The node's value attribute holds the new values.
   const std::vector<double> v = test::Values(run->model.graph().node(0).attribute(0).t());
   ASSERT_EQ(v.size(), 6u);
@@ -48,11 +48,11 @@ TEST(RealGraphs, WeightBehindTransposeHasFansOfTheConsumedLayout) {
   auto run = test::Plan(std::move(m));
   const ParamRow& w = run->Row("W");
   EXPECT_EQ(w.role, Role::kWeight);
-  EXPECT_EQ(w.through, std::vector<std::string>{"Transpose"});
-  EXPECT_EQ(w.consumed_shape, (std::vector<int64_t>{100, 50}));
-  EXPECT_EQ(w.fan_in, 100);
-  EXPECT_EQ(w.fan_out, 50);
-  EXPECT_NEAR(*w.bound, 0.2, 1e-12);
+  EXPECT_EQ(w.primary_use()->through, std::vector<std::string>{"Transpose"});
+  EXPECT_EQ(w.primary_use()->shape, (std::vector<int64_t>{100, 50}));
+  EXPECT_EQ(w.fans->in, 100);
+  EXPECT_EQ(w.fans->out, 50);
+  EXPECT_NEAR(*w.init.bound, 0.2, 1e-12);
 }
 
 TEST(RealGraphs, WeightBehindIdentityCastReshapeAndUnsqueeze) {
@@ -73,12 +73,12 @@ TEST(RealGraphs, WeightBehindIdentityCastReshapeAndUnsqueeze) {
   auto run = test::Plan(std::move(m));
   const ParamRow& w = run->Row("W");
   EXPECT_EQ(w.role, Role::kWeight);
-  EXPECT_EQ(w.through, (std::vector<std::string>{"Identity", "Cast", "Reshape", "Unsqueeze", "Reshape"}));
-  EXPECT_EQ(w.consumed_shape, (std::vector<int64_t>{4, 3, 3, 3}));
-  EXPECT_EQ(w.fan_in, 27);
-  EXPECT_EQ(w.fan_out, 36);
+  EXPECT_EQ(w.primary_use()->through, (std::vector<std::string>{"Identity", "Cast", "Reshape", "Unsqueeze", "Reshape"}));
+  EXPECT_EQ(w.primary_use()->shape, (std::vector<int64_t>{4, 3, 3, 3}));
+  EXPECT_EQ(w.fans->in, 27);
+  EXPECT_EQ(w.fans->out, 36);
   // The shape constants stay: int64 tensors are never parameters.
-  EXPECT_EQ(run->Row("shape").action, Action::kKeep);
+  EXPECT_EQ(run->Row("shape").init.action, Action::kKeep);
 }
 
 TEST(RealGraphs, ReshapeToAShapeOnlyKnownAtRunTimeKeepsTheWeight) {
@@ -90,9 +90,9 @@ TEST(RealGraphs, ReshapeToAShapeOnlyKnownAtRunTimeKeepsTheWeight) {
   test::AddInitializer(m, "W", {36});
   auto run = test::Plan(std::move(m));
   EXPECT_EQ(run->Row("W").role, Role::kWeight);
-  EXPECT_EQ(run->Row("W").action, Action::kKeep);
-  EXPECT_NE(run->Row("W").reason.find("its shape after Reshape is not a constant"), std::string::npos)
-      << run->Row("W").reason;
+  EXPECT_EQ(run->Row("W").init.action, Action::kKeep);
+  EXPECT_NE(run->Row("W").init.reason.find("its shape after Reshape is not a constant"), std::string::npos)
+      << run->Row("W").init.reason;
 }
 
 TEST(RealGraphs, FloatWeightBehindQuantizeDequantizeIsRewritten) {
@@ -111,10 +111,10 @@ TEST(RealGraphs, FloatWeightBehindQuantizeDequantizeIsRewritten) {
   zp->add_int32_data(128);
   auto run = test::Plan(std::move(m));
   EXPECT_EQ(run->Row("W").role, Role::kWeight);
-  EXPECT_EQ(run->Row("W").action, Action::kReinitialize);
-  EXPECT_EQ(run->Row("W").through, (std::vector<std::string>{"QuantizeLinear", "DequantizeLinear"}));
-  EXPECT_EQ(run->Row("scale").action, Action::kKeep);
-  EXPECT_EQ(run->Row("zp").action, Action::kKeep);
+  EXPECT_EQ(run->Row("W").init.action, Action::kReinitialize);
+  EXPECT_EQ(run->Row("W").primary_use()->through, (std::vector<std::string>{"QuantizeLinear", "DequantizeLinear"}));
+  EXPECT_EQ(run->Row("scale").init.action, Action::kKeep);
+  EXPECT_EQ(run->Row("zp").init.action, Action::kKeep);
 }
 
 TEST(RealGraphs, IntegerWeightBehindDequantizeIsReportedAndKept) {
@@ -136,8 +136,8 @@ TEST(RealGraphs, IntegerWeightBehindDequantizeIsReportedAndKept) {
   const ParamRow& w = run->Row("Wq");
   EXPECT_EQ(w.role, Role::kWeight);
   EXPECT_TRUE(w.quantized);
-  EXPECT_EQ(w.action, Action::kKeep);
-  EXPECT_EQ(w.reason.rfind("kept: quantized weights are kept (int8", 0), 0u) << w.reason;
+  EXPECT_EQ(w.init.action, Action::kKeep);
+  EXPECT_EQ(w.init.reason.rfind("kept: quantized weights are kept (int8", 0), 0u) << w.init.reason;
   EXPECT_EQ(run->model.graph().initializer(0).SerializeAsString(), before);
 }
 
@@ -153,8 +153,8 @@ TEST(RealGraphs, QLinearConvWeightIsQuantizedAndKept) {
   w->set_raw_data(std::string(108, '\x01'));
   auto run = test::Plan(std::move(m));
   EXPECT_EQ(run->Row("W").role, Role::kWeight);
-  EXPECT_EQ(run->Row("W").fan_in, 27);
-  EXPECT_EQ(run->Row("W").action, Action::kKeep);
+  EXPECT_EQ(run->Row("W").fans->in, 27);
+  EXPECT_EQ(run->Row("W").init.action, Action::kKeep);
 }
 
 TEST(RealGraphs, TiedEmbeddingAndLmHeadDecideAsAnEmbeddingAndReportTheConflict) {
@@ -169,10 +169,10 @@ TEST(RealGraphs, TiedEmbeddingAndLmHeadDecideAsAnEmbeddingAndReportTheConflict) 
   const ParamRow& e = run->Row("Emb");
   EXPECT_EQ(e.role, Role::kEmbedding);
   EXPECT_EQ(e.uses.size(), 2u);
-  EXPECT_EQ(e.scheme, Scheme::kNormal);
+  EXPECT_EQ(e.init.scheme, Scheme::kNormal);
   ASSERT_EQ(e.conflicts.size(), 1u);
   EXPECT_NE(e.conflicts[0].find("also used as weight by MatMul"), std::string::npos) << e.conflicts[0];
-  EXPECT_NE(e.reason.find("conflict: also used as weight"), std::string::npos) << e.reason;
+  EXPECT_NE(e.init.reason.find("conflict: also used as weight"), std::string::npos) << e.init.reason;
 }
 
 TEST(RealGraphs, SharedWeightWithDifferentActivationsReportsTheConflict) {
@@ -186,8 +186,8 @@ TEST(RealGraphs, SharedWeightWithDifferentActivationsReportsTheConflict) {
   test::AddInitializer(m, "W", {8, 8});
   auto run = test::Plan(std::move(m));
   const ParamRow& w = run->Row("W");
-  EXPECT_EQ(w.activation, "relu");  // the first use decides
-  EXPECT_EQ(w.scheme, Scheme::kHe);
+  EXPECT_EQ(w.act.name, "relu");  // the first use decides
+  EXPECT_EQ(w.init.scheme, Scheme::kHe);
   ASSERT_EQ(w.conflicts.size(), 1u);
   EXPECT_NE(w.conflicts[0].find("followed by tanh"), std::string::npos) << w.conflicts[0];
 }
@@ -214,8 +214,8 @@ TEST(RealGraphs, DecomposedLayerNormScaleAndBias) {
   EXPECT_EQ(run->Row("beta").role, Role::kNormBias);
   for (double x : test::Values(*run->Row("gamma").tensor)) EXPECT_EQ(x, 1.0);
   // The epsilon and the exponent are scalars with no role: untouched.
-  EXPECT_EQ(run->Row("eps").action, Action::kKeep);
-  EXPECT_EQ(run->Row("two").action, Action::kKeep);
+  EXPECT_EQ(run->Row("eps").init.action, Action::kKeep);
+  EXPECT_EQ(run->Row("two").init.action, Action::kKeep);
 }
 
 TEST(RealGraphs, RmsNormScale) {
@@ -253,9 +253,9 @@ TEST(RealGraphs, VitPatchEmbeddingClassTokenAndPositions) {
   test::AddInitializer(m, "pos", {1, 17, 32});
   auto run = test::Plan(std::move(m));
   EXPECT_EQ(run->Row("cls").role, Role::kClassToken);
-  EXPECT_EQ(run->Row("cls").constant, 0.0);
+  EXPECT_EQ(run->Row("cls").init.constant, 0.0);
   EXPECT_EQ(run->Row("pos").role, Role::kPositionalEmbedding);
-  EXPECT_EQ(run->Row("pos").std, 0.02);
+  EXPECT_EQ(run->Row("pos").init.std, 0.02);
   EXPECT_EQ(run->Row("Wp").role, Role::kWeight);
 }
 
@@ -274,10 +274,10 @@ TEST(RealGraphs, AttentionMaskAddedToScoresIsNotAPositionalEmbedding) {
   test::AddInitializer(m, "mask", {1, 4, 4});
   auto run = test::Plan(std::move(m));
   EXPECT_EQ(run->Row("mask").role, Role::kUnknown);
-  EXPECT_EQ(run->Row("mask").action, Action::kKeep);
+  EXPECT_EQ(run->Row("mask").init.action, Action::kKeep);
   // Q and K projections feed the score MatMul: linear -> Xavier.
-  EXPECT_EQ(run->Row("Wq").activation, "linear");
-  EXPECT_EQ(run->Row("Wq").scheme, Scheme::kXavier);
+  EXPECT_EQ(run->Row("Wq").act.name, "linear");
+  EXPECT_EQ(run->Row("Wq").init.scheme, Scheme::kXavier);
 }
 
 // A layer followed by a decomposed activation; `tail` reads H and writes Y.
@@ -296,8 +296,8 @@ class Gated : public ::testing::TestWithParam<GatedCase> {};
 
 TEST_P(Gated, DecomposedActivationIsRecognised) {
   auto run = Decomposed(GetParam().tail);
-  EXPECT_EQ(run->Row("W").activation, GetParam().activation);
-  EXPECT_EQ(run->Row("W").scheme, Scheme::kHe);
+  EXPECT_EQ(run->Row("W").act.name, GetParam().activation);
+  EXPECT_EQ(run->Row("W").init.scheme, Scheme::kHe);
   EXPECT_EQ(run->Row("B").role, Role::kBias);
 }
 
@@ -329,8 +329,8 @@ INSTANTIATE_TEST_SUITE_P(
 
 TEST(RealGraphs, PlainSigmoidIsNotSilu) {
   auto run = Decomposed("Y = Sigmoid(H)");
-  EXPECT_EQ(run->Row("W").activation, "sigmoid");
-  EXPECT_EQ(run->Row("W").scheme, Scheme::kXavier);
+  EXPECT_EQ(run->Row("W").act.name, "sigmoid");
+  EXPECT_EQ(run->Row("W").init.scheme, Scheme::kXavier);
 }
 
 TEST(RealGraphs, FusedConvActivationAttribute) {
@@ -343,8 +343,8 @@ TEST(RealGraphs, FusedConvActivationAttribute) {
   auto run = test::Plan(std::move(m));
   const ParamRow& w = run->Row("W");
   EXPECT_EQ(w.role, Role::kWeight);
-  EXPECT_EQ(w.activation, "leaky_relu");
-  EXPECT_FLOAT_EQ(static_cast<float>(w.activation_param), 0.1f);
+  EXPECT_EQ(w.act.name, "leaky_relu");
+  EXPECT_FLOAT_EQ(static_cast<float>(w.act.param), 0.1f);
   EXPECT_EQ(run->Row("B").role, Role::kBias);
 }
 
@@ -367,13 +367,13 @@ TEST(RealGraphs, IfBranchesWithTheirOwnInitializersAndOuterWeights) {
   auto run = test::Rewrite(std::move(m));
   const ParamRow& outer = run->Row("Wouter");
   EXPECT_EQ(outer.role, Role::kWeight);
-  EXPECT_EQ(outer.activation, "relu");
+  EXPECT_EQ(outer.act.name, "relu");
   EXPECT_EQ(outer.graph, "main");
   const ParamRow& inner = run->Row("Winner");
   EXPECT_EQ(inner.role, Role::kWeight);
-  EXPECT_EQ(inner.activation, "tanh");
+  EXPECT_EQ(inner.act.name, "tanh");
   EXPECT_EQ(inner.graph, "main/#0.else_branch");
-  EXPECT_EQ(inner.action, Action::kReinitialize);
+  EXPECT_EQ(inner.init.action, Action::kReinitialize);
   EXPECT_NE(test::Values(*inner.tensor)[0], 1.0);
 }
 
@@ -390,9 +390,9 @@ TEST(RealGraphs, ActivationSearchLeavesABodyThroughItsOutput) {
   test::AddInitializer(m, "W1", {4, 3});
   test::AddInitializer(m, "W2", {4, 3});
   auto run = test::Plan(std::move(m));
-  EXPECT_EQ(run->Row("W1").activation, "sigmoid");
-  EXPECT_EQ(run->Row("W1").activation_path, (std::vector<std::string>{"(body output)", "Sigmoid"}));
-  EXPECT_EQ(run->Row("W2").activation, "sigmoid");
+  EXPECT_EQ(run->Row("W1").act.name, "sigmoid");
+  EXPECT_EQ(run->Row("W1").act.path, (std::vector<std::string>{"(body output)", "Sigmoid"}));
+  EXPECT_EQ(run->Row("W2").act.name, "sigmoid");
 }
 
 TEST(RealGraphs, LoopBodyWeightAndCarriedValue) {
@@ -410,8 +410,8 @@ TEST(RealGraphs, LoopBodyWeightAndCarriedValue) {
   test::AddInitializer(m, "W", {4, 4});
   auto run = test::Plan(std::move(m));
   EXPECT_EQ(run->Row("W").role, Role::kWeight);
-  EXPECT_EQ(run->Row("W").activation, "selu");
-  EXPECT_EQ(run->Row("W").scheme, Scheme::kLeCun);
+  EXPECT_EQ(run->Row("W").act.name, "selu");
+  EXPECT_EQ(run->Row("W").init.scheme, Scheme::kLeCun);
 }
 
 TEST(RealGraphs, Opset21GeluAndLayerNormalization) {
@@ -425,8 +425,8 @@ TEST(RealGraphs, Opset21GeluAndLayerNormalization) {
   test::AddInitializer(m, "s", {16});
   test::AddInitializer(m, "b", {16});
   auto run = test::Plan(std::move(m));
-  EXPECT_EQ(run->Row("W").activation, "gelu");
-  EXPECT_EQ(run->Row("W").activation_path, (std::vector<std::string>{"LayerNormalization", "Gelu"}));
+  EXPECT_EQ(run->Row("W").act.name, "gelu");
+  EXPECT_EQ(run->Row("W").act.path, (std::vector<std::string>{"LayerNormalization", "Gelu"}));
   EXPECT_EQ(run->Row("s").role, Role::kNormScale);
 }
 
@@ -439,9 +439,9 @@ TEST(RealGraphs, Opset11UnsqueezeAxesAsAttribute) {
     })");
   test::AddInitializer(m, "W", {4, 3});
   auto run = test::Plan(std::move(m));
-  EXPECT_EQ(run->Row("W").consumed_shape, (std::vector<int64_t>{4, 3, 1, 1}));
-  EXPECT_EQ(run->Row("W").fan_in, 3);
-  EXPECT_EQ(run->Row("W").fan_out, 4);
+  EXPECT_EQ(run->Row("W").primary_use()->shape, (std::vector<int64_t>{4, 3, 1, 1}));
+  EXPECT_EQ(run->Row("W").fans->in, 3);
+  EXPECT_EQ(run->Row("W").fans->out, 4);
 }
 
 TEST(RealGraphs, ScanBodyWeight) {
@@ -456,8 +456,8 @@ TEST(RealGraphs, ScanBodyWeight) {
     })");
   test::AddInitializer(m, "W", {4, 4});
   auto run = test::Plan(std::move(m));
-  EXPECT_EQ(run->Row("W").activation, "tanh");
-  EXPECT_EQ(run->Row("W").scheme, Scheme::kXavier);
+  EXPECT_EQ(run->Row("W").act.name, "tanh");
+  EXPECT_EQ(run->Row("W").init.scheme, Scheme::kXavier);
 }
 
 TEST(RealGraphs, RecurrentRBehindAReshapeIsStillOrthogonalPerGateBlock) {
@@ -473,8 +473,8 @@ TEST(RealGraphs, RecurrentRBehindAReshapeIsStillOrthogonalPerGateBlock) {
   auto run = test::Rewrite(std::move(m));
   const ParamRow& r = run->Row("Rflat");
   EXPECT_EQ(r.role, Role::kRecurrentHidden);
-  EXPECT_EQ(r.scheme, Scheme::kOrthogonal);
-  EXPECT_EQ(r.gate_block_offsets, std::vector<int64_t>{0});
+  EXPECT_EQ(r.init.scheme, Scheme::kOrthogonal);
+  EXPECT_EQ(r.gates.block_offsets, std::vector<int64_t>{0});
   const std::vector<double> v = test::Values(*r.tensor);
   EXPECT_NEAR(v[0] * v[0] + v[1] * v[1], 1.0, 1e-6);  // orthonormal rows of [[v0, v1], [v2, v3]]
   EXPECT_NEAR(v[0] * v[2] + v[1] * v[3], 0.0, 1e-6);
@@ -492,8 +492,8 @@ TEST(RealGraphs, RecurrentRBehindATransposeIsNotMadeOrthogonal) {
   auto run = test::Rewrite(std::move(m));
   const ParamRow& r = run->Row("R");
   EXPECT_EQ(r.role, Role::kRecurrentHidden);
-  EXPECT_EQ(r.scheme, Scheme::kXavier);
-  EXPECT_NE(r.reason.find("so not orthogonal"), std::string::npos) << r.reason;
+  EXPECT_EQ(r.init.scheme, Scheme::kXavier);
+  EXPECT_NE(r.init.reason.find("so not orthogonal"), std::string::npos) << r.init.reason;
   EXPECT_TRUE(r.stats.has_value());
 }
 

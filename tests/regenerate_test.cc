@@ -46,7 +46,7 @@ TEST(Regenerate, HeUniformValuesHaveTheTargetSpread) {
   auto run = test::Rewrite(Model());
   const ParamRow& w = run->Row("W");
   const std::vector<double> v = test::Values(Init(run->model, "W"));
-  const double b = *w.bound, n = static_cast<double>(v.size());
+  const double b = *w.init.bound, n = static_cast<double>(v.size());
   EXPECT_NEAR(b, std::sqrt(6.0 / 256), 1e-12);
   double sum = 0, sq = 0;
   for (double x : v) {
@@ -120,7 +120,7 @@ TEST_P(Dtypes, KeepTheirTypeAndStorageField) {
   const TensorProto& w = Init(run->model, "W");
   EXPECT_EQ(w.data_type(), dtype);
   EXPECT_EQ(w.has_raw_data(), storage == test::Storage::kRaw);
-  const double b = *run->Row("W").bound;
+  const double b = *run->Row("W").init.bound;
   const std::vector<double> v = test::Values(w);
   // Rounding to the type may land exactly on the bound, never beyond it by more than one ulp.
   const double ulp = dtype == TensorProto::BFLOAT16 ? 1.0 / 256 : dtype == TensorProto::FLOAT16 ? 1.0 / 2048 : 1e-7;
@@ -197,10 +197,10 @@ TEST(Regenerate, ANonFiniteTensorIsAnInternalErrorNamingIt) {
   for (Scheme scheme : {Scheme::kNormal, Scheme::kConstant}) {
     auto run = test::Plan(m);
     ParamRow row = run->Row("W");
-    row.scheme = scheme;
-    row.std = std::numeric_limits<double>::infinity();
-    row.constant = std::numeric_limits<double>::infinity();
-    row.bound.reset();
+    row.init.scheme = scheme;
+    row.init.std = std::numeric_limits<double>::infinity();
+    row.init.constant = std::numeric_limits<double>::infinity();
+    row.init.bound.reset();
     TensorStats stats;
     Status s = FillTensor(row, 0, 1, &stats);
     EXPECT_EQ(s.code(), ExitCode::kInternal) << NameOf(scheme);

@@ -22,26 +22,26 @@ TEST(SelectInit, TanhAndSigmoidGetXavierWithTheWorkedExampleBound) {
   for (const char* act : {"Tanh", "Sigmoid"}) {
     auto run = test::Plan(Dense(act));
     const ParamRow& w = run->Row("W");
-    EXPECT_EQ(w.scheme, Scheme::kXavier) << act;
-    ASSERT_TRUE(w.bound.has_value());
-    EXPECT_NEAR(*w.bound, 0.2, 1e-12) << act;
-    EXPECT_EQ(w.action, Action::kReinitialize);
+    EXPECT_EQ(w.init.scheme, Scheme::kXavier) << act;
+    ASSERT_TRUE(w.init.bound.has_value());
+    EXPECT_NEAR(*w.init.bound, 0.2, 1e-12) << act;
+    EXPECT_EQ(w.init.action, Action::kReinitialize);
   }
 }
 
 TEST(SelectInit, ReluGetsHeWithTheWorkedExampleBound) {
   auto run = test::Plan(Dense("Relu"));
   const ParamRow& w = run->Row("W");
-  EXPECT_EQ(w.scheme, Scheme::kHe);
-  EXPECT_NEAR(*w.bound, std::sqrt(0.06), 1e-12);
-  EXPECT_NEAR(*w.bound, 0.245, 5e-4);
-  EXPECT_NE(w.reason.find("ReLU family -> he (activation relu)"), std::string::npos) << w.reason;
+  EXPECT_EQ(w.init.scheme, Scheme::kHe);
+  EXPECT_NEAR(*w.init.bound, std::sqrt(0.06), 1e-12);
+  EXPECT_NEAR(*w.init.bound, 0.245, 5e-4);
+  EXPECT_NE(w.init.reason.find("ReLU family -> he (activation relu)"), std::string::npos) << w.init.reason;
 }
 
 TEST(SelectInit, SeluGetsLeCun) {
   auto run = test::Plan(Dense("Selu"));
-  EXPECT_EQ(run->Row("W").scheme, Scheme::kLeCun);
-  EXPECT_NEAR(*run->Row("W").bound, std::sqrt(3.0 / 100), 1e-12);
+  EXPECT_EQ(run->Row("W").init.scheme, Scheme::kLeCun);
+  EXPECT_NEAR(*run->Row("W").init.bound, std::sqrt(3.0 / 100), 1e-12);
 }
 
 TEST(SelectInit, LeakyReluUsesTheSlope) {
@@ -50,12 +50,12 @@ TEST(SelectInit, LeakyReluUsesTheSlope) {
   test::AddInitializer(m, "W", {50, 100});
   auto run = test::Plan(std::move(m));
   const double a = 0.2f;  // the attribute is a float
-  EXPECT_NEAR(*run->Row("W").bound, std::sqrt(6.0 / ((1 + a * a) * 100)), 1e-12);
+  EXPECT_NEAR(*run->Row("W").init.bound, std::sqrt(6.0 / ((1 + a * a) * 100)), 1e-12);
 }
 
 TEST(SelectInit, LinearHeadGetsXavier) {
   auto run = test::Plan(Dense("Softmax"));
-  EXPECT_EQ(run->Row("W").scheme, Scheme::kXavier);
+  EXPECT_EQ(run->Row("W").init.scheme, Scheme::kXavier);
 }
 
 TEST(SelectInit, NormalDistributionReportsStdAndNoBound) {
@@ -63,15 +63,15 @@ TEST(SelectInit, NormalDistributionReportsStdAndNoBound) {
   policy.distribution = Distribution::kNormal;
   auto run = test::Plan(Dense("Relu"), policy);
   const ParamRow& w = run->Row("W");
-  EXPECT_FALSE(w.bound.has_value());
-  EXPECT_NEAR(w.std, std::sqrt(2.0 / 100), 1e-12);
-  EXPECT_EQ(w.distribution, Distribution::kNormal);
+  EXPECT_FALSE(w.init.bound.has_value());
+  EXPECT_NEAR(w.init.std, std::sqrt(2.0 / 100), 1e-12);
+  EXPECT_EQ(w.init.distribution, Distribution::kNormal);
 }
 
 TEST(SelectInit, BiasIsZero) {
   auto run = test::Plan(Dense("Relu"));
-  EXPECT_EQ(run->Row("B").scheme, Scheme::kConstant);
-  EXPECT_EQ(run->Row("B").constant, 0.0);
+  EXPECT_EQ(run->Row("B").init.scheme, Scheme::kConstant);
+  EXPECT_EQ(run->Row("B").init.constant, 0.0);
 }
 
 TEST(SelectInit, NormRecurrentEmbeddingAndSlopeRules) {
@@ -89,18 +89,18 @@ TEST(SelectInit, NormRecurrentEmbeddingAndSlopeRules) {
   for (const char* n : {"S", "Bn", "Mean", "Var"}) test::AddInitializer(m, n, {2});
   test::AddInitializer(m, "Slope", {1});
   auto run = test::Plan(std::move(m));
-  EXPECT_EQ(run->Row("W").scheme, Scheme::kXavier);
-  EXPECT_NEAR(*run->Row("W").bound, XavierBound(3, 2), 1e-12);  // per gate block: n_in = I, n_out = H
-  EXPECT_EQ(run->Row("R").scheme, Scheme::kOrthogonal);
-  EXPECT_EQ(run->Row("B").constant, 0.0);
-  EXPECT_EQ(run->Row("Emb").scheme, Scheme::kNormal);
-  EXPECT_EQ(run->Row("Emb").std, 1.0);
-  EXPECT_EQ(run->Row("S").constant, 1.0);
-  EXPECT_EQ(run->Row("Bn").constant, 0.0);
-  EXPECT_EQ(run->Row("Mean").constant, 0.0);
-  EXPECT_EQ(run->Row("Var").constant, 1.0);
-  EXPECT_EQ(run->Row("Slope").constant, 0.25);
-  for (const auto& row : run->table) EXPECT_EQ(row.action, Action::kReinitialize) << row.name;
+  EXPECT_EQ(run->Row("W").init.scheme, Scheme::kXavier);
+  EXPECT_NEAR(*run->Row("W").init.bound, XavierBound(3, 2), 1e-12);  // per gate block: n_in = I, n_out = H
+  EXPECT_EQ(run->Row("R").init.scheme, Scheme::kOrthogonal);
+  EXPECT_EQ(run->Row("B").init.constant, 0.0);
+  EXPECT_EQ(run->Row("Emb").init.scheme, Scheme::kNormal);
+  EXPECT_EQ(run->Row("Emb").init.std, 1.0);
+  EXPECT_EQ(run->Row("S").init.constant, 1.0);
+  EXPECT_EQ(run->Row("Bn").init.constant, 0.0);
+  EXPECT_EQ(run->Row("Mean").init.constant, 0.0);
+  EXPECT_EQ(run->Row("Var").init.constant, 1.0);
+  EXPECT_EQ(run->Row("Slope").init.constant, 0.25);
+  for (const auto& row : run->table) EXPECT_EQ(row.init.action, Action::kReinitialize) << row.name;
 }
 
 TEST(SelectInit, UnknownRoleIsKeptWithItsReason) {
@@ -108,8 +108,8 @@ TEST(SelectInit, UnknownRoleIsKeptWithItsReason) {
     g (float[2] X) => (float[2] Y) { Y = Mul(X, Scale) })");
   test::AddInitializer(m, "Scale", {2});
   auto run = test::Plan(std::move(m));
-  EXPECT_EQ(run->Row("Scale").action, Action::kKeep);
-  EXPECT_EQ(run->Row("Scale").reason, "kept: unknown role (no rule for how it is consumed)");
+  EXPECT_EQ(run->Row("Scale").init.action, Action::kKeep);
+  EXPECT_EQ(run->Row("Scale").init.reason, "kept: unknown role (no rule for how it is consumed)");
 }
 
 }  // namespace

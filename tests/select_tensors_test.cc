@@ -15,7 +15,7 @@ namespace {
 std::set<std::string> Reinitialized(const test::Run& run) {
   std::set<std::string> names;
   for (const auto& row : run.table) {
-    if (row.action == Action::kReinitialize) names.insert(row.name);
+    if (row.init.action == Action::kReinitialize) names.insert(row.name);
   }
   return names;
 }
@@ -72,8 +72,8 @@ TEST(SelectTensors, ARulesFileRoleMatchSeesEveryRoleToo) {
   keep.origin = "rules.yaml:3";
   p.rules = {keep};
   auto run = test::Plan(MergedBatchNorms(), p);
-  EXPECT_EQ(run->Row("S").action, Action::kKeep);
-  EXPECT_EQ(run->Row("Scale2").action, Action::kReinitialize);
+  EXPECT_EQ(run->Row("S").init.action, Action::kKeep);
+  EXPECT_EQ(run->Row("Scale2").init.action, Action::kReinitialize);
 }
 
 // ONNX text has no syntax for node names nor for tensor names such as "onnx::MatMul_12": the model is
@@ -151,7 +151,7 @@ TEST(SelectTensors, ATensorSharedAcrossBlocksIsReportedOnceForAllOfThem) {
                                      " are shared by layers of blocks /enc/layers.0, /enc/layers.1, /enc/layers.2, "
                                      "/enc/layers.3 and stay shared after the rewrite (--untie-shared gives each "
                                      "layer its own copy)"});
-  for (const auto& row : run->table) EXPECT_EQ(row.action, Action::kReinitialize) << row.name;
+  for (const auto& row : run->table) EXPECT_EQ(row.init.action, Action::kReinitialize) << row.name;
 }
 
 TEST(SelectTensors, ReinitBlocksReadsNodeNamesWhenTheExporterMergedTheLayers) {

@@ -36,14 +36,14 @@ struct Verdict {
 // Largest |Q^T Q - I| over the orthogonal blocks of a recurrent weight (entries scaled by 1/gain), where
 // its gate blocks are in the stored tensor (passes/graph/gate_blocks.h).
 double OrthogonalityError(const ParamRow& row, const std::vector<double>& v) {
-  const std::vector<int64_t> offsets = row.whole_kernel ? DirectionBlockOffsets(row) : row.gate_block_offsets;
-  const int64_t rows = row.fan_out * (row.whole_kernel ? row.gate_blocks : 1), cols = row.fan_in;
+  const std::vector<int64_t> offsets = row.init.whole_kernel ? DirectionBlockOffsets(row) : row.gates.block_offsets;
+  const int64_t rows = row.fans->out * (row.init.whole_kernel ? row.gates.blocks : 1), cols = row.fans->in;
   using RowMatrix = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
   double worst = 0;
   for (int64_t offset : offsets) {
     Eigen::Map<const RowMatrix> m(v.data() + offset, rows, cols);
     const Eigen::MatrixXd g = rows >= cols ? Eigen::MatrixXd(m.transpose() * m) : Eigen::MatrixXd(m * m.transpose());
-    worst = std::max(worst, (g / (row.gain * row.gain) - Eigen::MatrixXd::Identity(g.rows(), g.cols())).cwiseAbs().maxCoeff());
+    worst = std::max(worst, (g / (row.init.gain * row.init.gain) - Eigen::MatrixXd::Identity(g.rows(), g.cols())).cwiseAbs().maxCoeff());
   }
   return worst;
 }
@@ -53,12 +53,12 @@ Status MeasureRow(const ParamRow& row, const TensorStore& store, double toleranc
   REINIT_RETURN_IF_ERROR(store.ReadValues(*row.tensor, &v));  // wherever its bytes are
   verdict->row = &row;
   verdict->measured = Measure(v).std;
-  verdict->ratio = verdict->measured / row.std;
+  verdict->ratio = verdict->measured / row.init.std;
   verdict->allowed = tolerance + 3.0 / std::sqrt(2.0 * v.size());
   // Written so that a NaN anywhere (a non-finite value in the tensor, a non-finite target) is off.
-  verdict->off = !(std::fabs(verdict->ratio - 1) <= verdict->allowed) || !std::isfinite(row.std);
+  verdict->off = !(std::fabs(verdict->ratio - 1) <= verdict->allowed) || !std::isfinite(row.init.std);
   const bool recurrent = IsRecurrentWeight(row.role);
-  if (row.scheme == Scheme::kOrthogonal && recurrent) {
+  if (row.init.scheme == Scheme::kOrthogonal && recurrent) {
     verdict->orthogonality_error = OrthogonalityError(row, v);
     verdict->off = verdict->off || !(*verdict->orthogonality_error <= tolerance);
   }
@@ -68,9 +68,9 @@ Status MeasureRow(const ParamRow& row, const TensorStore& store, double toleranc
 json VerdictJson(const Verdict& v) {
   auto number = [](double x) { return std::isfinite(x) ? json(x) : json(nullptr); };
   return {{"name", v.row->name},
-          {"scheme", NameOf(v.row->scheme)},
-          {"activation", v.row->activation.empty() ? json(nullptr) : json(v.row->activation)},
-          {"target_std", number(v.row->std)},
+          {"scheme", NameOf(v.row->init.scheme)},
+          {"activation", v.row->act.name.empty() ? json(nullptr) : json(v.row->act.name)},
+          {"target_std", number(v.row->init.std)},
           {"measured_std", number(v.measured)},
           {"ratio", number(v.ratio)},
           {"allowed_deviation", v.allowed},
@@ -110,7 +110,7 @@ void PrintTable(const Options& options, const Policy& policy, const std::vector<
       }
       verdict += ")";
     }
-    rows.push_back({v.row->name, NameOf(v.row->scheme), Short(v.row->std), Short(v.measured), Short(v.ratio), verdict});
+    rows.push_back({v.row->name, NameOf(v.row->init.scheme), Short(v.row->init.std), Short(v.measured), Short(v.ratio), verdict});
   }
   const bool md = options.format == OutputFormat::kMarkdown;
   out << (md ? FormatMarkdownRows(rows, /*code_first_column=*/true) : FormatColumns(rows));
@@ -126,7 +126,7 @@ int RunCheck(const Options& options, std::ostream& out, std::ostream& err) {
   if (!status.ok()) return Fail(status, err);
   std::vector<Verdict> verdicts;
   for (const ParamRow& row : s.run.table()) {
-    if (row.action != Action::kReinitialize || row.scheme == Scheme::kConstant || row.std <= 0) continue;
+    if (row.init.action != Action::kReinitialize || row.init.scheme == Scheme::kConstant || row.init.std <= 0) continue;
     Verdict verdict;
     status = MeasureRow(row, s.store, options.tolerance, &verdict);
     if (!status.ok()) return Fail(status, err);

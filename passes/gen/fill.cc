@@ -52,10 +52,10 @@ struct Draws {
 Draws DrawsOf(const ParamRow& row, uint64_t seed) {
   const int32_t dtype = row.tensor->data_type();
   return {TensorRng(seed, row.name),
-          row.bound                                              ? Draw::kUniform
-          : row.distribution == Distribution::kTruncatedNormal ? Draw::kTruncatedNormal
+          row.init.bound                                              ? Draw::kUniform
+          : row.init.distribution == Distribution::kTruncatedNormal ? Draw::kTruncatedNormal
                                                                  : Draw::kNormal,
-          static_cast<float>(row.bound ? *row.bound : row.std),
+          static_cast<float>(row.init.bound ? *row.init.bound : row.init.std),
           dtype == onnx::TensorProto::FLOAT     ? Storage::kFloat32
           : dtype == onnx::TensorProto::FLOAT16 ? Storage::kFloat16
                                                 : Storage::kBFloat16,
@@ -108,18 +108,18 @@ TensorStats Combine(const std::vector<ChunkStats>& chunk_stats, uint64_t n) {
 // not finite) is a bug in the decision or the generator, never something to write.
 Status CheckFinite(const ParamRow& row, const TensorStats& s) {
   if (std::isfinite(s.mean) && std::isfinite(s.std) && std::isfinite(s.min) && std::isfinite(s.max)) return Status::Ok();
-  return {ExitCode::kInternal, "tensor '" + row.name + "': generated values are not finite (" + row.reason + ")"};
+  return {ExitCode::kInternal, "tensor '" + row.name + "': generated values are not finite (" + row.init.reason + ")"};
 }
 
 }  // namespace
 
 bool FillsByChunks(const ParamRow& row) {
-  const bool random = row.scheme == Scheme::kXavier || row.scheme == Scheme::kHe || row.scheme == Scheme::kLeCun ||
-                      row.scheme == Scheme::kNormal || row.scheme == Scheme::kUniform;
+  const bool random = row.init.scheme == Scheme::kXavier || row.init.scheme == Scheme::kHe || row.init.scheme == Scheme::kLeCun ||
+                      row.init.scheme == Scheme::kNormal || row.init.scheme == Scheme::kUniform;
   const int32_t t = row.tensor->data_type();
   // A piece of a tensor is generated with the rest of it (passes/regenerate.cc), in memory.
   // So is a tensor with copies (its values are written to them as soon as they exist).
-  return random && row.piece.empty() && !row.has_copies && (t == onnx::TensorProto::FLOAT || t == onnx::TensorProto::FLOAT16 || t == onnx::TensorProto::BFLOAT16);
+  return random && row.piece.empty() && !row.copy.has_copies && (t == onnx::TensorProto::FLOAT || t == onnx::TensorProto::FLOAT16 || t == onnx::TensorProto::BFLOAT16);
 }
 
 Status FillPieces(const ParamRow& row, uint64_t seed, unsigned threads, const ByteSink& sink, TensorStats* stats) {

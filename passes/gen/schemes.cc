@@ -55,12 +55,12 @@ Status GenerateValues(const ParamRow& row, uint64_t seed, unsigned threads, std:
   for (int64_t d : row.shape) n *= d;
   values->assign(static_cast<size_t>(n), 0.0);
   const TensorRng rng(seed, row.name);
-  switch (row.scheme) {
+  switch (row.init.scheme) {
     case Scheme::kConstant:
-      values->assign(static_cast<size_t>(n), row.constant);
+      values->assign(static_cast<size_t>(n), row.init.constant);
       // LSTM B: the stored elements of the forget block of Wb (passes/graph/gate_blocks.h).
-      if (row.forget_bias != 0) {
-        for (int64_t e : row.forget_elements) (*values)[static_cast<size_t>(e)] = row.forget_bias;
+      if (row.init.forget_bias != 0) {
+        for (int64_t e : row.gates.forget_elements) (*values)[static_cast<size_t>(e)] = row.init.forget_bias;
       }
       return Status::Ok();
     case Scheme::kXavier:
@@ -68,9 +68,9 @@ Status GenerateValues(const ParamRow& row, uint64_t seed, unsigned threads, std:
     case Scheme::kLeCun:
     case Scheme::kNormal:
     case Scheme::kUniform:
-      if (row.bound) rng.Uniform(0, values->size(), -*row.bound, *row.bound, values->data());
-      else if (row.distribution == Distribution::kTruncatedNormal) rng.TruncatedNormal(0, values->size(), row.std, values->data());
-      else rng.Normal(0, values->size(), row.std, values->data());
+      if (row.init.bound) rng.Uniform(0, values->size(), -*row.init.bound, *row.init.bound, values->data());
+      else if (row.init.distribution == Distribution::kTruncatedNormal) rng.TruncatedNormal(0, values->size(), row.init.std, values->data());
+      else rng.Normal(0, values->size(), row.init.std, values->data());
       return Status::Ok();
     case Scheme::kOrthogonal: {
       // Recurrent R (or W): one orthogonal [H, cols] block per direction and gate, where the gate blocks
@@ -81,9 +81,9 @@ Status GenerateValues(const ParamRow& row, uint64_t seed, unsigned threads, std:
       std::vector<int64_t> offsets = {0};
       int64_t rows = row.shape[0], cols = n / row.shape[0];
       if (recurrent) {
-        offsets = row.whole_kernel ? DirectionBlockOffsets(row) : row.gate_block_offsets;
-        rows = row.fan_out * (row.whole_kernel ? row.gate_blocks : 1);
-        cols = row.fan_in;
+        offsets = row.init.whole_kernel ? DirectionBlockOffsets(row) : row.gates.block_offsets;
+        rows = row.fans->out * (row.init.whole_kernel ? row.gates.blocks : 1);
+        cols = row.fans->in;
         if (offsets.empty()) {
           return {ExitCode::kInternal, "tensor '" + row.name + "': orthogonal gate blocks are not in the stored layout"};
         }
@@ -101,7 +101,7 @@ Status GenerateValues(const ParamRow& row, uint64_t seed, unsigned threads, std:
         static void Run(void* ctx, int64_t b) {
           const Task& t = *static_cast<const Task*>(ctx);
           const uint64_t first = static_cast<uint64_t>(t.offsets[b]);
-          FillOrthogonal(t.seed, t.row.name, first, t.rows, t.cols, t.row.gain, t.out + first, t.inner_threads);
+          FillOrthogonal(t.seed, t.row.name, first, t.rows, t.cols, t.row.init.gain, t.out + first, t.inner_threads);
         }
       } task{row, seed, offsets, rows, cols, offsets.size() == 1 ? threads : 1u, values->data()};
       ParallelFor(static_cast<int64_t>(offsets.size()), threads, &Task::Run, &task);
@@ -110,7 +110,7 @@ Status GenerateValues(const ParamRow& row, uint64_t seed, unsigned threads, std:
     case Scheme::kNone:
       break;
   }
-  return {ExitCode::kInternal, "tensor '" + row.name + "': no generator for scheme " + NameOf(row.scheme)};
+  return {ExitCode::kInternal, "tensor '" + row.name + "': no generator for scheme " + NameOf(row.init.scheme)};
 }
 
 }  // namespace reinit

@@ -23,7 +23,7 @@ double LeCunBound(double fan_in, double gain = 1.0);
 // A uniform distribution with standard deviation `std` has bound sqrt(3)*std.
 inline double UniformBoundForStd(double std) { return 1.7320508075688772 * std; }
 
-// Generates the new values of `row`'s tensor (row.scheme, distribution, std/bound, gain, constant,
+// Generates the new values of `row`'s tensor (row.init.scheme, distribution, std/bound, gain, constant,
 // and for orthogonal the gate-block layout) as doubles, in element order. `threads`: 0 is one per core.
 Status GenerateValues(const ParamRow& row, uint64_t seed, unsigned threads, std::vector<double>* values);
 

@@ -13,9 +13,9 @@
 
 namespace reinit {
 
-// Fills row.gate_block_offsets (the first stored element of each gate block the layer reads from this
+// Fills row.gates.block_offsets (the first stored element of each gate block the layer reads from this
 // tensor, per direction and gate, in the layer's order), or leaves it empty when a gate block is not a
-// whole run of stored rows; and, for an LSTM bias, row.forget_elements. Reads the use's assembly and
+// whole run of stored rows; and, for an LSTM bias, row.gates.forget_elements. Reads the use's assembly and
 // the row's fans (fan_out = H), gate_blocks and directions.
 void FindGateBlocks(ParamRow& row, const LayerUse& use);
 

@@ -168,6 +168,67 @@ struct TensorStats {
   double mean = 0, std = 0, min = 0, max = 0;
 };
 
+// find-copies: one parameter stored twice (a submodule duplicated into both branches of an If, a tied
+// LM head stored as the embedding's transpose). The copy takes its original's decision and values.
+struct CopyFacts {
+  std::string of;           // the original's name; empty when this is no copy
+  bool transposed = false;  // the copy holds the original's transpose
+  bool has_copies = false;  // this is an original: its values are written to its copies too
+};
+
+// infer-fans: the fans of a layer's weight (a row has them only when its shape fits its layer).
+struct Fans {
+  int64_t in = 0, out = 0;
+  int64_t receptive_field = 1;  // product of kernel dims (1 for dense layers)
+  int64_t groups = 1;
+};
+
+// infer-fans: how a recurrent weight or bias (or a cell's dense gate projection) is cut into gates.
+struct GateLayout {
+  int64_t blocks = 1;      // gates per direction (LSTM 4, GRU 3, RNN 1)
+  int64_t directions = 1;  // 1 or 2
+  // recurrent W/R: the first stored element of each gate block (per direction, per gate; empty when the
+  // gate blocks are not whole runs of stored rows: passes/graph/gate_blocks.h); LSTM B: the stored elements
+  // of the forget-gate block of Wb.
+  std::vector<int64_t> block_offsets;
+  std::vector<int64_t> forget_elements;
+};
+
+// infer-activation: the nonlinearity after a weight's layer.
+struct ActivationFacts {
+  std::string name;  // "relu", "tanh", ..., "linear"; empty when not looked for
+  ActivationFamily family = ActivationFamily::kLinear;
+  double param = 0;               // negative slope for leaky relu / prelu
+  std::vector<std::string> path;  // op types walked from the layer to the activation
+  // the layer's output reaches a residual Add before its activation (or the end)
+  const onnx::NodeProto* residual_add = nullptr;
+};
+
+// find-fixed-constants
+struct FixedFacts {
+  Fixed kind = Fixed::kNone;
+  std::string seen;  // what the values showed, with numbers (for the reason)
+};
+
+// select-init: what happens to the tensor, and with which numbers.
+struct InitChoice {
+  Action action = Action::kUndecided;
+  Kept kept = Kept::kNo;  // why, when action is kKeep
+  Scheme scheme = Scheme::kNone;
+  Distribution distribution = Distribution::kUniform;
+  double gain = 1.0;
+  double scale = 1.0;           // variance-scaling: variance = gain^2 * scale / n
+  std::string mode;             // fan_in, fan_out, fan_avg (variance-scaling schemes)
+  bool whole_kernel = false;    // orthogonal over all gates of a direction at once (Keras)
+  double forget_bias = 0;       // LSTM B: value of the forget-gate block of Wb
+  double std = 0;               // target standard deviation of the generated values
+  std::optional<double> bound;  // uniform limit, when the distribution is uniform
+  double constant = 0;          // value for Scheme::kConstant
+  std::string reason;           // the rule that fired, in words
+};
+
+// One row of the table. The facts are grouped by the pass that writes them; passes/passes.h says
+// which pass reads which group.
 struct ParamRow {
   // find-params
   std::string name;
@@ -183,64 +244,23 @@ struct ParamRow {
   // runs [begin, end) of stored elements, and the box they span ("[:, 0:16]"). Empty: the whole tensor.
   std::vector<std::pair<int64_t, int64_t>> piece;
   std::string piece_text;
-  const onnx::NodeProto* layer = nullptr;  // uses[0].layer, or null
-  int layer_input = -1;
-  std::vector<int64_t> consumed_shape;     // uses[0].shape: the layout fans are read in
-  std::vector<std::string> through;        // uses[0].through
   std::vector<std::string> conflicts;      // uses that disagree with uses[0] (role, fans, activation)
   bool quantized = false;                  // an integer weight behind DequantizeLinear or in a quantized op
   int64_t split_gates = 0;                 // a dense layer's output split into this many gates (a cell)
   std::string role_reason;  // why the role (or why no role)
 
-  // find-copies: one parameter stored twice (a submodule duplicated into both branches of an If, a tied
-  // LM head stored as the embedding's transpose). The copy takes its original's decision and values.
-  std::string copy_of;          // the original's name; empty when this is no copy
-  bool copy_transposed = false;  // the copy holds the original's transpose
-  bool has_copies = false;       // this is an original: its values are written to its copies too
+  CopyFacts copy;               // find-copies
+  std::optional<Fans> fans;     // infer-fans
+  GateLayout gates;             // infer-fans
+  ActivationFacts act;          // infer-activation
+  FixedFacts fixed;             // find-fixed-constants
+  InitChoice init;              // select-init
+  std::optional<TensorStats> stats;  // regenerate
 
-  // infer-fans
-  bool has_fans = false;
-  int64_t fan_in = 0, fan_out = 0;
-  int64_t receptive_field = 1;  // product of kernel dims (1 for dense layers)
-  int64_t groups = 1;
-  int64_t gate_blocks = 1;      // recurrent: gates per direction (LSTM 4, GRU 3, RNN 1)
-  int64_t directions = 1;       // recurrent: 1 or 2
-  // recurrent W/R: the first stored element of each gate block (per direction, per gate; empty when the
-  // gate blocks are not whole runs of stored rows: passes/graph/gate_blocks.h); LSTM B: the stored elements
-  // of the forget-gate block of Wb.
-  std::vector<int64_t> gate_block_offsets;
-  std::vector<int64_t> forget_elements;
-
-  // infer-activation
-  std::string activation;        // "relu", "tanh", ..., "linear"
-  ActivationFamily activation_family = ActivationFamily::kLinear;
-  double activation_param = 0;   // negative slope for leaky relu / prelu
-  std::vector<std::string> activation_path;  // op types walked from the layer to the activation
-
-  // infer-activation: the layer's output reaches a residual Add before its activation (or the end)
-  const onnx::NodeProto* residual_add = nullptr;
-
-  // find-fixed-constants
-  Fixed fixed = Fixed::kNone;
-  std::string fixed_seen;  // what the values showed, with numbers (for the reason)
-
-  // select-init
-  Scheme scheme = Scheme::kNone;
-  Distribution distribution = Distribution::kUniform;
-  double gain = 1.0;
-  double scale = 1.0;             // variance-scaling: variance = gain^2 * scale / n
-  std::string mode;               // fan_in, fan_out, fan_avg (variance-scaling schemes)
-  bool whole_kernel = false;      // orthogonal over all gates of a direction at once (Keras)
-  double forget_bias = 0;         // LSTM B: value of the forget-gate block of Wb
-  double std = 0;                 // target standard deviation of the generated values
-  std::optional<double> bound;    // uniform limit, when the distribution is uniform
-  double constant = 0;            // value for Scheme::kConstant
-  Action action = Action::kUndecided;
-  Kept kept = Kept::kNo;          // why, when action is kKeep
-  std::string reason;             // the rule that fired, in words
-
-  // regenerate
-  std::optional<TensorStats> stats;
+  // The use that decides the role (uses[0]), or null when the tensor has no role.
+  const LayerUse* primary_use() const { return uses.empty() ? nullptr : &uses.front(); }
+  // The node that reads the tensor as a layer input (the deciding use's), or null.
+  const onnx::NodeProto* layer() const { return uses.empty() ? nullptr : uses.front().layer; }
 };
 
 using ParamTable = std::vector<ParamRow>;

@@ -49,7 +49,7 @@ bool Match::Matches(const ParamRow& row, const GraphIndex& index) const {
     return false;
   };
   if (role && !any_role(*role)) return false;
-  if (activation && !activation->Matches(row.activation)) return false;
+  if (activation && !activation->Matches(row.act.name)) return false;
   if (any_name && !any_name->Matches(row.name) && !any_node(*any_name, false)) return false;
   return true;
 }

@@ -40,29 +40,29 @@ json RowJson(const ParamRow& r) {
       {"graph", r.graph},
       {"consumers", consumers},
       {"role", NameOf(r.role)},
-      {"fixed", r.fixed == Fixed::kNone ? json(nullptr) : json(NameOf(r.fixed))},
-      {"through", r.through},
+      {"fixed", r.fixed.kind == Fixed::kNone ? json(nullptr) : json(NameOf(r.fixed.kind))},
+      {"through", r.primary_use() ? json(r.primary_use()->through) : json::array()},
       {"conflicts", r.conflicts},
-      {"copy_of", r.copy_of.empty() ? json(nullptr) : json({{"name", r.copy_of}, {"transposed", r.copy_transposed}})},
-      {"fan_in", r.has_fans ? json(r.fan_in) : json(nullptr)},
-      {"fan_out", r.has_fans ? json(r.fan_out) : json(nullptr)},
-      {"receptive_field", r.receptive_field},
-      {"groups", r.groups},
-      {"gate_blocks", r.gate_blocks},
-      {"directions", r.directions},
-      {"activation", r.activation.empty() ? json(nullptr) : json(r.activation)},
-      {"activation_path", r.activation_path},
-      {"scheme", NameOf(r.scheme)},
-      {"distribution", HasDistribution(r.scheme) ? json(NameOf(r.distribution)) : json(nullptr)},
-      {"gain", r.action == Action::kReinitialize ? json(r.gain) : json(nullptr)},
-      {"mode", r.mode.empty() || r.action != Action::kReinitialize ? json(nullptr) : json(r.mode)},
-      {"std", r.action == Action::kReinitialize ? json(r.std) : json(nullptr)},
-      {"bound", r.bound ? json(*r.bound) : json(nullptr)},
-      {"value", r.scheme == Scheme::kConstant ? json(r.constant) : json(nullptr)},
-      {"action", r.action == Action::kReinitialize ? json("reinitialized")
-                 : r.action == Action::kKeep       ? json("kept")
+      {"copy_of", r.copy.of.empty() ? json(nullptr) : json({{"name", r.copy.of}, {"transposed", r.copy.transposed}})},
+      {"fan_in", r.fans.has_value() ? json(r.fans->in) : json(nullptr)},
+      {"fan_out", r.fans.has_value() ? json(r.fans->out) : json(nullptr)},
+      {"receptive_field", r.fans.value_or(Fans{}).receptive_field},
+      {"groups", r.fans.value_or(Fans{}).groups},
+      {"gate_blocks", r.gates.blocks},
+      {"directions", r.gates.directions},
+      {"activation", r.act.name.empty() ? json(nullptr) : json(r.act.name)},
+      {"activation_path", r.act.path},
+      {"scheme", NameOf(r.init.scheme)},
+      {"distribution", HasDistribution(r.init.scheme) ? json(NameOf(r.init.distribution)) : json(nullptr)},
+      {"gain", r.init.action == Action::kReinitialize ? json(r.init.gain) : json(nullptr)},
+      {"mode", r.init.mode.empty() || r.init.action != Action::kReinitialize ? json(nullptr) : json(r.init.mode)},
+      {"std", r.init.action == Action::kReinitialize ? json(r.init.std) : json(nullptr)},
+      {"bound", r.init.bound ? json(*r.init.bound) : json(nullptr)},
+      {"value", r.init.scheme == Scheme::kConstant ? json(r.init.constant) : json(nullptr)},
+      {"action", r.init.action == Action::kReinitialize ? json("reinitialized")
+                 : r.init.action == Action::kKeep       ? json("kept")
                                                    : json(nullptr)},
-      {"reason", r.reason},
+      {"reason", r.init.reason},
       {"stats", nullptr},
   };
   if (r.stats) {
@@ -79,7 +79,7 @@ json BuildReport(const ParamTable& table, const RunInfo& run) {
   for (const auto& r : table) {
     tensors.push_back(RowJson(r));
     by_role[NameOf(r.role)] = by_role.value(NameOf(r.role), 0) + 1;
-    if (r.action == Action::kReinitialize) by_scheme[NameOf(r.scheme)] = by_scheme.value(NameOf(r.scheme), 0) + 1;
+    if (r.init.action == Action::kReinitialize) by_scheme[NameOf(r.init.scheme)] = by_scheme.value(NameOf(r.init.scheme), 0) + 1;
   }
   const Tally tally = Count(table);
   return {
@@ -109,9 +109,9 @@ json BuildReport(const ParamTable& table, const RunInfo& run) {
 Tally Count(const ParamTable& table) {
   Tally t;
   for (const auto& r : table) {
-    if (r.action == Action::kReinitialize) ++t.reinitialized;
-    if (r.action == Action::kUndecided) ++t.undecided;
-    if (r.action == Action::kKeep) ++t.kept, ++t.by[static_cast<int>(r.kept)];
+    if (r.init.action == Action::kReinitialize) ++t.reinitialized;
+    if (r.init.action == Action::kUndecided) ++t.undecided;
+    if (r.init.action == Action::kKeep) ++t.kept, ++t.by[static_cast<int>(r.init.kept)];
   }
   return t;
 }
@@ -174,7 +174,7 @@ std::vector<std::string> Notes(const ParamTable& table) {
       unknown.push_back(r.name + " " + ShapeText(r.shape));
     }
     if (!r.conflicts.empty()) conflicts.push_back(r.name);
-    if (r.action == Action::kKeep && r.kept == Kept::kQuantized) quantized.push_back(r.name);
+    if (r.init.action == Action::kKeep && r.init.kept == Kept::kQuantized) quantized.push_back(r.name);
   }
   std::vector<std::string> notes;
   auto note = [&](const std::vector<std::string>& names, const std::string& one, const std::string& many) {
@@ -197,29 +197,29 @@ std::vector<std::vector<std::string>> TableCells(const ParamTable& table, bool a
   std::vector<std::vector<std::string>> rows = {
       {"tensor", "role", "op", "shape", "fan_in", "fan_out", "activation", "scheme", "std", "bound", "action"}};
   for (const auto& r : table) {
-    if (!all && r.role == Role::kUnknown && r.action != Action::kReinitialize) continue;
-    const bool reinit = r.action == Action::kReinitialize;
-    std::string scheme = reinit ? NameOf(r.scheme) : "-";
-    if (reinit && r.scheme == Scheme::kConstant) scheme += "(" + Short(r.constant) + ")";
-    if (reinit && HasDistribution(r.scheme)) {
-      scheme += r.bound ? " U" : r.distribution == Distribution::kTruncatedNormal ? " TN" : " N";
+    if (!all && r.role == Role::kUnknown && r.init.action != Action::kReinitialize) continue;
+    const bool reinit = r.init.action == Action::kReinitialize;
+    std::string scheme = reinit ? NameOf(r.init.scheme) : "-";
+    if (reinit && r.init.scheme == Scheme::kConstant) scheme += "(" + Short(r.init.constant) + ")";
+    if (reinit && HasDistribution(r.init.scheme)) {
+      scheme += r.init.bound ? " U" : r.init.distribution == Distribution::kTruncatedNormal ? " TN" : " N";
     }
-    std::string action = reinit ? "reinit" : r.action == Action::kUndecided ? "-" : KeptWords(r.reason);
+    std::string action = reinit ? "reinit" : r.init.action == Action::kUndecided ? "-" : KeptWords(r.init.reason);
     // A copy is drawn with its original: the table says whose values it gets, as the report's copy_of.
-    if (reinit && !r.copy_of.empty()) {
-      action += ": copy of " + r.copy_of + (r.copy_transposed ? ", transposed" : "");
+    if (reinit && !r.copy.of.empty()) {
+      action += ": copy of " + r.copy.of + (r.copy.transposed ? ", transposed" : "");
     }
     rows.push_back({
         r.name + r.piece_text,
         r.role == Role::kUnknown ? "-" : NameOf(r.role),
-        r.layer != nullptr ? r.layer->op_type() : (r.consumers.empty() ? "-" : r.consumers[0].op_type),
+        r.layer() != nullptr ? r.layer()->op_type() : (r.consumers.empty() ? "-" : r.consumers[0].op_type),
         ShapeText(r.shape),
-        r.has_fans ? std::to_string(r.fan_in) : "-",
-        r.has_fans ? std::to_string(r.fan_out) : "-",
-        r.activation.empty() ? "-" : r.activation,
+        r.fans.has_value() ? std::to_string(r.fans->in) : "-",
+        r.fans.has_value() ? std::to_string(r.fans->out) : "-",
+        r.act.name.empty() ? "-" : r.act.name,
         scheme,
-        reinit && r.scheme != Scheme::kConstant ? Short(r.std) : "-",
-        reinit && r.bound ? Short(*r.bound) : "-",
+        reinit && r.init.scheme != Scheme::kConstant ? Short(r.init.std) : "-",
+        reinit && r.init.bound ? Short(*r.init.bound) : "-",
         action,
     });
   }
