@@ -32,6 +32,7 @@ std::unique_ptr<Pass> MakeFindFixedConstantsPass();
 std::unique_ptr<Pass> MakeFindCopiesPass();
 std::unique_ptr<Pass> MakeSelectInitPass();
 std::unique_ptr<Pass> MakeSelectTensorsPass();
+std::unique_ptr<Pass> MakeAuditSignalPass();
 std::unique_ptr<Pass> MakeRegeneratePass();
 
 inline constexpr char kUntieShared[] = "untie-shared";
@@ -79,6 +80,12 @@ inline constexpr PassInfo kPasses[] = {
      "role, uses, consumers, copy, init; the policy's selection",
      "init (of the rows it leaves out: kept, with why), stats (their measured values); warnings",
      MakeSelectTensorsPass},
+    {"audit-signal",
+     "predict each layer's forward and backward signal std from the weights' statistics (audit, --audit, "
+     "--preserve-signal)",
+     "role, uses, fans, act, init; the tensors' values (kept ones, or all with audit); the graph",
+     "init of re-initialized plain layers (--preserve-signal: std, gain, bound, reason); the audit (ctx.signal)",
+     MakeAuditSignalPass},
     {"regenerate",
      "write freshly generated values into every tensor marked for re-initialization",
      "init, gates, fans, copy, piece",

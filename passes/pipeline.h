@@ -6,6 +6,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -13,6 +14,7 @@
 #include "onnx/onnx_pb.h"
 #include "passes/graph/graph_index.h"
 #include "passes/graph/param_table.h"
+#include "passes/graph/signal.h"
 #include "passes/policy/policy.h"
 #include "passes/graph/status.h"
 #include "passes/io/tensor_store.h"
@@ -41,6 +43,14 @@ struct PassContext {
   std::function<void(const std::string& pass, size_t done, size_t total)> progress;
   // The pass that is running (set by RunPass), so a pass need not name itself.
   std::string running;
+  // The signal audit of audit-signal (passes/graph/signal.h): asked for by the audit command, --audit
+  // or --preserve-signal; without, the pass does nothing.
+  struct SignalRequest {
+    bool requested = false;
+    bool measured = false;  // every tensor's moments as stored (audit without --planned), not the plan's
+    SignalOptions options;
+    std::optional<SignalAudit> audit;  // the result
+  } signal;
 
   // `done` of `total` items of the running pass are done.
   void Progress(size_t done, size_t total) const {

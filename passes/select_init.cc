@@ -362,6 +362,13 @@ void ScaleResidual(ParamRow& row, const Policy& policy, size_t branches) {
     row.init.bound.reset();
     row.init.std = 0;
     row.init.reason += "; last layer of a residual branch -> 0 (--residual-scaling zero, Fixup)";
+  } else if (policy.residual == ResidualScaling::kDeepnorm) {
+    // DeepNet (Wang et al. 2022): the branch weights times beta = (8N)^(-1/4), N the residual branches.
+    const double f = std::pow(8.0 * static_cast<double>(branches), -0.25);
+    row.init.std *= f;
+    if (row.init.bound) *row.init.bound *= f;
+    row.init.reason += "; last layer of a residual branch: scaled by (8*" + std::to_string(branches) +
+                       ")^-1/4 (--residual-scaling deepnorm)";
   } else if (policy.residual == ResidualScaling::kGpt2) {
     const double f = 1.0 / std::sqrt(static_cast<double>(branches));
     row.init.std *= f;

@@ -247,7 +247,7 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(
         BadRules{"unknown_key", "preset: note\ndistrib: normal\n",
                  "2: unknown key 'distrib' in the rules file (expected preset, seed, distribution, gain, mode, forget_bias, "
-                 "embedding_std, residual_scaling, reinit_fixed, only, exclude, keep, reinit_last, reinit_blocks, allow_empty, rules)"},
+                 "embedding_std, residual_scaling, reinit_fixed, preserve_signal, only, exclude, keep, reinit_last, reinit_blocks, allow_empty, rules)"},
         BadRules{"bad_distribution", "distribution: gaussian\n",
                  "1: distribution must be uniform, normal or truncated_normal, not 'gaussian'"},
         BadRules{"bad_preset", "preset: tensorflow\n", "1: preset must be note, pytorch, keras or jax, not 'tensorflow'"},

@@ -55,10 +55,10 @@ TEST_F(Cli, ListPassesPrintsEveryPassWithASummary) {
   Result r = Tool("--list-passes");
   EXPECT_EQ(r.code, 0);
   for (const char* pass : {"untie-shared", "find-params", "infer-fans", "infer-activation", "find-fixed-constants",
-                           "find-copies", "select-init", "select-tensors", "regenerate"}) {
+                           "find-copies", "select-init", "select-tensors", "audit-signal", "regenerate"}) {
     EXPECT_NE(r.out.find(pass), std::string::npos) << pass;
   }
-  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 9);
+  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 10);
 }
 
 // The tables the documentation generates come from the code: one Markdown row per entry, with the

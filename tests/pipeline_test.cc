@@ -15,8 +15,8 @@ TEST(Pipeline, RegistryListsEachPassOnceInOrder) {
   for (const PassInfo& p : kPasses) EXPECT_TRUE(names.insert(p.name).second) << p.name;
   EXPECT_EQ(RewritePipeline(), (std::vector<std::string>{"find-params", "infer-fans", "infer-activation",
                                                          "find-fixed-constants", "find-copies", "select-init",
-                                                         "select-tensors", "regenerate"}));
-  EXPECT_EQ(PlanPipeline().back(), "select-tensors");
+                                                         "select-tensors", "audit-signal", "regenerate"}));
+  EXPECT_EQ(PlanPipeline().back(), "audit-signal");
 }
 
 TEST(Pipeline, ParsesAPrefix) {

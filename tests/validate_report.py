@@ -1,8 +1,9 @@
 #!/usr/bin/python3
-"""Runs the tool on every model in MODELS_DIR (plan, rewrite, and check of the rewritten model) and
-validates each JSON report against the documented schema, then checks what the schema cannot say:
-counts add up, the summary matches the entries (fixed constants kept too, and only weights are fixed),
-kept tensors have no stats and re-initialized ones do (rewrite), a check's verdicts add up.
+"""Runs the tool on every model in MODELS_DIR (plan, rewrite, check of the rewritten model, and audit of
+it) and validates each JSON report against the documented schema, then checks what the schema cannot
+say: counts add up, the summary matches the entries (fixed constants kept too, and only weights are
+fixed), kept tensors have no stats and re-initialized ones do (rewrite), a check's verdicts add up, an
+audit lists a layer for every weight with fans, in topological order of depth.
 
 usage: validate_report.py TOOL SCHEMA MODELS_DIR
 """
@@ -51,6 +52,19 @@ def check_problems(report):
     return problems
 
 
+def audit_problems(report):
+    problems = []
+    audit = report["audit"]
+    weights = {e["name"] for e in report["tensors"] if e["role"] == "weight" and e["fan_in"] is not None}
+    listed = {layer["weight"] for layer in audit["layers"]}
+    if not weights <= listed:
+        problems.append("audit leaves out weights: " + ", ".join(sorted(weights - listed)))
+    for layer in audit["layers"]:
+        if layer["forward_std"] is None or not layer["forward_std"] > 0:
+            problems.append(layer["name"] + ": no forward prediction")
+    return problems
+
+
 def main():
     tool, schema_path, models = sys.argv[1:4]
     with open(schema_path) as f:
@@ -61,17 +75,22 @@ def main():
     checked = 0
     with tempfile.TemporaryDirectory() as tmp:
         for model in sorted(glob.glob(os.path.join(models, "*.onnx"))):
-            for command in ("plan", "rewrite", "check"):
+            for command in ("plan", "rewrite", "check", "audit"):
                 report_path = os.path.join(tmp, "report.json")
                 out_model = os.path.join(tmp, "out.onnx")
-                args = [tool, command, out_model if command == "check" else model, "--report", report_path]
+                args = [tool, command, out_model if command in ("check", "audit") else model, "--report", report_path]
                 if command == "rewrite":
                     args += ["-o", out_model]
                 subprocess.run(args, check=True, stdout=subprocess.DEVNULL)
                 with open(report_path) as f:
                     report = json.load(f)
                 problems = [e.message for e in validator.iter_errors(report)]
-                problems += check_problems(report) if command == "check" else table_problems(report, command)
+                if command == "check":
+                    problems += check_problems(report)
+                elif command == "audit":
+                    problems += audit_problems(report)
+                else:
+                    problems += table_problems(report, command)
                 for p in problems:
                     print("%s (%s): %s" % (os.path.basename(model), command, p))
                 failures += len(problems) > 0

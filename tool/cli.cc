@@ -24,7 +24,12 @@ struct Names<OutputFormat> {
 
 namespace {
 
-constexpr unsigned kPlan = kPlanCommand, kRewrite = kRewriteCommand, kCheck = kCheckCommand, kAll = kEveryCommand;
+constexpr unsigned kPlan = kPlanCommand, kRewrite = kRewriteCommand, kCheck = kCheckCommand, kAudit = kAuditCommand,
+                   kAll = kEveryCommand;
+
+// Commands by bit, for messages ("--tolerance is an option of check").
+constexpr std::pair<unsigned, const char*> kCommandNames[] = {
+    {kPlan, "plan"}, {kRewrite, "rewrite"}, {kCheck, "check"}, {kAudit, "audit"}};
 
 // What the command line gives, before it is checked: the raw texts of the options.
 struct Raw {
@@ -49,6 +54,12 @@ const CliOption kCliOptions[] = {
   {"--size-threshold",     "BYTES", "with external data: tensors of at least this many bytes go to the data file (default 1024)", kRewrite},
   {"--threads",            "N",    "generation threads (default: one per core); the output never depends on it", kRewrite},
   {"--tolerance",          "T",    "allowed relative deviation of a measured std (default 0.25)", kCheck},
+  {"--audit",              nullptr, "also print the signal audit (as the audit command) and put it in the report", kPlan | kRewrite},
+  {"--planned",            nullptr, "audit what rewrite with these options would produce, not the model as stored", kAudit},
+  {"--input-std",          "S",    "the audit's input std (default 1)", kPlan | kRewrite | kAudit},
+  {"--bn",                 "MODE", "the audit's BatchNormalization: training (batch statistics, default) or inference (running statistics)", kPlan | kRewrite | kAudit},
+  {"--plot",               "P.svg", "write the audit as an SVG plot of std against depth", kAudit},
+  {"--fail-outside",       "LO,HI", "exit 6 when the forward or backward ratio leaves [LO, HI]", kAudit},
   {"--config",             "RULES", "rules file (YAML or JSON): settings and ordered match -> init rules", kAll},
   {"--untie-shared",       nullptr, "give each layer that shares a parameter its own copy (named <name>.untied.<k>)", kAll},
   {"--report",             "R.json", "write the JSON report to this file", kAll},
@@ -128,14 +139,14 @@ std::string Unexpected(const CLI::App& cmd, unsigned command, const std::vector<
   std::vector<std::string> commands;
   for (const CliOption& o : kCliOptions) {
     if (LongName(o.names) == name && !(o.commands & command)) {
-      for (auto [bit, c] : {std::pair{kPlan, "plan"}, {kRewrite, "rewrite"}, {kCheck, "check"}}) {
+      for (auto [bit, c] : kCommandNames) {
         if (o.commands & bit) commands.push_back(c);
       }
     }
   }
   for (const Setting& s : Settings()) {
     if (s.flag == name && !(s.commands & command)) {
-      for (auto [bit, c] : {std::pair{kPlan, "plan"}, {kRewrite, "rewrite"}, {kCheck, "check"}}) {
+      for (auto [bit, c] : kCommandNames) {
         if (s.commands & bit) commands.push_back(c);
       }
     }
@@ -189,6 +200,26 @@ std::string Apply(const Raw& raw, unsigned command, Options* o) {
     const std::string e = ParsePositiveNumber(*v, &o->tolerance);
     if (!e.empty()) return "--tolerance " + e;
   }
+  if (auto* v = value("--input-std")) {
+    const std::string e = ParsePositiveNumber(*v, &o->input_std);
+    if (!e.empty()) return "--input-std " + e;
+  }
+  if (auto* v = value("--bn")) {
+    if (*v != "training" && *v != "inference") return "--bn must be training or inference, not '" + *v + "'";
+    o->bn_inference = *v == "inference";
+  }
+  if (auto* v = value("--plot")) o->plot = *v;
+  if (auto* v = value("--fail-outside")) {
+    const size_t comma = v->find(',');
+    double lo = 0, hi = 0;
+    if (comma == std::string::npos || !ParsePositiveNumber(v->substr(0, comma), &lo).empty() ||
+        !ParsePositiveNumber(v->substr(comma + 1), &hi).empty() || lo > hi) {
+      return "--fail-outside must be LO,HI with 0 < LO <= HI, not '" + *v + "'";
+    }
+    o->fail_outside = std::pair{lo, hi};
+  }
+  o->audit = flag("--audit");
+  o->planned = flag("--planned");
   o->in_place = flag("--in-place");
   o->untie_shared = flag("--untie-shared");
   o->all = flag("--all");
@@ -230,9 +261,11 @@ int ParseCommandLine(int argc, const char* const* argv, Options* o, std::ostream
       "  onnx-reinit rewrite model.onnx -o fresh.onnx --seed 7 --report fresh.json\n"
       "  onnx-reinit rewrite model.onnx -o tuned.onnx --reinit-last 1\n"
       "  onnx-reinit check fresh.onnx --tolerance 0.25\n"
+      "  onnx-reinit audit model.onnx --planned --plot signal.svg\n"
       "  onnx-reinit --list-passes\n"
       "Exit codes: 0 ok, 1 internal error, 2 usage error, 3 unreadable or invalid model,\n"
-      "            4 unsupported construct, 5 write failure, 6 check found layers off.");
+      "            4 unsupported construct, 5 write failure, 6 check found layers off (audit: a ratio\n"
+      "            left --fail-outside).");
   bool list_passes = false;
   app.add_flag("--list-passes", list_passes, "print every pass of the pipeline with a one-line summary");
   std::string list;
@@ -260,6 +293,8 @@ int ParseCommandLine(int argc, const char* const* argv, Options* o, std::ostream
        "onnx-reinit rewrite models/cnn_bn.onnx -o fresh.onnx --seed 7 --report fresh.json", nullptr, {}},
       {"check", kCheck, "compare an initialized model's parameters with what the policy recommends",
        "onnx-reinit check fresh.onnx --tolerance 0.25   # exit 6 if a layer is off", nullptr, {}},
+      {"audit", kAudit, "predict each layer's forward and backward signal std from the graph and the weights",
+       "onnx-reinit audit models/mlp_tanh.onnx --planned --plot signal.svg", nullptr, {}},
   };
   for (Command& c : commands) {
     c.app = app.add_subcommand(c.name, c.summary);
@@ -303,12 +338,12 @@ int ParseCommandLine(int argc, const char* const* argv, Options* o, std::ostream
   if (!extras.empty()) {
     std::string word = extras[0];
     if (word.rfind("-", 0) == 0) return usage("unknown option " + word);
-    const std::string suggestion = Closest(word, {"plan", "rewrite", "check"});
-    return usage("unknown command '" + word + "' (plan, rewrite or check" +
+    const std::string suggestion = Closest(word, {"plan", "rewrite", "check", "audit"});
+    return usage("unknown command '" + word + "' (plan, rewrite, check or audit" +
                  (suggestion.empty() ? "" : "; did you mean " + suggestion + "?") + ")");
   }
   err << app.help();
-  err << kToolName << ": error: a command is required (plan, rewrite or check)\n";
+  err << kToolName << ": error: a command is required (plan, rewrite, check or audit)\n";
   return static_cast<int>(ExitCode::kUsage);
 }
 

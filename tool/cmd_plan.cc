@@ -13,11 +13,12 @@ int RunPlan(const Options& options, std::ostream& out, std::ostream& err) {
   std::string sha256;
   status = InputSha256(s, &sha256);
   if (!status.ok()) return Fail(status, err);
-  RunInfo run{"plan", options.input, sha256, "", "", s.run.ctx().policy};
+  const SignalAudit* audit = options.audit ? &*s.run.ctx().signal.audit : nullptr;
+  RunInfo run{"plan", options.input, sha256, "", "", s.run.ctx().policy, audit};
   const auto report = BuildReport(s.run.table(), run);
   status = WriteReport(options, report);
   if (!status.ok()) return Fail(status, err);
-  PrintResults(options, s.run.table(), report, out);
+  PrintResults(options, s.run.table(), report, out, audit);
   const Tally tally = Count(s.run.table());
   if (options.verbosity > 0 && tally.reinitialized == 0 && tally.undecided == 0) {
     err << kToolName << ": warning: a rewrite would re-initialize nothing: " << NothingToDo(s.run.table()) << "\n";

@@ -76,12 +76,13 @@ int RunRewrite(const Options& options, std::ostream& out, std::ostream& err) {
   }
   std::string input_sha256;
   if (status.ok()) status = InputSha256(s, &input_sha256);
+  const SignalAudit* audit = options.audit ? &*s.run.ctx().signal.audit : nullptr;
   const auto report = BuildReport(s.run.table(), {"rewrite", options.input, input_sha256, options.output,
-                                                  status.ok() ? writer.sha256() : "", s.run.ctx().policy});
+                                                  status.ok() ? writer.sha256() : "", s.run.ctx().policy, audit});
   if (status.ok()) status = WriteReport(options, report, &writer);
   if (status.ok()) status = writer.Commit();
   if (!status.ok()) return Fail(status, err);
-  PrintResults(options, s.run.table(), report, Results(options, out, err));
+  PrintResults(options, s.run.table(), report, Results(options, out, err), audit);
   PrintNotes(options, s.run.table(), err);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (options.verbosity > 0) Closing(options, writer, s.run.table(), seconds, err);

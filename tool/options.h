@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <iosfwd>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -14,7 +15,7 @@ namespace reinit {
 enum class OutputFormat { kText, kJson, kMarkdown };
 
 struct Options {
-  std::string command;  // "plan", "rewrite", "check", "list-passes" or "list"
+  std::string command;  // "plan", "rewrite", "check", "audit", "list-passes" or "list"
   std::string list;     // --list WHAT (tool/listings.h)
   std::string input;
   std::string output;   // rewrite: the new model; "-" for stdout
@@ -29,6 +30,14 @@ struct Options {
   bool all = false;           // --all: the table lists every tensor, not only parameters
   bool untie_shared = false;  // --untie-shared: each layer gets its own copy of a shared parameter
   double tolerance = 0.25;    // check: allowed relative deviation of a measured std
+  // The signal audit (passes/graph/signal.h): plan/rewrite --audit print it; audit --planned audits the
+  // plan instead of the model as stored.
+  bool audit = false;
+  bool planned = false;
+  double input_std = 1;
+  bool bn_inference = false;                          // --bn inference
+  std::string plot;                                   // audit --plot P.svg
+  std::optional<std::pair<double, double>> fail_outside;  // audit --fail-outside LO,HI
   OutputFormat format = OutputFormat::kText;
   int verbosity = 1;          // 0 with -q, 2 with -v
   unsigned threads = 0;       // --threads: generation threads, 0 = one per core (never changes the output)

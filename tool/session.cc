@@ -15,6 +15,7 @@
 #include "passes/io/model_io.h"
 #include "passes/io/paths.h"
 #include "passes/graph/tensor_values.h"
+#include "passes/report/audit_report.h"
 #include "passes/report/report.h"
 #include "passes/policy/settings.h"
 #include "passes/passes.h"
@@ -62,6 +63,7 @@ Status RegisterFiles(const Options& options, FileGuard* files) {
   REINIT_RETURN_IF_ERROR(files->Read(options.input, "the input model"));
   if (!options.config.empty()) REINIT_RETURN_IF_ERROR(files->Read(options.config, "the rules file"));
   if (!options.report.empty()) REINIT_RETURN_IF_ERROR(files->Write(options.report, "the report"));
+  if (!options.plot.empty()) REINIT_RETURN_IF_ERROR(files->Write(options.plot, "the plot"));
   return Status::Ok();
 }
 
@@ -154,17 +156,24 @@ Status RunSession(const Options& options, const std::vector<std::string>& full, 
   WarnIfNewer(options.input, s->run.model(), &ctx.warnings);
   ctx.threads = options.threads;
   ctx.store = &s->store;
+  ctx.signal.requested = options.command == "audit" || options.audit;
+  ctx.signal.measured = options.command == "audit" && !options.planned;
+  ctx.signal.options.input_std = options.input_std;
+  ctx.signal.options.bn_inference = options.bn_inference;
   ShowPassProgress(options, s, err);
   return RunPasses(options, s, err);
 }
 
 void PrintResults(const Options& options, const ParamTable& table, const nlohmann::ordered_json& report,
-                  std::ostream& out) {
+                  std::ostream& out, const SignalAudit* audit) {
   if (options.verbosity == 0) return;
   switch (options.format) {
     case OutputFormat::kText: out << FormatTable(table, options.all); break;
     case OutputFormat::kJson: out << report.dump(2) << "\n"; break;
     case OutputFormat::kMarkdown: out << FormatMarkdown(table, options.all); break;
+  }
+  if (audit != nullptr && options.format != OutputFormat::kJson) {
+    out << "\n" << FormatAuditTable(*audit, options.format == OutputFormat::kMarkdown);
   }
 }
 
@@ -218,6 +227,7 @@ int RunCommand(const Options& options, std::ostream& out, std::ostream& err) {
     if (options.command == "plan") return RunPlan(options, out, err);
     if (options.command == "rewrite") return RunRewrite(options, out, err);
     if (options.command == "check") return RunCheck(options, out, err);
+    if (options.command == "audit") return RunAudit(options, out, err);
     return Fail({ExitCode::kUsage, "unknown command '" + options.command + "'"}, err);
   } catch (const std::exception& e) {
     // Exceptions from protobuf or the ONNX library end here, as one line.

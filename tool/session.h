@@ -48,7 +48,7 @@ Status RunSession(const Options& options, const std::vector<std::string>& full, 
 
 // The table in the chosen format (text table, the JSON report, or Markdown); nothing with -q.
 void PrintResults(const Options& options, const ParamTable& table, const nlohmann::ordered_json& report,
-                  std::ostream& out);
+                  std::ostream& out, const SignalAudit* audit = nullptr);
 
 // The closing notes on stderr (passes/report/report.h Notes), unless -q.
 void PrintNotes(const Options& options, const ParamTable& table, std::ostream& err);
@@ -70,5 +70,6 @@ int Fail(const Status& status, std::ostream& err);
 int RunPlan(const Options& options, std::ostream& out, std::ostream& err);
 int RunRewrite(const Options& options, std::ostream& out, std::ostream& err);
 int RunCheck(const Options& options, std::ostream& out, std::ostream& err);
+int RunAudit(const Options& options, std::ostream& out, std::ostream& err);
 
 }  // namespace reinit

@@ -89,11 +89,13 @@ struct Rule {
 };
 
 // What to do about residual branches (depth-aware initialization; off by default).
-enum class ResidualScaling { kNone, kGpt2, kZero };
+enum class ResidualScaling { kNone, kGpt2, kZero, kDeepnorm };
 template <>
 struct Names<ResidualScaling> {
-  static constexpr Named<ResidualScaling> table[] = {
-      {ResidualScaling::kNone, "none"}, {ResidualScaling::kGpt2, "gpt2"}, {ResidualScaling::kZero, "zero"}};
+  static constexpr Named<ResidualScaling> table[] = {{ResidualScaling::kNone, "none"},
+                                                      {ResidualScaling::kGpt2, "gpt2"},
+                                                      {ResidualScaling::kZero, "zero"},
+                                                      {ResidualScaling::kDeepnorm, "deepnorm"}};
 };
 
 struct Policy {
@@ -106,6 +108,7 @@ struct Policy {
   std::optional<double> embedding_std;       // --embedding-std
   ResidualScaling residual = ResidualScaling::kNone;
   bool reinit_fixed = false;                 // --reinit-fixed: fixed constants are re-initialized as weights
+  bool preserve_signal = false;              // --preserve-signal: audit-signal solves plain layers' gains
   std::vector<Rule> rules;                   // from --config, in order: a later match wins
   Selection selection;                       // --only/--exclude/--keep/--reinit-last/--reinit-blocks
 

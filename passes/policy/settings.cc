@@ -183,7 +183,8 @@ const std::vector<Setting>& Settings() {
      }, nullptr, "embedding_std", false,
      [](const Policy& p) { return p.embedding_std ? json(*p.embedding_std) : json("preset"); }},
     {"residual_scaling", "--residual-scaling", "R",
-     "none (default), gpt2 (last layer of each residual branch * 1/sqrt(branches)) or zero (Fixup)", kAll, false,
+     "none (default), gpt2 (last layer of each residual branch * 1/sqrt(branches)), deepnorm (* (8 branches)^-1/4) "
+     "or zero (Fixup)", kAll, false,
      [](const std::string& t, Policy& p) -> std::string {
        const auto v = ParseName<ResidualScaling>(t);
        if (!v) return "must be " + NameList<ResidualScaling>() + ", not " + Quoted(t);
@@ -194,6 +195,11 @@ const std::vector<Setting>& Settings() {
      "also re-initialize fixed constants (DFT bases, filterbanks, smoothing kernels), which are kept otherwise", kAll,
      false, [](const std::string& t, Policy& p) { return ParseBool(t, &p.reinit_fixed); }, nullptr, "reinit_fixed",
      false, [](const Policy& p) { return json(p.reinit_fixed); }},
+    {"preserve_signal", "--preserve-signal", nullptr,
+     "scale each plain layer so its predicted pre-activation second moment stays where the signal entered "
+     "(data-free LSUV; audit shows the effect)", kPlanCommand | kRewriteCommand | kAuditCommand, false,
+     [](const std::string& t, Policy& p) { return ParseBool(t, &p.preserve_signal); }, nullptr, "preserve_signal",
+     false, [](const Policy& p) { return json(p.preserve_signal); }},
     {"only", "--only", "SEL", "re-initialize only tensors matching [field=]glob or /regex/ (repeatable)", kAll, true,
      AddSelector<&Selection::only>, ClearSelectors<&Selection::only>, "only", true, EchoSelectors<&Selection::only>},
     {"exclude", "--exclude", "SEL", "leave tensors matching this selector alone (repeatable; wins)", kAll, true,

@@ -18,7 +18,8 @@ enum CommandMask : unsigned {
   kPlanCommand = 1,
   kRewriteCommand = 2,
   kCheckCommand = 4,
-  kEveryCommand = kPlanCommand | kRewriteCommand | kCheckCommand,
+  kAuditCommand = 8,
+  kEveryCommand = kPlanCommand | kRewriteCommand | kCheckCommand | kAuditCommand,
 };
 
 struct Setting {

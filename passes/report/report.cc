@@ -1,5 +1,7 @@
 #include "passes/report/report.h"
 
+#include "passes/report/audit_report.h"
+
 #include <algorithm>
 #include <sstream>
 
@@ -82,7 +84,7 @@ json BuildReport(const ParamTable& table, const RunInfo& run) {
     if (r.init.action == Action::kReinitialize) by_scheme[NameOf(r.init.scheme)] = by_scheme.value(NameOf(r.init.scheme), 0) + 1;
   }
   const Tally tally = Count(table);
-  return {
+  json report = {
       {"schema_version", kReportSchemaVersion},
       {"tool", {{"name", kToolName}, {"version", kToolVersion}}},
       {"command", run.command},
@@ -104,6 +106,8 @@ json BuildReport(const ParamTable& table, const RunInfo& run) {
         {"by_scheme", by_scheme}}},
       {"tensors", tensors},
   };
+  if (run.audit != nullptr) report["audit"] = AuditJson(*run.audit);
+  return report;
 }
 
 Tally Count(const ParamTable& table) {

@@ -8,6 +8,7 @@
 
 #include "passes/graph/numbers.h"
 #include "passes/graph/param_table.h"
+#include "passes/graph/signal.h"
 #include "passes/policy/policy.h"
 
 namespace reinit {
@@ -19,6 +20,7 @@ struct RunInfo {
   std::string input_path, input_sha256;
   std::string output_path, output_sha256;  // empty for plan
   Policy policy;
+  const SignalAudit* audit = nullptr;  // the signal audit, when one was asked for: the "audit" object
 };
 
 nlohmann::ordered_json BuildReport(const ParamTable& table, const RunInfo& run);

@@ -1,0 +1,1442 @@
+// The rules of signal propagation, by kind of op (forward: mean m and second moment q of a value's
+// elements; backward: second moment g of the gradient). Sources: Poole et al. 2016 and Schoenholz et al.
+// 2017 for layers and activations, He et al. 2015 for the backward dual, Ioffe & Szegedy 2015 for
+// normalization, Vaswani et al. 2017 for attention.
+//
+//   layer y = W x + b (Gemm, MatMul, Conv,      m_y = n_in E[w] m_x + E[b]
+//     ConvTranspose, n_in terms per output)      var_y = n_in (E[w^2] q_x - E[w]^2 m_x^2) + var(b)
+//                                               g_x = n_out E[w^2] g_y       (n_out outputs per input)
+//   recurrent (LSTM/GRU/RNN), one step, h0 = 0  gates z ~ N(0, n_in E[w^2] q_x + 2 E[b^2]);
+//                                               LSTM h = o tanh(i g), GRU h = (1 - z) n, RNN h = tanh(z)
+//   embedding Gather(E, ids)                    the table's moments
+//   elementwise f (activations, Erf, Mul by a   kept as f(z) of the layer output z ~ N(m, var): moments
+//     scalar, x * Sigmoid(x), ...)              E[f(z)], E[f(z)^2], g_z = E[f'(z)^2] g_f  (quadrature)
+//   Add/Mul of a per-channel constant c         Gaussian again: m + E[c], var + var(c) / m E[c], q E[c^2]
+//   Add of two computed values (residual)       independent: m1 + m2, q1 + q2 + 2 m1 m2; g to both
+//   Mul of two computed values (gating)         independent: m1 m2, q1 q2;  g_1 = q_2 g
+//   Concat                                      size-weighted mean of the inputs' moments; g to each
+//   BatchNormalization (batch statistics)       N(E[B], E[s^2] + var(B));   g_x = E[s^2] / var_x g
+//     with --bn inference                       y = a x + b per channel, a = s / sqrt(v + eps)
+//   Layer/Instance/GroupNormalization,          as batch statistics (decomposed: unit output)
+//     decomposed LayerNorm
+//   Softmax                                     attention weights over L keys (mean 1 / L)
+//   MatMul(attention, V)                        averaging: m_V, var_V * E[sum p^2], E[sum p^2] ~ 1 / L
+//   MatMul of two computed values (Q K^T)       K terms: q = K q1 q2;  g_1 = N q_2 g
+//   data movement, pooling, Dropout, Cast, ...  identity (pooling: approximate, see docs/audit.md)
+//   any other op                                identity of its first float input, counted as passed
+//                                               through (the report lists them)
+#include "passes/graph/signal.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <memory>
+#include <set>
+#include <unordered_map>
+
+#include "onnx/shape_inference/implementation.h"
+#include "passes/graph/activations.h"
+#include "passes/graph/gaussian_moments.h"
+#include "passes/graph/tensor_values.h"
+
+namespace reinit {
+
+std::string SignalVerdict(double ratio) {
+  if (!std::isfinite(ratio)) return "unknown";
+  if (ratio < kStableLow) return "vanishing";
+  if (ratio > kStableHigh) return "exploding";
+  return "stable";
+}
+
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+// Constants up to this many elements are read whole (scalars, per-channel scales, shape tensors).
+constexpr int64_t kSmallConstant = 1 << 16;
+
+double Sigmoid(double z) { return 1 / (1 + std::exp(-z)); }
+
+// How a feature map's second moment varies over positions, per spatial axis (mean 1 on each axis; the
+// map is taken as their product). Zero padding leaves the border of a convolution's output weaker, and
+// that deficit does not compound layer after layer the way an average would say: the interior keeps
+// its level. Empty: uniform, or not a feature map.
+using Profile = std::vector<std::vector<double>>;
+
+// One spatial axis of a sliding window (Conv, pooling): output o reads input o * stride - begin + j * dilation
+// for taps j < kernel, those inside [0, in).
+struct AxisWindow {
+  int64_t in = 0, out = 0, kernel = 1, stride = 1, dilation = 1, begin = 0;
+};
+
+// The windows of `node` over input spatial sizes `in` with kernel sizes `kernel` (pads, strides,
+// dilations and auto_pad as the ONNX spec says); empty when a size is unknown.
+std::vector<AxisWindow> Windows(const onnx::NodeProto& node, const std::vector<int64_t>& in,
+                                const std::vector<int64_t>& kernel) {
+  const size_t spatial = kernel.size();
+  if (in.size() != spatial) return {};
+  std::vector<int64_t> strides = IntsAttr(node, "strides"), dilations = IntsAttr(node, "dilations"),
+                       pads = IntsAttr(node, "pads");
+  if (strides.size() != spatial) strides.assign(spatial, 1);
+  if (dilations.size() != spatial) dilations.assign(spatial, 1);
+  if (pads.size() != 2 * spatial) pads.assign(2 * spatial, 0);
+  const std::string auto_pad = StringAttr(node, "auto_pad", "NOTSET");
+  std::vector<AxisWindow> windows;
+  for (size_t a = 0; a < spatial; ++a) {
+    AxisWindow w;
+    w.in = in[a], w.kernel = kernel[a];
+    w.stride = std::max<int64_t>(strides[a], 1), w.dilation = std::max<int64_t>(dilations[a], 1);
+    if (w.in <= 0 || w.kernel <= 0) return {};
+    const int64_t extent = (w.kernel - 1) * w.dilation + 1;
+    if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
+      w.out = (w.in + w.stride - 1) / w.stride;
+      const int64_t total = std::max<int64_t>((w.out - 1) * w.stride + extent - w.in, 0);
+      w.begin = auto_pad == "SAME_UPPER" ? total / 2 : total - total / 2;
+    } else {
+      const bool valid = auto_pad == "VALID";
+      w.begin = valid ? 0 : pads[a];
+      w.out = (w.in + w.begin + (valid ? 0 : pads[a + spatial]) - extent) / w.stride + 1;
+    }
+    if (w.out <= 0) return {};
+    windows.push_back(w);
+  }
+  return windows;
+}
+
+// Forward along one axis: r(o) = sum of p over the taps of window o inside the input (p empty: 1).
+std::vector<double> WindowSums(const AxisWindow& w, const std::vector<double>& p) {
+  std::vector<double> r(static_cast<size_t>(w.out), 0.0);
+  for (int64_t o = 0; o < w.out; ++o) {
+    for (int64_t j = 0; j < w.kernel; ++j) {
+      const int64_t i = o * w.stride - w.begin + j * w.dilation;
+      if (i >= 0 && i < w.in) r[o] += p.empty() ? 1.0 : p[i];
+    }
+  }
+  return r;
+}
+
+// Backward along one axis: b(i) = sum of g over the windows that read input i (g empty: 1).
+std::vector<double> WindowScatter(const AxisWindow& w, const std::vector<double>& g) {
+  std::vector<double> b(static_cast<size_t>(w.in), 0.0);
+  for (int64_t o = 0; o < w.out; ++o) {
+    for (int64_t j = 0; j < w.kernel; ++j) {
+      const int64_t i = o * w.stride - w.begin + j * w.dilation;
+      if (i >= 0 && i < w.in) b[i] += g.empty() ? 1.0 : g[o];
+    }
+  }
+  return b;
+}
+
+// Divides v by its mean; returns the mean.
+double Normalize(std::vector<double>& v) {
+  double sum = 0;
+  for (double x : v) sum += x;
+  const double mean = v.empty() ? 1 : sum / static_cast<double>(v.size());
+  if (mean > 0) {
+    for (double& x : v) x /= mean;
+  }
+  return mean;
+}
+
+// The profile of a sum of two maps of second moments q1 and q2 (per axis: their weighted mean).
+Profile Blend(const Profile& a, double qa, const Profile& b, double qb) {
+  if (a.empty() && b.empty()) return {};
+  const Profile& shape = a.empty() ? b : a;
+  if (!a.empty() && !b.empty() && a.size() != b.size()) return {};
+  Profile out = shape;
+  for (size_t ax = 0; ax < shape.size(); ++ax) {
+    if (!a.empty() && !b.empty() && a[ax].size() != b[ax].size()) return {};
+    for (size_t i = 0; i < shape[ax].size(); ++i) {
+      const double pa = a.empty() ? 1 : a[ax][i], pb = b.empty() ? 1 : b[ax][i];
+      out[ax][i] = (qa * pa + qb * pb) / std::max(qa + qb, 1e-300);
+    }
+  }
+  return out;
+}
+
+// A Gaussian that values are elementwise functions of: a layer's output (after its bias), a
+// normalization's output, or an opaque value lifted to a Gaussian when an elementwise op meets it.
+struct Source {
+  double mean = 0, var = 0;
+  double grad = 0;  // backward: gradient second moment gathered at this Gaussian
+  Profile grad_profile;  // ... and how it varies over positions (sums weighted by each share's grad)
+  int layer = -1;   // the layer (index into layers) whose pre-activation this is, or -1
+};
+
+// What is known of one value.
+struct State {
+  bool known = false;
+  bool constant = false;
+  std::optional<double> scalar;  // a constant whose elements are all this number
+  std::vector<double> values;    // a small constant's values
+  double mean = 0, second = 0;   // moments; for a source-derived value, filled by Materialize
+  // y = f(z) of source `source`; f empty: y = a z + b.
+  int source = -1;
+  ScalarFunction f;
+  double a = 1, b = 0;
+  int depth = 0;
+  double attention = 0;  // softmax output: E[sum_j p_j^2] over the axis (0: not attention weights)
+  int64_t keys = 0;
+  bool materialized = false;
+  // The second moment the signal had where it entered this chain: the nearest layer's (or
+  // normalization's) output upstream; -1: the model input's. --preserve-signal holds each layer to it.
+  double level = -1;
+  Profile profile;  // how the second moment varies over a feature map's positions
+  // What a gradient reaching this value is multiplied by on its way back: an averaging pool hands each
+  // input 1/(kernel * stride) of its output's gradient second moment, a max pool 1/stride.
+  double grad_scale = 1;
+};
+
+// One op's elementwise function, from its attributes (and constant inputs).
+using MakeFunction = std::function<std::optional<ScalarFunction>(const onnx::NodeProto&)>;
+
+double Attr(const onnx::NodeProto& n, const char* name, double fallback) { return FloatAttr(n, name, static_cast<float>(fallback)); }
+
+// clang-format off
+const std::unordered_map<std::string, MakeFunction>& UnaryFunctions() {
+  static const std::unordered_map<std::string, MakeFunction> table = {
+    {"Relu",      [](const onnx::NodeProto&) -> std::optional<ScalarFunction> { return [](double z) { return z > 0 ? z : 0; }; }},
+    {"LeakyRelu", [](const onnx::NodeProto& n) -> std::optional<ScalarFunction> { double a = Attr(n, "alpha", 0.01); return [a](double z) { return z > 0 ? z : a * z; }; }},
+    {"Elu",       [](const onnx::NodeProto& n) -> std::optional<ScalarFunction> { double a = Attr(n, "alpha", 1); return [a](double z) { return z > 0 ? z : a * std::expm1(z); }; }},
+    {"Celu",      [](const onnx::NodeProto& n) -> std::optional<ScalarFunction> { double a = Attr(n, "alpha", 1); return [a](double z) { return z > 0 ? z : a * std::expm1(z / a); }; }},
+    {"Selu",      [](const onnx::NodeProto& n) -> std::optional<ScalarFunction> {
+        double a = Attr(n, "alpha", 1.67326319217681884765625), g = Attr(n, "gamma", 1.05070102214813232421875);
+        return [a, g](double z) { return g * (z > 0 ? z : a * std::expm1(z)); }; }},
+    {"Sigmoid",   [](const onnx::NodeProto&) -> std::optional<ScalarFunction> { return Sigmoid; }},
+    {"HardSigmoid", [](const onnx::NodeProto& n) -> std::optional<ScalarFunction> {
+        double a = Attr(n, "alpha", 0.2), b = Attr(n, "beta", 0.5);
+        return [a, b](double z) { return std::clamp(a * z + b, 0.0, 1.0); }; }},
+    {"HardSwish", [](const onnx::NodeProto&) -> std::optional<ScalarFunction> { return [](double z) { return z * std::clamp(z / 6 + 0.5, 0.0, 1.0); }; }},
+    {"Tanh",      [](const onnx::NodeProto&) -> std::optional<ScalarFunction> { return [](double z) { return std::tanh(z); }; }},
+    {"Erf",       [](const onnx::NodeProto&) -> std::optional<ScalarFunction> { return [](double z) { return std::erf(z); }; }},
+    {"Softplus",  [](const onnx::NodeProto&) -> std::optional<ScalarFunction> { return [](double z) { return z > 30 ? z : std::log1p(std::exp(z)); }; }},
+    {"Softsign",  [](const onnx::NodeProto&) -> std::optional<ScalarFunction> { return [](double z) { return z / (1 + std::fabs(z)); }; }},
+    {"Mish",      [](const onnx::NodeProto&) -> std::optional<ScalarFunction> { return [](double z) { return z * std::tanh(z > 30 ? z : std::log1p(std::exp(z))); }; }},
+    {"ThresholdedRelu", [](const onnx::NodeProto& n) -> std::optional<ScalarFunction> { double a = Attr(n, "alpha", 1); return [a](double z) { return z > a ? z : 0; }; }},
+    {"Gelu",      [](const onnx::NodeProto& n) -> std::optional<ScalarFunction> {
+        if (StringAttr(n, "approximate", "none") == "tanh") {
+          return [](double z) { return 0.5 * z * (1 + std::tanh(std::sqrt(2 / M_PI) * (z + 0.044715 * z * z * z))); };
+        }
+        return [](double z) { return 0.5 * z * (1 + std::erf(z / std::sqrt(2.0))); }; }},
+    {"Neg",       [](const onnx::NodeProto&) -> std::optional<ScalarFunction> { return [](double z) { return -z; }; }},
+    {"Abs",       [](const onnx::NodeProto&) -> std::optional<ScalarFunction> { return [](double z) { return std::fabs(z); }; }},
+    {"Exp",       [](const onnx::NodeProto&) -> std::optional<ScalarFunction> { return [](double z) { return std::exp(std::min(z, 80.0)); }; }},
+    {"Sqrt",      [](const onnx::NodeProto&) -> std::optional<ScalarFunction> { return [](double z) { return std::sqrt(std::max(z, 0.0)); }; }},
+    {"Sin",       [](const onnx::NodeProto&) -> std::optional<ScalarFunction> { return [](double z) { return std::sin(z); }; }},
+    {"Cos",       [](const onnx::NodeProto&) -> std::optional<ScalarFunction> { return [](double z) { return std::cos(z); }; }},
+  };
+  return table;
+}
+// clang-format on
+
+// Ops that move, select or resample values without changing their distribution (pooling and resizing
+// approximately so): the output has the input's state. Input 0 carries it.
+const std::set<std::string>& DataMovement() {
+  static const std::set<std::string> ops = {
+      "Identity", "Dropout", "Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Slice", "Split",
+      "Expand", "Tile", "Pad", "Resize", "Upsample", "DepthToSpace", "SpaceToDepth", "MaxPool", "AveragePool",
+      "GlobalAveragePool", "GlobalMaxPool", "Cast", "CastLike", "Gather", "GatherElements", "ReduceMax",
+      "ReduceMean", "Compress", "ReverseSequence", "Trilu", "Where"};
+  return ops;
+}
+
+// The ops whose outputs carry no signal (shapes, sizes, comparisons): no state, no gradient.
+const std::set<std::string>& NoSignal() {
+  static const std::set<std::string> ops = {"Shape", "Size", "ConstantOfShape", "Range", "NonZero", "Equal",
+                                            "Less", "Greater", "Not", "And", "Or", "ArgMax", "ArgMin",
+                                            "EyeLike", "RandomNormalLike", "RandomUniformLike"};
+  return ops;
+}
+
+using Shapes = std::unordered_map<std::string, std::vector<int64_t>>;
+
+// Copies a graph for shape inference: nodes and types, but no large tensor's data.
+void SkeletonGraph(const onnx::GraphProto& g, onnx::GraphProto* out) {
+  out->set_name(g.name());
+  *out->mutable_input() = g.input();
+  *out->mutable_output() = g.output();
+  *out->mutable_value_info() = g.value_info();
+  for (const auto& t : g.initializer()) {
+    onnx::TensorProto* c = out->add_initializer();
+    int64_t n = 1;
+    for (int64_t d : t.dims()) n *= std::max<int64_t>(d, 0);
+    if (n <= kSmallConstant && t.data_location() != onnx::TensorProto::EXTERNAL) {
+      c->CopyFrom(t);
+    } else {
+      c->set_name(t.name());
+      c->set_data_type(t.data_type());
+      *c->mutable_dims() = t.dims();
+    }
+  }
+  for (const auto& node : g.node()) {
+    onnx::NodeProto* c = out->add_node();
+    *c->mutable_input() = node.input();
+    *c->mutable_output() = node.output();
+    c->set_name(node.name());
+    c->set_op_type(node.op_type());
+    c->set_domain(node.domain());
+    for (const auto& attr : node.attribute()) {
+      onnx::AttributeProto* a = c->add_attribute();
+      if (attr.has_g()) {
+        a->set_name(attr.name());
+        a->set_type(attr.type());
+        SkeletonGraph(attr.g(), a->mutable_g());
+      } else if (attr.graphs_size() > 0) {
+        a->set_name(attr.name());
+        a->set_type(attr.type());
+        for (const auto& sub : attr.graphs()) SkeletonGraph(sub, a->add_graphs());
+      } else if (attr.has_t()) {
+        a->set_name(attr.name());
+        a->set_type(attr.type());
+        const onnx::TensorProto& t = attr.t();
+        int64_t n = 1;
+        for (int64_t d : t.dims()) n *= std::max<int64_t>(d, 0);
+        if (n <= kSmallConstant && t.data_location() != onnx::TensorProto::EXTERNAL) {
+          *a->mutable_t() = t;
+        } else {
+          a->mutable_t()->set_data_type(t.data_type());
+          *a->mutable_t()->mutable_dims() = t.dims();
+        }
+      } else {
+        a->CopyFrom(attr);
+      }
+    }
+  }
+}
+
+void CollectShapes(const onnx::GraphProto& g, Shapes* shapes) {
+  auto add = [&](const onnx::ValueInfoProto& v) {
+    if (!v.type().has_tensor_type() || !v.type().tensor_type().has_shape()) return;
+    std::vector<int64_t> dims;
+    for (const auto& d : v.type().tensor_type().shape().dim()) dims.push_back(d.has_dim_value() ? d.dim_value() : -1);
+    (*shapes)[v.name()] = dims;
+  };
+  for (const auto& v : g.input()) add(v);
+  for (const auto& v : g.output()) add(v);
+  for (const auto& v : g.value_info()) add(v);
+  for (const auto& node : g.node()) {
+    for (const auto& attr : node.attribute()) {
+      if (attr.has_g()) CollectShapes(attr.g(), shapes);
+      for (const auto& sub : attr.graphs()) CollectShapes(sub, shapes);
+    }
+  }
+}
+
+// The shapes ONNX's shape inference finds, for the sizes some rules need (attention keys, contracted
+// and concatenated axes). Empty when inference fails: the rules then fall back as they say.
+Shapes InferValueShapes(const onnx::ModelProto& model) {
+  onnx::ModelProto copy;
+  copy.set_ir_version(model.ir_version());
+  *copy.mutable_opset_import() = model.opset_import();
+  SkeletonGraph(model.graph(), copy.mutable_graph());
+  Shapes shapes;
+  try {
+    onnx::shape_inference::InferShapes(copy);
+  } catch (...) {
+    // Partial results are still in the copy.
+  }
+  CollectShapes(copy.graph(), &shapes);
+  return shapes;
+}
+
+// A layer node: which weight row it reads, at which input.
+struct LayerRef {
+  const ParamRow* row = nullptr;
+  int input = 0;
+};
+
+class Propagation {
+ public:
+  Propagation(const onnx::ModelProto& model, const GraphIndex& index, const ParamTable& table, const MomentsOf& moments,
+              const SignalOptions& options)
+      : model_(model), index_(index), moments_(moments), options_(options), shapes_(InferValueShapes(model)) {
+    for (const ParamRow& row : table) {
+      by_name_.emplace(row.name, &row);
+      if (!row.fans) continue;
+      for (const LayerUse& use : row.uses) {
+        if (use.layer == nullptr || (use.role != Role::kWeight && use.role != Role::kRecurrentInput &&
+                                     use.role != Role::kEmbedding)) {
+          continue;
+        }
+        layer_of_.emplace(use.layer, LayerRef{&row, use.layer_input});
+      }
+    }
+  }
+
+  SignalAudit Run() {
+    SignalAudit audit;
+    audit.input_std = options_.input_std;
+    for (const auto& input : index_.graph().input()) {
+      if (index_.ConstantValue(input.name()) != nullptr) continue;
+      State& s = states_[input.name()];
+      s.known = true;
+      const int elem = input.type().tensor_type().elem_type();
+      if (IsFloatType(elem)) s.second = options_.input_std * options_.input_std;
+      else s.constant = true;  // token ids, masks: no signal of their own
+      s.materialized = true;
+    }
+    Forward(index_.graph());
+    // Backward: a unit gradient at every float output of the model.
+    for (const auto& output : index_.graph().output()) Deliver(output.name(), 1.0);
+    Backward(index_.graph());
+    audit.layers = layers_;
+    audit.passed_through = passed_through_;
+    if (!audit.layers.empty()) {
+      // The head (the last layer, with few outputs) is left out when there are hidden layers: its
+      // output's std says more about its width than about the network's stability.
+      const size_t last_index = audit.layers.size() >= 3 ? audit.layers.size() - 2 : audit.layers.size() - 1;
+      const LayerSignal &first = audit.layers.front(), &last = audit.layers[last_index];
+      audit.forward_ratio = last.forward_std / first.forward_std;
+      audit.backward_ratio = first.backward_std / last.backward_std;
+    } else {
+      audit.forward_ratio = audit.backward_ratio = kNaN;
+    }
+    audit.forward_verdict = SignalVerdict(audit.forward_ratio);
+    audit.backward_verdict = SignalVerdict(audit.backward_ratio);
+    return audit;
+  }
+
+ private:
+  // ---- values ----
+
+  State* Find(const std::string& name) {
+    if (name.empty()) return nullptr;
+    auto it = states_.find(name);
+    if (it != states_.end()) return it->second.known ? &it->second : nullptr;
+    if (const onnx::TensorProto* t = ConstantThroughIdentity(name, index_)) return &(states_[name] = ConstantState(name, *t));
+    return nullptr;
+  }
+
+  State ConstantState(const std::string& name, const onnx::TensorProto& t) {
+    State s;
+    s.known = s.constant = s.materialized = true;
+    auto row = by_name_.find(name);
+    if (row == by_name_.end()) row = by_name_.find(t.name());
+    std::optional<TensorMoments> moments;
+    if (row != by_name_.end()) moments = moments_(*row->second);
+    if (moments && moments->planned) {
+      s.mean = moments->mean, s.second = moments->second, s.scalar = moments->constant;
+      return s;
+    }
+    int64_t n = 0;
+    if (IsFloatType(t.data_type()) && ElementCount(t, &n).ok() && n > 0 && n <= kSmallConstant &&
+        t.data_location() != onnx::TensorProto::EXTERNAL && ReadValues(t, &s.values).ok()) {
+      double sum = 0, sq = 0;
+      for (double v : s.values) sum += v, sq += v * v;
+      s.mean = sum / n;
+      s.second = sq / n;
+      if (std::all_of(s.values.begin(), s.values.end(), [&](double v) { return v == s.values[0]; })) s.scalar = s.values[0];
+      return s;
+    }
+    s.values.clear();
+    if (moments) s.mean = moments->mean, s.second = moments->second;
+    return s;
+  }
+
+  // Fills a source-derived state's moments.
+  void Materialize(State& s) {
+    if (s.materialized || s.source < 0) return;
+    const Source& src = sources_[s.source];
+    if (!s.f) {
+      s.mean = s.a * src.mean + s.b;
+      s.second = s.a * s.a * (src.var + src.mean * src.mean) + 2 * s.a * s.b * src.mean + s.b * s.b;
+    } else {
+      const FunctionMoments m = GaussianMoments(s.f, src.mean, src.var);
+      s.mean = m.mean;
+      s.second = m.second;
+    }
+    s.materialized = true;
+  }
+
+  static double Var(const State& s) { return std::max(s.second - s.mean * s.mean, 0.0); }
+
+  // E[f'(z)^2] of a source-derived value.
+  double SlopeSecond(const State& s) {
+    if (!s.f) return s.a * s.a;
+    const Source& src = sources_[s.source];
+    return GaussianMoments(s.f, src.mean, src.var).slope_second;
+  }
+
+  int NewSource(double mean, double var, int layer) {
+    Source source;
+    source.mean = mean, source.var = std::max(var, 0.0), source.layer = layer;
+    sources_.push_back(std::move(source));
+    return static_cast<int>(sources_.size()) - 1;
+  }
+
+  State Gaussian(double mean, double var, int depth, int layer = -1) {
+    State s;
+    s.known = true;
+    s.source = NewSource(mean, var, layer);
+    s.depth = depth;
+    Materialize(s);
+    return s;
+  }
+
+  // The value `name` as an elementwise function of a Gaussian: itself, or (opaque) lifted to one once,
+  // so that every op reading it sees the same Gaussian (x * Sigmoid(x) of an opaque x stays exact).
+  State Lifted(const std::string& name) {
+    State& s = states_[name];
+    if (s.source < 0) {
+      Materialize(s);
+      s.source = NewSource(s.mean, Var(s), -1);
+      s.f = nullptr;
+      s.a = 1, s.b = 0;
+      s.grad_scale = 1;  // the lifted Gaussian is the value itself: its gradient goes back node by node
+      lifted_[name] = s.source;
+    }
+    return s;
+  }
+
+  static ScalarFunction Compose(const State& s) {
+    if (s.f) return s.f;
+    const double a = s.a, b = s.b;
+    return [a, b](double z) { return a * z + b; };
+  }
+
+  // ---- forward ----
+
+  void Set(const onnx::NodeProto& node, int output, State s) {
+    if (output >= node.output_size() || node.output(output).empty()) return;
+    s.known = true;
+    states_[node.output(output)] = std::move(s);
+  }
+
+  void Forward(const onnx::GraphProto& graph) {
+    for (const auto& node : graph.node()) ForwardNode(node);
+  }
+
+  void ForwardNode(const onnx::NodeProto& node) {
+    const std::string& op = node.op_type();
+    if (op == "Constant" || NoSignal().count(op)) return;
+    if (auto it = layer_of_.find(&node); it != layer_of_.end()) return LayerForward(node, it->second);
+    std::vector<State*> in;
+    int depth = 0;
+    for (const auto& name : node.input()) {
+      State* s = Find(name);
+      in.push_back(s);
+      if (s) depth = std::max(depth, s->depth);
+    }
+    if (norm_output_.count(node.output_size() ? node.output(0) : "")) return;
+    if (op == "If" || op == "Loop" || op == "Scan") return BodiesForward(node, in, depth);
+    // A node whose inputs are all constants or unknown (a shape, a mask) carries no signal.
+    if (std::none_of(in.begin(), in.end(), [](const State* s) { return s != nullptr && !s->constant; })) return;
+    if (in[0] == nullptr) return Carry(node);
+    if (op == "ReduceMean" && !in[0]->constant) {
+      if (auto norm = MatchNormalization(node.input(0), index_)) return DecomposedNormForward(node, *norm, *in[0]);
+    }
+    if (auto f = UnaryFunctions().find(op); f != UnaryFunctions().end()) {
+      if (auto fn = f->second(node)) return Compose(node, node.input(0), *fn);
+    }
+    if (op == "Clip") return ClipForward(node, in);
+    if (op == "PRelu") return PReluForward(node, in);
+    if (op == "Add" || op == "Sub" || op == "Mul" || op == "Div" || op == "Pow") return BinaryForward(node, in, depth);
+    if (op == "Softmax" || op == "LogSoftmax") return SoftmaxForward(node, *in[0]);
+    if (op == "MatMul" && in.size() == 2 && in[1] != nullptr) return ActivationMatMulForward(node, *in[0], *in[1], depth);
+    if (op == "Concat") return ConcatForward(node, in, depth);
+    if (op == "BatchNormalization" || op == "LayerNormalization" || op == "InstanceNormalization" ||
+        op == "GroupNormalization" || op == "SimplifiedLayerNormalization" || op == "SkipLayerNormalization") {
+      return NormForward(node, in, depth);
+    }
+    if (op == "LSTM" || op == "GRU" || op == "RNN") return;  // handled as layers (their W row)
+    Carry(node);
+  }
+
+  // Data movement carries its input's state (input 0 when it is computed); any other op too, counted.
+  void Carry(const onnx::NodeProto& node) {
+    if (!DataMovement().count(node.op_type())) ++passed_through_[node.op_type()];
+    const std::string carried = ComputedInput(node);
+    if (carried.empty() || Find(carried) == nullptr) return;
+    absorbed_.insert(&node);
+    State out = states_[carried];
+    // A Gaussian's function sends its gradient straight to the Gaussian, past this node: it carries the
+    // pool's share. An opaque value's gradient comes back node by node (Backward applies it here).
+    if (out.source >= 0) out.grad_scale *= PoolGradientScale(node);
+    out.profile = CarriedProfile(node, out.profile);
+    for (int o = 0; o < node.output_size(); ++o) Set(node, o, out);
+  }
+
+  // The ops that keep every element where it is keep the profile; a pooling averages it over its windows;
+  // anything else (flattening, global pooling, resizing) loses it.
+  Profile CarriedProfile(const onnx::NodeProto& node, const Profile& in) {
+    const std::string& op = node.op_type();
+    if (op == "Identity" || op == "Dropout" || op == "Cast" || op == "CastLike") return in;
+    if ((op != "MaxPool" && op != "AveragePool") || in.empty()) return {};
+    const std::vector<AxisWindow> windows = PoolWindows(node, in);
+    if (windows.empty()) return {};
+    Profile out;
+    for (size_t a = 0; a < windows.size(); ++a) {
+      std::vector<double> sums = WindowSums(windows[a], in[a]), counts = WindowSums(windows[a], {});
+      for (size_t o = 0; o < sums.size(); ++o) sums[o] /= std::max(counts[o], 1.0);
+      Normalize(sums);
+      out.push_back(std::move(sums));
+    }
+    return out;
+  }
+
+  std::vector<AxisWindow> PoolWindows(const onnx::NodeProto& node, const Profile& in) {
+    std::vector<int64_t> sizes;
+    for (const auto& axis : in) sizes.push_back(static_cast<int64_t>(axis.size()));
+    return Windows(node, sizes, IntsAttr(node, "kernel_shape"));
+  }
+
+  // The share of an output's gradient second moment each input of a pooling gets (1 for other ops):
+  // AveragePool sums (1/K)^2 over the K/S windows an input is in, MaxPool routes each window's gradient
+  // to one of its inputs (out/in = 1/S of them), a global or ReduceMean average over n positions 1/n^2
+  // from its one output.
+  double PoolGradientScale(const onnx::NodeProto& node) {
+    const std::string& op = node.op_type();
+    auto product = [](const std::vector<int64_t>& v) {
+      double p = 1;
+      for (int64_t x : v) p *= static_cast<double>(std::max<int64_t>(x, 1));
+      return p;
+    };
+    if (op == "AveragePool") return 1 / (product(IntsAttr(node, "kernel_shape")) * product(IntsAttr(node, "strides")));
+    if (op == "MaxPool") return 1 / product(IntsAttr(node, "strides"));
+    if (op != "GlobalAveragePool" && op != "GlobalMaxPool" && op != "ReduceMean") return 1;
+    auto it = shapes_.find(node.input(0));
+    if (it == shapes_.end()) return 1;
+    const std::vector<int64_t>& dims = it->second;
+    std::vector<int64_t> axes = IntsAttr(node, "axes");
+    if (op == "ReduceMean" && axes.empty() && node.input_size() > 1) {
+      if (const State* a = Find(node.input(1)); a != nullptr) {
+        for (double v : a->values) axes.push_back(static_cast<int64_t>(v));
+      }
+    }
+    if (op != "ReduceMean") {
+      for (size_t a = 2; a < dims.size(); ++a) axes.push_back(static_cast<int64_t>(a));
+    }
+    double n = 1;
+    for (int64_t a : axes) {
+      if (a < 0) a += static_cast<int64_t>(dims.size());
+      if (a < 0 || a >= static_cast<int64_t>(dims.size()) || dims[a] <= 0) return 1;
+      n *= static_cast<double>(dims[a]);
+    }
+    // An average: each input gets 1/n of the gradient, 1/n^2 of its second moment; a max: one in n.
+    return op == "GlobalMaxPool" ? 1 / n : 1 / (n * n);
+  }
+
+  void Compose(const onnx::NodeProto& node, const std::string& x, ScalarFunction fn) {
+    State y = Lifted(x);
+    const ScalarFunction inner = Compose(y);
+    y.f = [inner, fn](double z) { return fn(inner(z)); };
+    y.materialized = false;
+    y.constant = false;
+    Materialize(y);
+    absorbed_.insert(&node);
+    Set(node, 0, y);
+  }
+
+  void ClipForward(const onnx::NodeProto& node, const std::vector<State*>& in) {
+    double lo = -std::numeric_limits<double>::infinity(), hi = std::numeric_limits<double>::infinity();
+    if (HasAttr(node, "min")) lo = Attr(node, "min", lo);
+    if (HasAttr(node, "max")) hi = Attr(node, "max", hi);
+    if (in.size() > 1 && in[1] && in[1]->scalar) lo = *in[1]->scalar;
+    if (in.size() > 2 && in[2] && in[2]->scalar) hi = *in[2]->scalar;
+    Compose(node, node.input(0), [lo, hi](double z) { return std::clamp(z, lo, hi); });
+  }
+
+  void PReluForward(const onnx::NodeProto& node, const std::vector<State*>& in) {
+    const double slope = in.size() > 1 && in[1] ? in[1]->mean : 0.25;
+    Compose(node, node.input(0), [slope](double z) { return z > 0 ? z : slope * z; });
+  }
+
+  void BinaryForward(const onnx::NodeProto& node, const std::vector<State*>& in, int depth) {
+    const std::string& op = node.op_type();
+    if (in.size() < 2) return;
+    State* x = in[0];
+    State* c = in[1];
+    const bool x_const = x == nullptr || x->constant, c_const = c == nullptr || c->constant;
+    if (op == "Pow") {
+      if (!x_const && c && c->scalar) {
+        const double p = *c->scalar;
+        return Compose(node, node.input(0), [p](double z) { return std::pow(z, p); });
+      }
+      ++passed_through_[op];
+      return;
+    }
+    if (x_const != c_const) {
+      const bool constant_left = x_const;
+      const std::string& value = node.input(constant_left ? 1 : 0);
+      State* k = constant_left ? x : c;
+      if (k == nullptr) {  // a constant computed from shapes: no rule
+        ++passed_through_[op];
+        absorbed_.insert(&node);
+        return Set(node, 0, states_[value]);
+      }
+      if (!k->scalar) return PerChannelForward(node, states_[value], *k, constant_left, depth);
+      // A scalar: composed exactly, and an affine function stays affine.
+      const double v = *k->scalar;
+      State y = Lifted(value);
+      if (!y.f && op == "Add") {
+        y.b += v;
+      } else if (!y.f && op == "Sub") {
+        if (constant_left) y.a = -y.a, y.b = v - y.b;
+        else y.b -= v;
+      } else if (!y.f && op == "Mul") {
+        y.a *= v, y.b *= v;
+      } else if (!y.f && op == "Div" && !constant_left) {
+        y.a /= v, y.b /= v;
+      } else {
+        y.f = ScalarOp(op, constant_left, v, Compose(y));
+      }
+      y.materialized = false;
+      Materialize(y);
+      absorbed_.insert(&node);
+      return Set(node, 0, y);
+    }
+    // Two computed values: of one Gaussian, composed exactly; else independent.
+    if (x->source >= 0 && x->source == c->source) {
+      State y = *x;
+      y.f = ScalarOp2(op, Compose(*x), Compose(*c));
+      y.materialized = false;
+      Materialize(y);
+      absorbed_.insert(&node);
+      return Set(node, 0, y);
+    }
+    Materialize(*x);
+    Materialize(*c);
+    State y;
+    y.known = y.materialized = true;
+    y.depth = depth;
+    y.level = std::max(x->level, c->level);
+    y.profile = Blend(x->profile, x->second, c->profile, c->second);
+    if (op == "Add" || op == "Sub") {
+      const double sign = op == "Add" ? 1 : -1;
+      y.mean = x->mean + sign * c->mean;
+      y.second = x->second + c->second + 2 * sign * x->mean * c->mean;
+    } else if (op == "Mul") {
+      y.mean = x->mean * c->mean;
+      y.second = x->second * c->second;
+    } else {  // Div of two computed values: no rule
+      ++passed_through_[op];
+      y = *x;
+    }
+    Set(node, 0, y);
+  }
+
+  static ScalarFunction ScalarOp(const std::string& op, bool constant_left, double v, ScalarFunction f) {
+    if (op == "Add") return [f, v](double z) { return f(z) + v; };
+    if (op == "Sub") return constant_left ? ScalarFunction([f, v](double z) { return v - f(z); })
+                                          : ScalarFunction([f, v](double z) { return f(z) - v; });
+    if (op == "Mul") return [f, v](double z) { return f(z) * v; };
+    return constant_left ? ScalarFunction([f, v](double z) { return v / f(z); })
+                         : ScalarFunction([f, v](double z) { return f(z) / v; });
+  }
+
+  static ScalarFunction ScalarOp2(const std::string& op, ScalarFunction f1, ScalarFunction f2) {
+    if (op == "Add") return [f1, f2](double z) { return f1(z) + f2(z); };
+    if (op == "Sub") return [f1, f2](double z) { return f1(z) - f2(z); };
+    if (op == "Mul") return [f1, f2](double z) { return f1(z) * f2(z); };
+    return [f1, f2](double z) {
+      const double d = f2(z);
+      return d == 0 ? 0 : f1(z) / d;
+    };
+  }
+
+  // A per-channel constant (a bias, a folded BatchNorm's scale and shift): the channels' values act
+  // as one more independent random term.
+  void PerChannelForward(const onnx::NodeProto& node, State& x, const State& k, bool constant_left, int depth) {
+    const std::string& op = node.op_type();
+    Materialize(x);
+    const double var_k = Var(k);
+    State y;
+    y.known = true;
+    y.depth = depth;
+    const bool gaussian = x.source >= 0 && !x.f;
+    const int layer = x.source >= 0 ? sources_[x.source].layer : -1;
+    double mean = 0, var = 0;
+    if (op == "Add" || op == "Sub") {
+      mean = op == "Add" ? x.mean + k.mean : constant_left ? k.mean - x.mean : x.mean - k.mean;
+      var = Var(x) + var_k;
+    } else if (op == "Mul" || (op == "Div" && !constant_left)) {
+      double k1 = k.mean, k2 = k.second;
+      if (op == "Div") {
+        // E[1/c] and E[1/c^2] over the channels.
+        double s1 = 0, s2 = 0;
+        for (double v : k.values) s1 += 1 / v, s2 += 1 / (v * v);
+        const double n = static_cast<double>(std::max<size_t>(k.values.size(), 1));
+        k1 = k.values.empty() ? 1 / k.mean : s1 / n;
+        k2 = k.values.empty() ? 1 / k.second : s2 / n;
+      }
+      mean = x.mean * k1;
+      var = std::max(x.second * k2 - mean * mean, 0.0);
+    } else {
+      ++passed_through_[op];
+      return Set(node, 0, x);
+    }
+    if (gaussian) {
+      // Still a Gaussian (a layer's output plus its bias): a new source that is still that layer's.
+      y = Gaussian(mean, var, depth, layer);
+      if (layer >= 0) layer_pre_[layer] = y.source;
+      source_of_node_[&node] = y.source;
+      y.level = x.level >= 0 && layer >= 0 ? y.second : x.level;
+      y.profile = x.profile;
+      return Set(node, 0, y);
+    }
+    y.level = x.level;
+    y.profile = x.profile;
+    y.materialized = true;
+    y.mean = mean;
+    y.second = var + mean * mean;
+    Set(node, 0, y);
+  }
+
+  void SoftmaxForward(const onnx::NodeProto& node, const State& x) {
+    // Weights over L keys: E[sum p^2] = E[exp(2s)] / (L E[exp(s)]^2) = exp(var_s) / L for scores s of
+    // variance var_s (log-normal), at most 1.
+    int64_t keys = 0;
+    auto it = shapes_.find(node.input(0));
+    if (it != shapes_.end() && !it->second.empty()) {
+      int64_t axis = IntAttr(node, "axis", -1);
+      if (axis < 0) axis += static_cast<int64_t>(it->second.size());
+      if (axis >= 0 && axis < static_cast<int64_t>(it->second.size())) keys = it->second[axis];
+    }
+    State xs = x;
+    Materialize(xs);
+    State y;
+    y.known = y.materialized = true;
+    y.depth = x.depth;
+    y.level = x.level;
+    y.keys = keys;
+    const double l = keys > 0 ? static_cast<double>(keys) : 1;
+    y.attention = std::min(1.0, std::exp(std::min(Var(xs), 50.0)) / l);
+    y.mean = 1 / l;
+    y.second = y.attention / l;
+    Set(node, 0, y);
+  }
+
+  int64_t Dim(const std::string& value, int from_end) {
+    auto it = shapes_.find(value);
+    if (it == shapes_.end() || static_cast<int>(it->second.size()) < from_end) return -1;
+    return it->second[it->second.size() - from_end];
+  }
+
+  void ActivationMatMulForward(const onnx::NodeProto& node, State& a, State& b, int depth) {
+    Materialize(a);
+    Materialize(b);
+    State y;
+    y.known = y.materialized = true;
+    y.depth = depth;
+    if (a.attention > 0) {
+      y.mean = b.mean;
+      y.second = b.mean * b.mean + Var(b) * a.attention;
+      return Set(node, 0, y);
+    }
+    const int64_t k = Dim(node.input(0), 1);
+    const double terms = k > 0 ? static_cast<double>(k) : 1;
+    if (k <= 0) ++passed_through_["MatMul (contracted size unknown)"];
+    y.mean = terms * a.mean * b.mean;
+    y.second = terms * a.second * b.second + terms * (terms - 1) * a.mean * a.mean * b.mean * b.mean;
+    Set(node, 0, y);
+  }
+
+  void ConcatForward(const onnx::NodeProto& node, const std::vector<State*>& in, int depth) {
+    int64_t axis = IntAttr(node, "axis", 0);
+    double total = 0, mean = 0, second = 0;
+    Profile profile;
+    bool channels = true;  // joined along the channels: the maps' profiles blend
+    for (int i = 0; i < node.input_size(); ++i) {
+      State* s = in[i];
+      if (s == nullptr) continue;
+      Materialize(*s);
+      double w = 1;
+      auto it = shapes_.find(node.input(i));
+      if (it != shapes_.end()) {
+        const int64_t rank = static_cast<int64_t>(it->second.size());
+        const int64_t ax = axis < 0 ? axis + rank : axis;
+        if (ax >= 0 && ax < rank && it->second[ax] > 0) w = static_cast<double>(it->second[ax]);
+      }
+      auto shape = shapes_.find(node.input(i));
+      channels = channels && shape != shapes_.end() &&
+                 (axis == 1 || axis == 1 - static_cast<int64_t>(shape->second.size()));
+      profile = i == 0 ? s->profile : Blend(profile, second, s->profile, w * s->second);
+      total += w;
+      mean += w * s->mean;
+      second += w * s->second;
+    }
+    if (total == 0) return;
+    State y;
+    y.known = y.materialized = true;
+    y.depth = depth;
+    y.mean = mean / total;
+    y.second = second / total;
+    if (channels) y.profile = profile;
+    Set(node, 0, y);
+  }
+
+  // Normalizations: the output's moments come from the scale and shift, whatever the input.
+  void NormForward(const onnx::NodeProto& node, const std::vector<State*>& in, int depth) {
+    const std::string& op = node.op_type();
+    State& x = *in[0];
+    Materialize(x);
+    const int scale = op == "SkipLayerNormalization" ? 2 : 1, shift = op == "SkipLayerNormalization" ? 3 : 2;
+    const State* s = in.size() > static_cast<size_t>(scale) ? in[scale] : nullptr;
+    const State* b = in.size() > static_cast<size_t>(shift) ? in[shift] : nullptr;
+    const double s2 = s ? s->second : 1, b1 = b ? b->mean : 0, b2 = b ? b->second : 0;
+    if (op == "BatchNormalization" && options_.bn_inference && in.size() >= 5 && in[3] && in[4] && s && b &&
+        !s->values.empty() && s->values.size() == b->values.size() && s->values.size() == in[3]->values.size() &&
+        s->values.size() == in[4]->values.size()) {
+      // y = a x + c per channel, a = s / sqrt(v + eps), c = B - a mean.
+      const double eps = Attr(node, "epsilon", 1e-5);
+      double a2 = 0, ac = 0, c1 = 0, c2 = 0, a1 = 0;
+      const size_t n = s->values.size();
+      for (size_t i = 0; i < n; ++i) {
+        const double a = s->values[i] / std::sqrt(in[4]->values[i] + eps), c = b->values[i] - a * in[3]->values[i];
+        a1 += a, a2 += a * a, ac += a * c, c1 += c, c2 += c * c;
+      }
+      a1 /= n, a2 /= n, ac /= n, c1 /= n, c2 /= n;
+      const double mean = a1 * x.mean + c1, second = a2 * x.second + 2 * ac * x.mean + c2;
+      norm_gain_[&node] = a2;
+      State y = Gaussian(mean, second - mean * mean, depth);
+      y.level = y.second;
+      y.profile = x.profile;
+      source_of_node_[&node] = y.source;
+      return Set(node, 0, y);
+    }
+    norm_gain_[&node] = s2 / std::max(Var(x), 1e-30);
+    State y = Gaussian(b1, s2 + b2 - b1 * b1, depth);
+    y.level = y.second;
+    y.profile = x.profile;  // normalized per channel: the border stays weaker than the middle
+    source_of_node_[&node] = y.source;
+    Set(node, 0, y);
+  }
+
+  // A LayerNorm written out (ReduceMean, Sub, Pow, ReduceMean, Add, Sqrt, Div, ...): its outputs are unit
+  // Gaussians; the nodes in between carry nothing of their own.
+  void DecomposedNormForward(const onnx::NodeProto& node, const NormMatch& norm, State& x) {
+    Materialize(x);
+    for (const onnx::NodeProto* n : norm.nodes) {
+      absorbed_.insert(n);
+      for (const auto& o : n->output()) norm_output_.insert(o);
+    }
+    const int depth = x.depth;
+    for (const auto& out : norm.outputs) {
+      State y = Gaussian(0, 1, depth);
+      y.level = 1;
+      y.profile = x.profile;
+      decomposed_at_[&node].push_back({node.input(0), out, y.source, 1 / std::max(Var(x), 1e-30)});
+      states_[out] = y;
+    }
+  }
+
+  void BodiesForward(const onnx::NodeProto& node, const std::vector<State*>& in, int depth) {
+    const std::string& op = node.op_type();
+    std::vector<const onnx::GraphProto*> bodies;
+    for (const auto& attr : node.attribute()) {
+      if (attr.has_g()) bodies.push_back(&attr.g());
+    }
+    for (const onnx::GraphProto* body : bodies) {
+      // Loop: body inputs (iteration, condition, carried...) bind to the node's inputs by position;
+      // Scan: its inputs bind the same way (one step). If bodies read outer values directly.
+      if (op != "If") {
+        for (int i = 0; i < body->input_size() && i < static_cast<int>(in.size()); ++i) {
+          if (in[i] != nullptr && op != "If") states_[body->input(i).name()] = *in[i];
+        }
+      }
+      Forward(*body);
+    }
+    // Outputs: If averages its branches; Loop and Scan give the body's (Loop after its condition).
+    const int skip = op == "Loop" ? 1 : 0;
+    for (int o = 0; o < node.output_size(); ++o) {
+      double mean = 0, second = 0, n = 0;
+      int out_depth = depth;
+      for (const onnx::GraphProto* body : bodies) {
+        if (o + skip >= body->output_size()) continue;
+        State* s = Find(body->output(o + skip).name());
+        if (s == nullptr) continue;
+        Materialize(*s);
+        mean += s->mean, second += s->second, n += 1;
+        out_depth = std::max(out_depth, s->depth);
+      }
+      if (n == 0) continue;
+      State y;
+      y.known = y.materialized = true;
+      y.mean = mean / n, y.second = second / n, y.depth = out_depth;
+      Set(node, o, y);
+    }
+  }
+
+  TensorMoments WeightMoments(const ParamRow& row) {
+    auto m = moments_(row);
+    return m.value_or(TensorMoments{});
+  }
+
+  void LayerForward(const onnx::NodeProto& node, const LayerRef& ref) {
+    const ParamRow& row = *ref.row;
+    const std::string& op = node.op_type();
+    LayerSignal layer;
+    layer.node = &node;
+    layer.row = &row;
+    layer.name = index_.NodeLabel(node);
+    layer.op = op;
+    layer.weight = row.name;
+    layer.activation = row.act.name.empty() ? "linear" : row.act.name;
+    layer.fan_in = row.fans->in;
+    layer.residual_end = row.act.residual_add != nullptr;
+    const int id = static_cast<int>(layers_.size());
+
+    if (row.role == Role::kEmbedding) {
+      State* ids = Find(node.input(ref.input == 0 ? 1 : 0));
+      const TensorMoments w = WeightMoments(row);
+      layer.depth = (ids ? ids->depth : 0) + 1;
+      State y = Gaussian(w.mean, w.second - w.mean * w.mean, layer.depth, id);
+      y.level = y.second;
+      layer_pre_[id] = layer_out_[id] = y.source;
+      layer_id_[&node] = id;
+      source_of_node_[&node] = y.source;
+      layer.forward_std = std::sqrt(Var(y));
+      layers_.push_back(layer);
+      return Set(node, 0, y);
+    }
+
+    // The signal input: the other operand (Gemm/MatMul), X (Conv, recurrent).
+    int x_input = 0;
+    if ((op == "Gemm" || op == "MatMul" || op == "FusedMatMul") && ref.input == 0) x_input = 1;
+    State* x = Find(node.input(x_input));
+    if (x == nullptr) {
+      layer.forward_std = layer.activation_std = layer.backward_std = kNaN;
+      layer_id_[&node] = id;
+      layers_.push_back(layer);
+      return;
+    }
+    Materialize(*x);
+    layer.depth = x->depth + 1;
+    TensorMoments w = WeightMoments(row);
+    Profile out_profile;
+    const double n = InputTerms(node, row, id, *x, &out_profile);
+    double alpha = 1, beta = 1;
+    if (op == "Gemm") alpha = Attr(node, "alpha", 1), beta = Attr(node, "beta", 1);
+    // The bias: Gemm C, Conv/ConvTranspose B, recurrent B (Wb and Rb both add).
+    const State* bias = nullptr;
+    if ((op == "Gemm" || op == "Conv" || op == "ConvTranspose") && node.input_size() > 2) bias = Find(node.input(2));
+    if (IsRecurrentWeight(row.role) && node.input_size() > 3) bias = Find(node.input(3));
+    const double bias_scale = IsRecurrentWeight(row.role) ? 2 : beta * beta;
+    const double b1 = bias ? beta * bias->mean : 0, b2 = bias ? bias_scale * bias->second : 0;
+
+    if (options_.preserve && (!options_.may_scale || options_.may_scale(row)) && row.act.residual_add == nullptr &&
+        !IsRecurrentWeight(row.role)) {
+      // Data-free LSUV: the factor c on the weights that brings the layer's pre-activation second moment
+      // to the level the signal entered the chain with.
+      const double level = Level(*x);
+      const double per = alpha * alpha * n * (w.second * x->second - w.mean * w.mean * x->mean * x->mean) +
+                         std::pow(alpha * n * w.mean * x->mean, 2);
+      if (per > 0 && level > b2) {
+        const double c = std::sqrt((level - b2) / per);
+        layer.gain_factor = c;
+        w.mean *= c;
+        w.second *= c * c;
+      }
+    }
+
+    const double mean = alpha * n * w.mean * x->mean + b1;
+    const double var = alpha * alpha * n * (w.second * x->second - w.mean * w.mean * x->mean * x->mean) +
+                       (b2 - b1 * b1);
+    if (IsRecurrentWeight(row.role)) return RecurrentForward(node, row, layer, id, mean, var, w);
+    layer_weight_second_[id] = w.second * alpha * alpha;
+    layer_id_[&node] = id;
+    State y = Gaussian(mean, var, layer.depth, id);
+    y.level = y.second;
+    y.profile = std::move(out_profile);
+    layer_pre_[id] = layer_out_[id] = y.source;
+    source_of_node_[&node] = y.source;
+    layers_.push_back(layer);
+    Set(node, 0, y);
+  }
+
+  // How many terms each output of the layer sums: the fan-in, but for a convolution over a map of known
+  // size the sum over its in-bounds taps of the input's profile, averaged over the outputs -- on an 8x8
+  // map a padded 3x3 kernel averages 7.6 taps, not 9, and fewer where the input's border is already
+  // weak. Sets the output's profile, and keeps the layer's windows for the backward pass.
+  double InputTerms(const onnx::NodeProto& node, const ParamRow& row, int id, const State& x, Profile* out) {
+    const double fan_in = static_cast<double>(row.fans->in);
+    if (node.op_type() != "Conv" || row.uses.empty() || row.uses[0].layer_input != 1) return fan_in;
+    const std::vector<int64_t>& w = row.uses[0].shape;
+    if (w.size() < 3) return fan_in;
+    std::vector<int64_t> sizes;
+    if (!x.profile.empty()) {
+      for (const auto& axis : x.profile) sizes.push_back(static_cast<int64_t>(axis.size()));
+    } else if (auto it = shapes_.find(node.input(0)); it != shapes_.end() && it->second.size() == w.size()) {
+      sizes.assign(it->second.begin() + 2, it->second.end());
+    }
+    const std::vector<AxisWindow> windows = Windows(node, sizes, {w.begin() + 2, w.end()});
+    if (windows.empty()) return fan_in;
+    double n = static_cast<double>(w[1]);
+    for (size_t a = 0; a < windows.size(); ++a) {
+      std::vector<double> sums = WindowSums(windows[a], x.profile.empty() ? std::vector<double>{} : x.profile[a]);
+      n *= Normalize(sums);
+      out->push_back(std::move(sums));
+    }
+    layer_windows_[id] = windows;
+    return n;
+  }
+
+  // How many outputs each input of the layer feeds, for a gradient of profile `g` at the output: the
+  // fan-out, or for a convolution the windows' scatter of g, averaged over the inputs. Sets the input
+  // gradient's profile.
+  double OutputTerms(const ParamRow& row, int id, const Profile& g, Profile* in) {
+    auto it = layer_windows_.find(id);
+    if (it == layer_windows_.end()) return static_cast<double>(row.fans->out);
+    const std::vector<int64_t>& w = row.uses[0].shape;
+    const int64_t groups = std::max<int64_t>(IntAttr(*row.layer(), "group", 1), 1);
+    double n = static_cast<double>(w[0] / groups);
+    const bool uniform = g.size() != it->second.size();
+    for (size_t a = 0; a < it->second.size(); ++a) {
+      const AxisWindow& window = it->second[a];
+      const bool fits = !uniform && g[a].size() == static_cast<size_t>(window.out);
+      std::vector<double> scatter = WindowScatter(window, fits ? g[a] : std::vector<double>{});
+      n *= Normalize(scatter);
+      in->push_back(std::move(scatter));
+    }
+    return n;
+  }
+
+  // The second moment the signal had where it entered the current chain: the nearest layer's
+  // pre-activation upstream (its source), else the model input's.
+  double Level(const State& x) { return x.level >= 0 ? x.level : options_.input_std * options_.input_std; }
+
+  void RecurrentForward(const onnx::NodeProto& node, const ParamRow& row, LayerSignal layer, int id, double mean,
+                        double var, const TensorMoments& w) {
+    const std::string& op = node.op_type();
+    const FunctionMoments sig = GaussianMoments(Sigmoid, mean, var);
+    const FunctionMoments th = GaussianMoments([](double z) { return std::tanh(z); }, mean, var);
+    double h2 = 0;
+    RecurrentSlopes slopes;
+    if (op == "LSTM") {
+      const double c2 = sig.second * th.second;
+      const FunctionMoments tc = GaussianMoments([](double z) { return std::tanh(z); }, 0, c2);
+      h2 = sig.second * tc.second;
+      const double g_c = sig.second * tc.slope_second;  // dh/dc through o * tanh(c)
+      // dh/dz per gate: o (tanh(c) sigma'), i (g sigma' via c), g (i tanh' via c).
+      slopes.per_gate = tc.second * sig.slope_second + g_c * (th.second * sig.slope_second + sig.second * th.slope_second);
+    } else if (op == "GRU") {
+      const FunctionMoments one_minus = GaussianMoments([](double z) { return 1 - Sigmoid(z); }, mean, var);
+      h2 = one_minus.second * th.second;
+      slopes.per_gate = th.second * sig.slope_second + one_minus.second * th.slope_second;
+    } else {
+      h2 = th.second;
+      slopes.per_gate = th.slope_second;
+    }
+    recurrent_[id] = {slopes.per_gate, w.second, row.fans->out};
+    layer.forward_std = std::sqrt(var);
+    layer.activation_std = std::sqrt(h2);
+    layer_pre_[id] = layer_out_[id] = NewSource(mean, var, id);
+    layer_id_[&node] = id;
+    layers_.push_back(layer);
+    State y;
+    y.known = y.materialized = true;
+    y.depth = layer.depth;
+    y.second = h2;
+    y.level = h2;
+    for (int o = 0; o < node.output_size(); ++o) Set(node, o, y);
+  }
+
+  // ---- backward ----
+
+  // Adds gradient `g` (second moment) at value `name`: to its Gaussian through E[f'^2] when it is an
+  // elementwise function of one, else to the value.
+  // `gp` is how the gradient varies over the value's positions (empty: uniform).
+  void Deliver(const std::string& name, double g, const Profile& gp = {}) {
+    auto it = states_.find(name);
+    if (it == states_.end() || !it->second.known || it->second.constant || !std::isfinite(g)) return;
+    const State& s = it->second;
+    if (s.source >= 0) {
+      Source& source = sources_[s.source];
+      const double share = g * s.grad_scale * SlopeSecond(s);
+      AddProfile(source.grad_profile, source.grad, share, gp);
+      source.grad += share;
+      Materialized(name);
+    } else {
+      AddProfile(grad_profiles_[name], grads_[name], g, gp);
+      grads_[name] += g;
+    }
+  }
+
+  // Adds a share `g` of profile `gp` to `sum` (the profiles of the `before` gathered so far, weighted by
+  // their shares; empty while every share was uniform). Shares of different map sizes (a pooled value
+  // handing its gradient straight to its unpooled Gaussian) make the sum uniform.
+  static void AddProfile(Profile& sum, double before, double g, const Profile& gp) {
+    if (gp.empty() && sum.empty()) return;
+    auto fits = [&](const Profile& p) {
+      if (p.size() != sum.size()) return false;
+      for (size_t a = 0; a < p.size(); ++a) {
+        if (p[a].size() != sum[a].size()) return false;
+      }
+      return true;
+    };
+    if (sum.empty()) {
+      sum = gp;
+      for (auto& axis : sum) {
+        for (double& v : axis) v = before + g * v;
+      }
+      return;
+    }
+    if (gp.empty()) {
+      for (auto& axis : sum) {
+        for (double& v : axis) v += g;
+      }
+      return;
+    }
+    if (!fits(gp)) {
+      sum.clear();
+      return;
+    }
+    for (size_t a = 0; a < sum.size(); ++a) {
+      for (size_t i = 0; i < sum[a].size(); ++i) sum[a][i] += g * gp[a][i];
+    }
+  }
+
+  // A gathered profile as a profile (mean 1 per axis).
+  static Profile Normalized(Profile p) {
+    for (auto& axis : p) Normalize(axis);
+    return p;
+  }
+
+  Profile OutputGradProfile(const onnx::NodeProto& node, int o = 0) {
+    if (o >= node.output_size()) return {};
+    Profile sum;
+    double before = 0;
+    if (auto it = grads_.find(node.output(o)); it != grads_.end()) {
+      sum = grad_profiles_[node.output(o)];
+      before = it->second;
+    }
+    if (auto it = lifted_.find(node.output(o)); it != lifted_.end()) {
+      const Source& src = sources_[it->second];
+      AddProfile(sum, before, src.grad, Normalized(src.grad_profile));
+    }
+    return Normalized(sum);
+  }
+
+  // The last value of each layer's chain that something other than an elementwise op read: its
+  // activation's output.
+  void Materialized(const std::string& name) {
+    const State& s = states_[name];
+    const int layer = sources_[s.source].layer;
+    if (layer >= 0 && layer_pre_.count(layer) && layer_pre_[layer] == s.source) {
+      activation_value_[layer] = name;
+    }
+  }
+
+  // The gradient at output `o`: what reached the value, and what reached the Gaussian it was lifted to.
+  double OutputGrad(const onnx::NodeProto& node, int o = 0) {
+    if (o >= node.output_size()) return 0;
+    double g = 0;
+    if (auto it = grads_.find(node.output(o)); it != grads_.end()) g += it->second;
+    if (auto it = lifted_.find(node.output(o)); it != lifted_.end()) g += sources_[it->second].grad;
+    return g;
+  }
+
+  void Backward(const onnx::GraphProto& graph) {
+    for (int i = graph.node_size() - 1; i >= 0; --i) BackwardNode(graph.node(i));
+  }
+
+  void BackwardNode(const onnx::NodeProto& node) {
+    const std::string& op = node.op_type();
+    if (op == "Constant" || NoSignal().count(op)) return;
+    if (auto it = layer_of_.find(&node); it != layer_of_.end()) return LayerBackward(node, it->second);
+    if (auto it = decomposed_at_.find(&node); it != decomposed_at_.end()) {
+      for (const DecomposedNorm& norm : it->second) {
+        const Source& src = sources_[norm.source];
+        Deliver(norm.input, src.grad * norm.gain, Normalized(src.grad_profile));
+      }
+      return;
+    }
+    if (auto it = source_of_node_.find(&node); it != source_of_node_.end()) {
+      // A per-channel shift or scale, or a normalization: from the Gaussian it made back to its input.
+      const double g = sources_[it->second].grad;
+      double factor = 1;
+      if (auto n = norm_gain_.find(&node); n != norm_gain_.end()) factor = n->second;
+      else if (node.op_type() == "Mul" || node.op_type() == "Div") factor = ConstantSecond(node);
+      Deliver(ComputedInput(node), g * factor, Normalized(sources_[it->second].grad_profile));
+      return;
+    }
+    if (absorbed_.count(&node)) {
+      // Elementwise ops and data movement on a Gaussian's function: the gradient went to the Gaussian
+      // directly. A pass-through of an opaque value hands its gradient on.
+      double g = 0;
+      for (int o = 0; o < node.output_size(); ++o) g += OutputGrad(node, o);
+      const std::string input = ComputedInput(node);
+      if (g > 0) Deliver(input, g * PoolGradientScale(node), CarriedBack(node, input, OutputGradProfile(node)));
+      return;
+    }
+    if (op == "If" || op == "Loop" || op == "Scan") return BodiesBackward(node);
+    const double g = OutputGrad(node);
+    if (g == 0) return;
+    const Profile gp = OutputGradProfile(node);
+    if (op == "Add" || op == "Sub" || op == "Concat") {
+      for (const auto& name : node.input()) Deliver(name, g, gp);
+    } else if (op == "Mul" && node.input_size() == 2) {
+      State* a = Find(node.input(0));
+      State* b = Find(node.input(1));
+      if (a && b) {
+        Materialize(*a);
+        Materialize(*b);
+        Deliver(node.input(0), g * b->second, gp);
+        Deliver(node.input(1), g * a->second, gp);
+      }
+    } else if (op == "MatMul" && node.input_size() == 2) {
+      State* a = Find(node.input(0));
+      State* b = Find(node.input(1));
+      if (a && b) {
+        Materialize(*a);
+        Materialize(*b);
+        if (a->attention > 0) {
+          Deliver(node.input(1), g * a->attention);
+          Deliver(node.input(0), g * Var(*b) * std::max<int64_t>(a->keys, 1));
+        } else {
+          const int64_t n = Dim(node.input(1), 1), m = Dim(node.input(0), 2);
+          Deliver(node.input(0), g * std::max<int64_t>(n, 1) * b->second);
+          Deliver(node.input(1), g * std::max<int64_t>(m, 1) * a->second);
+        }
+      }
+    } else if (op == "Softmax" || op == "LogSoftmax") {
+      const State* y = Find(node.output(0));
+      Deliver(node.input(0), g * (y && y->keys > 0 ? 1.0 / static_cast<double>(y->keys) : 1.0));
+    } else if (node.input_size() > 0) {
+      Deliver(node.input(0), g);
+    }
+  }
+
+  // The gradient profile at a carrying op's input: the same for ops that keep elements in place, the
+  // windows' scatter for a pooling, uniform for the rest.
+  Profile CarriedBack(const onnx::NodeProto& node, const std::string& input, const Profile& gp) {
+    const std::string& op = node.op_type();
+    if (op == "Identity" || op == "Dropout" || op == "Cast" || op == "CastLike") return gp;
+    if (op != "MaxPool" && op != "AveragePool") return {};
+    const State* in = Find(input);
+    if (in == nullptr || in->profile.empty()) return {};
+    const std::vector<AxisWindow> windows = PoolWindows(node, in->profile);
+    if (windows.empty()) return {};
+    Profile out;
+    for (size_t a = 0; a < windows.size(); ++a) {
+      const bool fits = gp.size() == windows.size() && gp[a].size() == static_cast<size_t>(windows[a].out);
+      std::vector<double> b = WindowScatter(windows[a], fits ? gp[a] : std::vector<double>{});
+      Normalize(b);
+      out.push_back(std::move(b));
+    }
+    return out;
+  }
+
+  // The first input that carries a signal, or "".
+  std::string ComputedInput(const onnx::NodeProto& node) {
+    for (const auto& name : node.input()) {
+      const State* s = Find(name);
+      if (s && !s->constant) return name;
+    }
+    return "";
+  }
+
+  double ConstantSecond(const onnx::NodeProto& node) {
+    for (const auto& name : node.input()) {
+      const State* s = Find(name);
+      if (s && s->constant) return node.op_type() == "Div" ? 1 / std::max(s->second, 1e-30) : s->second;
+    }
+    return 1;
+  }
+
+  void BodiesBackward(const onnx::NodeProto& node) {
+    const std::string& op = node.op_type();
+    const int skip = op == "Loop" ? 1 : 0;
+    for (const auto& attr : node.attribute()) {
+      if (!attr.has_g()) continue;
+      const onnx::GraphProto& body = attr.g();
+      for (int o = 0; o < node.output_size(); ++o) {
+        if (o + skip < body.output_size()) Deliver(body.output(o + skip).name(), OutputGrad(node, o));
+      }
+      Backward(body);
+      if (op != "If") {
+        for (int i = 0; i < body.input_size() && i < node.input_size(); ++i) {
+          auto it = grads_.find(body.input(i).name());
+          if (it != grads_.end()) Deliver(node.input(i), it->second);
+        }
+      }
+    }
+  }
+
+  void LayerBackward(const onnx::NodeProto& node, const LayerRef& ref) {
+    auto found = layer_id_.find(&node);
+    if (found == layer_id_.end() || !layer_pre_.count(found->second)) return;
+    const int id = found->second;
+    LayerSignal& layer = layers_[id];
+    const Source& pre = sources_[layer_pre_[id]];
+    // The gradient at the layer's own output (a bias Add after it handed its gradient back to it).
+    double g = sources_[layer_out_[id]].grad;
+    for (int o = 0; o < node.output_size(); ++o) g += OutputGrad(node, o);
+    layer.forward_std = std::sqrt(pre.var);
+    if (auto it = activation_value_.find(id); it != activation_value_.end()) {
+      State& a = states_[it->second];
+      Materialize(a);
+      layer.activation_std = std::sqrt(Var(a));
+    } else if (layer.activation_std == 0) {
+      layer.activation_std = layer.forward_std;
+    }
+    const ParamRow& row = *ref.row;
+    if (row.role == Role::kEmbedding) {
+      layer.backward_std = std::sqrt(g);
+      return;
+    }
+    const std::string& op = node.op_type();
+    int x_input = 0;
+    if ((op == "Gemm" || op == "MatMul" || op == "FusedMatMul") && ref.input == 0) x_input = 1;
+    double g_x = 0;
+    Profile in_profile;
+    if (auto rec = recurrent_.find(id); rec != recurrent_.end()) {
+      // Every gate's pre-activation feeds back through W: n_out = gates * H outputs per input.
+      const auto& r = rec->second;
+      g_x = static_cast<double>(r.outputs) * r.weight_second * r.per_gate * g * static_cast<double>(row.gates.directions);
+    } else {
+      const double w2 = layer_weight_second_.count(id) ? layer_weight_second_[id] : WeightMoments(row).second;
+      g_x = OutputTerms(row, id, Normalized(sources_[layer_out_[id]].grad_profile), &in_profile) * w2 * g;
+    }
+    layer.backward_std = std::sqrt(g_x);
+    Deliver(node.input(x_input), g_x, in_profile);
+  }
+
+  struct RecurrentSlopes {
+    double per_gate = 0;
+  };
+  struct Recurrent {
+    double per_gate = 0, weight_second = 0;
+    int64_t outputs = 0;
+  };
+  struct DecomposedNorm {
+    std::string input, output;
+    int source = -1;
+    double gain = 1;
+  };
+
+  const onnx::ModelProto& model_;
+  const GraphIndex& index_;
+  const MomentsOf& moments_;
+  const SignalOptions& options_;
+  Shapes shapes_;
+  std::unordered_map<std::string, const ParamRow*> by_name_;
+  std::unordered_map<const onnx::NodeProto*, LayerRef> layer_of_;
+  std::unordered_map<std::string, State> states_;
+  std::unordered_map<std::string, double> grads_;
+  std::unordered_map<std::string, Profile> grad_profiles_;  // how grads_ vary over positions (sums)
+  std::vector<Source> sources_;
+  std::vector<LayerSignal> layers_;
+  std::unordered_map<const onnx::NodeProto*, int> layer_id_;
+  std::unordered_map<int, int> layer_out_;                 // layer -> the source of its own output
+  std::unordered_map<int, std::vector<AxisWindow>> layer_windows_;  // convolution layer -> its windows
+  std::unordered_map<int, int> layer_pre_;                 // layer -> its pre-activation source
+  std::unordered_map<int, double> layer_weight_second_;    // layer -> E[w^2] used (after preserve)
+  std::unordered_map<int, std::string> activation_value_;  // layer -> its activation's output value
+  std::unordered_map<std::string, int> lifted_;            // opaque value -> the Gaussian it was lifted to
+  std::unordered_map<const onnx::NodeProto*, int> source_of_node_;
+  std::unordered_map<const onnx::NodeProto*, double> norm_gain_;
+  std::unordered_map<int, Recurrent> recurrent_;
+  std::set<const onnx::NodeProto*> absorbed_;
+  std::set<std::string> norm_output_;
+  std::unordered_map<const onnx::NodeProto*, std::vector<DecomposedNorm>> decomposed_at_;
+  std::map<std::string, int> passed_through_;
+};
+
+}  // namespace
+
+SignalAudit PropagateSignal(const onnx::ModelProto& model, const GraphIndex& index, const ParamTable& table,
+                            const MomentsOf& moments, const SignalOptions& options) {
+  return Propagation(model, index, table, moments, options).Run();
+}
+
+}  // namespace reinit

@@ -1,0 +1,280 @@
+// Signal propagation (passes/graph/signal.h, passes/graph/gaussian_moments.h, the audit-signal pass):
+// the quadrature against direct integration, and the propagated moments against mean-field recursions
+// worked out here by direct integration, on chains whose answer is known. The predictions against
+// measurement in ONNX Runtime are tests/audit/audit_measured.py.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+
+#include "passes/graph/gaussian_moments.h"
+#include "passes/graph/signal.h"
+#include "passes/pipeline_run.h"
+#include "tests/test_util.h"
+
+namespace reinit {
+namespace {
+
+// E[f(z)^2] for z ~ N(mean, var) by the trapezoid rule on a fine grid: a method independent of the
+// quadrature under test.
+double SecondByTrapezoid(const std::function<double(double)>& f, double mean, double var) {
+  const double s = std::sqrt(var);
+  const int n = 200000;
+  const double lo = mean - 12 * s, h = 24 * s / n;
+  double sum = 0;
+  for (int i = 0; i <= n; ++i) {
+    const double z = lo + i * h, t = (z - mean) / s;
+    const double w = (i == 0 || i == n) ? 0.5 : 1.0;
+    const double y = f(z);
+    sum += w * y * y * std::exp(-0.5 * t * t);
+  }
+  return sum * h / (s * std::sqrt(2 * M_PI));
+}
+
+double Gelu(double z) { return 0.5 * z * (1 + std::erf(z / std::sqrt(2.0))); }
+double Silu(double z) { return z / (1 + std::exp(-z)); }
+
+TEST(GaussianMoments, MatchDirectIntegration) {
+  const std::vector<std::pair<const char*, std::function<double(double)>>> functions = {
+      {"tanh", [](double z) { return std::tanh(z); }},
+      {"gelu", Gelu},
+      {"silu", Silu},
+      {"relu6", [](double z) { return std::clamp(z, 0.0, 6.0); }},
+      {"selu", [](double z) { return 1.0507 * (z > 0 ? z : 1.67326 * std::expm1(z)); }}};
+  for (const auto& [name, f] : functions) {
+    for (auto [mean, var] : {std::pair{0.0, 1.0}, {0.3, 2.5}, {-0.5, 0.2}}) {
+      const double expected = SecondByTrapezoid(f, mean, var);
+      EXPECT_NEAR(GaussianMoments(f, mean, var).second, expected, 2e-4 * std::max(1.0, expected))
+          << name << " mean " << mean << " var " << var;
+    }
+  }
+  // Polynomials are exact: z -> 3z + 1 has E = 3m + 1, E[f^2] = 9(v + m^2) + 6m + 1, f' = 3.
+  const FunctionMoments m = GaussianMoments([](double z) { return 3 * z + 1; }, 0.4, 2.0);
+  EXPECT_NEAR(m.mean, 2.2, 1e-12);
+  EXPECT_NEAR(m.second, 9 * 2.16 + 2.4 + 1, 1e-10);
+  EXPECT_NEAR(m.slope_second, 9, 1e-6);
+}
+
+TEST(GaussianMoments, LeakyReluClosedFormMatchesIntegration) {
+  for (double slope : {0.0, 0.01, 0.25}) {
+    for (auto [mean, var] : {std::pair{0.0, 1.0}, {0.7, 0.5}, {-1.0, 3.0}}) {
+      auto f = [slope](double z) { return z > 0 ? z : slope * z; };
+      const FunctionMoments m = LeakyReluMoments(slope, mean, var);
+      EXPECT_NEAR(m.second, SecondByTrapezoid(f, mean, var), 1e-6) << slope << " " << mean;
+    }
+  }
+  // ReLU of N(0, v): E[relu^2] = v / 2, and half the slopes are 1.
+  EXPECT_NEAR(LeakyReluMoments(0, 0, 4).second, 2, 1e-12);
+  EXPECT_NEAR(LeakyReluMoments(0, 0, 4).slope_second, 0.5, 1e-12);
+}
+
+// A chain of `depth` square Gemm layers of width `width`, `activation` after each but the last.
+onnx::ModelProto Chain(int depth, int width, const std::string& activation) {
+  std::string nodes, inits;
+  std::string x = "x";
+  for (int i = 0; i < depth; ++i) {
+    const std::string w = "W" + std::to_string(i), b = "B" + std::to_string(i), y = "y" + std::to_string(i);
+    nodes += "  " + y + " = Gemm <transB = 1> (" + x + ", " + w + ", " + b + ")\n";
+    x = y;
+    if (i + 1 < depth && !activation.empty()) {
+      const std::string a = "a" + std::to_string(i);
+      nodes += "  " + a + " = " + activation + "(" + x + ")\n";
+      x = a;
+    }
+  }
+  nodes += "  out = Identity(" + x + ")\n";
+  onnx::ModelProto model = test::ParseModel(R"(<ir_version: 8, opset_import: ["" : 17]>
+agraph (float[N, )" + std::to_string(width) + R"(] x) => (float[N, )" + std::to_string(width) + R"(] out) {
+)" + nodes + "}\n");
+  for (int i = 0; i < depth; ++i) {
+    test::AddInitializer(model, "W" + std::to_string(i), {width, width});
+    test::AddInitializer(model, "B" + std::to_string(i), {width});
+  }
+  return model;
+}
+
+// The planned audit of a model under a policy (the plan pipeline with the audit asked for).
+SignalAudit PlannedAudit(onnx::ModelProto model, Policy policy = {}) {
+  PipelineRun run(std::move(model), std::move(policy));
+  run.ctx().signal.requested = true;
+  const Status status = run.Run(PlanPipeline());
+  EXPECT_TRUE(status.ok()) << status.message();
+  EXPECT_TRUE(run.ctx().signal.audit.has_value());
+  return run.ctx().signal.audit.value_or(SignalAudit{});
+}
+
+TEST(SignalAudit, HeReluChainKeepsForwardAndBackwardConstant) {
+  // He: E[w^2] = 2/n. The first layer sees N(0, 1) inputs, so q = 2; after it ReLU halves q and the next
+  // layer doubles it again (the He argument). The linear head is Xavier (E[w^2] = 1/n): q = 1. Backward:
+  // the head gives g = n * 1/n = 1 at its input, each ReLU halves it and each He layer doubles it back.
+  const int depth = 6;
+  const SignalAudit audit = PlannedAudit(Chain(depth, 64, "Relu"));
+  ASSERT_EQ(audit.layers.size(), static_cast<size_t>(depth));
+  for (int l = 0; l < depth; ++l) {
+    const LayerSignal& layer = audit.layers[l];
+    EXPECT_NEAR(layer.forward_std, l + 1 < depth ? std::sqrt(2.0) : 1.0, 1e-9) << layer.name;
+    EXPECT_NEAR(layer.backward_std, 1.0, 1e-9) << layer.name;
+    EXPECT_EQ(layer.depth, l + 1);
+  }
+  EXPECT_NEAR(audit.layers[0].activation_std, std::sqrt(2 * (0.5 - 1 / (2 * M_PI))), 1e-6);  // std of relu(N(0,2))
+  EXPECT_NEAR(audit.forward_ratio, 1, 1e-9);  // the head is left out of the ratios
+  EXPECT_NEAR(audit.backward_ratio, 1, 1e-9);
+  EXPECT_EQ(audit.forward_verdict, "stable");
+  EXPECT_EQ(audit.backward_verdict, "stable");
+}
+
+TEST(SignalAudit, XavierTanhChainDecaysAsTheMeanFieldRecursion) {
+  // Xavier on a square layer: E[w^2] = 1/n, so q_{l+1} = E[tanh(z)^2], z ~ N(0, q_l), from q_1 = 1.
+  const int depth = 30;
+  const SignalAudit audit = PlannedAudit(Chain(depth, 64, "Tanh"));
+  ASSERT_EQ(audit.layers.size(), static_cast<size_t>(depth));
+  double q = 1;
+  for (int l = 0; l < depth; ++l) {
+    EXPECT_NEAR(audit.layers[l].forward_std, std::sqrt(q), 1e-4 * std::sqrt(q)) << l;
+    q = SecondByTrapezoid([](double z) { return std::tanh(z); }, 0, q);
+  }
+  EXPECT_LT(audit.forward_ratio, 0.5);
+  EXPECT_EQ(audit.forward_verdict, "vanishing");
+}
+
+TEST(SignalAudit, PreserveSignalHoldsATanhChainAtItsInputLevel) {
+  Policy policy;
+  policy.preserve_signal = true;
+  onnx::ModelProto model = Chain(30, 64, "Tanh");
+  PipelineRun run(std::move(model), policy);
+  run.ctx().signal.requested = true;
+  ASSERT_TRUE(run.Run(PlanPipeline()).ok());
+  const SignalAudit& audit = *run.ctx().signal.audit;
+  for (const LayerSignal& layer : audit.layers) EXPECT_NEAR(layer.forward_std, 1.0, 1e-6) << layer.name;
+  EXPECT_EQ(audit.forward_verdict, "stable");
+  // The factors reach the plan: each weight's std and gain, and the reason says why.
+  const ParamRow* w5 = nullptr;
+  for (const ParamRow& row : run.table()) {
+    if (row.name == "W5") w5 = &row;
+  }
+  ASSERT_NE(w5, nullptr);
+  EXPECT_GT(w5->init.gain, 1.0);
+  EXPECT_NEAR(w5->init.std, w5->init.gain / std::sqrt(64.0), 1e-12);  // Xavier n = 64, times the gain
+  EXPECT_NE(w5->init.reason.find("preserve-signal"), std::string::npos) << w5->init.reason;
+}
+
+// The same MLP with GELU fused and decomposed the way exporters write it, and SiLU as x * Sigmoid(x).
+TEST(SignalAudit, DecomposedActivationsAreExact) {
+  auto model = [](const std::string& act) {
+    onnx::ModelProto m = test::ParseModel(R"(<ir_version: 8, opset_import: ["" : 20]>
+agraph (float[N, 32] x) => (float[N, 32] out) {
+  y0 = Gemm <transB = 1> (x, W0, B0)
+)" + act + R"(
+  out = Gemm <transB = 1> (a0, W1, B1)
+})");
+    for (const char* w : {"W0", "W1"}) test::AddInitializer(m, w, {32, 32});
+    for (const char* b : {"B0", "B1"}) test::AddInitializer(m, b, {32});
+    return m;
+  };
+  const SignalAudit fused = PlannedAudit(model("  a0 = Gelu(y0)"));
+  const SignalAudit decomposed = PlannedAudit(model(R"(  two = Constant <value = float {1.4142135}> ()
+  half = Constant <value = float {0.5}> ()
+  one = Constant <value = float {1.0}> ()
+  d = Div(y0, two)
+  e = Erf(d)
+  p = Add(e, one)
+  m = Mul(y0, p)
+  a0 = Mul(m, half))"));
+  ASSERT_EQ(fused.layers.size(), 2u);
+  ASSERT_EQ(decomposed.layers.size(), 2u);
+  EXPECT_NEAR(decomposed.layers[1].forward_std, fused.layers[1].forward_std, 1e-6);
+  EXPECT_NEAR(decomposed.layers[0].activation_std, fused.layers[0].activation_std, 1e-6);
+  EXPECT_NEAR(decomposed.layers[0].backward_std, fused.layers[0].backward_std, 1e-6);
+  const SignalAudit silu = PlannedAudit(model("  s = Sigmoid(y0)\n  a0 = Mul(y0, s)"));
+  // Layer 0 is He (SiLU is of the ReLU family): q = 2; layer 1 (Xavier, E[w^2] = 1/32) gets E[silu^2] * 32/32.
+  const double q0 = silu.layers[0].forward_std * silu.layers[0].forward_std;
+  EXPECT_NEAR(q0, 2.0, 1e-9);
+  EXPECT_NEAR(silu.layers[1].forward_std, std::sqrt(SecondByTrapezoid(Silu, 0, q0)), 1e-5);
+}
+
+// Two independent branches meeting in a residual Add: second moments add.
+TEST(SignalAudit, ResidualAddAddsTheBranches) {
+  onnx::ModelProto m = test::ParseModel(R"(<ir_version: 8, opset_import: ["" : 17]>
+agraph (float[N, 64] x) => (float[N, 64] out) {
+  y0 = Gemm <transB = 1> (x, W0, B0)
+  r = Add(y0, x)
+  out = Gemm <transB = 1> (r, W1, B1)
+})");
+  for (const char* w : {"W0", "W1"}) test::AddInitializer(m, w, {64, 64});
+  for (const char* b : {"B0", "B1"}) test::AddInitializer(m, b, {64});
+  const SignalAudit audit = PlannedAudit(std::move(m));
+  ASSERT_EQ(audit.layers.size(), 2u);
+  // Xavier square: E[w^2] = 1/n. Branch q = 1, skip q = 1, sum 2; the next layer keeps it.
+  EXPECT_NEAR(audit.layers[0].forward_std, 1.0, 1e-9);
+  EXPECT_NEAR(audit.layers[1].forward_std, std::sqrt(2.0), 1e-9);
+  EXPECT_TRUE(audit.layers[0].residual_end);
+  EXPECT_EQ(audit.layers[1].depth, 2);
+}
+
+}  // namespace
+}  // namespace reinit
+
+namespace reinit {
+namespace {
+
+// The audit command on a 30-layer tanh MLP: the decay is reported, --fail-outside turns it into exit 6
+// (nothing else changes: the report and plot are still written), --preserve-signal fixes it, and the
+// plot is a self-contained SVG with a marker per layer and line.
+class AuditCommand : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = test::TempDir(::testing::UnitTest::GetInstance()->current_test_info()->name());
+    model_ = dir_ + "/tanh30.onnx";
+    std::ofstream(model_, std::ios::binary) << Chain(30, 64, "Tanh").SerializeAsString();
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  test::ToolResult Tool(const std::string& args) { return test::RunTool(args, dir_); }
+
+  std::string dir_, model_;
+};
+
+TEST_F(AuditCommand, FailOutsideExitsSixAndWritesTheReportAndPlot) {
+  const auto r = Tool("audit " + model_ + " --planned --fail-outside 0.5,2 --plot " + dir_ + "/p.svg --report " +
+                      dir_ + "/r.json");
+  EXPECT_EQ(r.code, 6) << r.err;
+  EXPECT_NE(r.err.find("outside --fail-outside 0.5,2"), std::string::npos) << r.err;
+  EXPECT_NE(r.out.find("(vanishing)"), std::string::npos) << r.out;
+  const auto report = nlohmann::json::parse(test::Slurp(dir_ + "/r.json"));
+  ASSERT_EQ(report["audit"]["layers"].size(), 30u);
+  EXPECT_EQ(report["command"], "audit");
+  EXPECT_EQ(report["audit"]["forward_verdict"], "vanishing");
+  EXPECT_LT(report["audit"]["forward_ratio"].get<double>(), 0.5);
+  const std::string svg = test::Slurp(dir_ + "/p.svg");
+  EXPECT_EQ(svg.rfind("<svg xmlns=\"http://www.w3.org/2000/svg\"", 0), 0u);
+  EXPECT_EQ(svg.find("<script"), std::string::npos);
+  size_t circles = 0;
+  for (size_t at = svg.find("<circle"); at != std::string::npos; at = svg.find("<circle", at + 1)) ++circles;
+  EXPECT_EQ(circles, 60u);  // forward and backward, one per layer
+
+  // Held forward, the tanh chain's gradient grows instead (E[tanh'^2] > E[tanh^2] at the held level):
+  // the audit says so, and --fail-outside checks both directions.
+  const auto fixed = Tool("audit " + model_ + " --planned --preserve-signal --format json");
+  EXPECT_EQ(fixed.code, 0) << fixed.err;
+  const auto audit = nlohmann::json::parse(fixed.out)["audit"];
+  EXPECT_NEAR(audit["forward_ratio"].get<double>(), 1.0, 1e-6);
+  EXPECT_EQ(audit["forward_verdict"], "stable");
+  EXPECT_EQ(audit["backward_verdict"], "exploding");
+  EXPECT_EQ(Tool("audit " + model_ + " --planned --preserve-signal --fail-outside 0.8,1.25").code, 6);
+}
+
+TEST_F(AuditCommand, PlanPrintsTheAuditWithItsTableAndBadValuesAreUsageErrors) {
+  const auto r = Tool("plan " + model_ + " --audit");
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("60 tensors"), std::string::npos) << r.out;  // the plan's table first
+  EXPECT_NE(r.out.find("forward: last/first std"), std::string::npos) << r.out;
+  for (const char* bad : {"--bn sometimes", "--fail-outside 2,1", "--fail-outside 1", "--input-std 0"}) {
+    const auto u = Tool("audit " + model_ + " " + bad);
+    EXPECT_EQ(u.code, 2) << bad << ": " << u.err;
+  }
+  EXPECT_EQ(Tool("check " + model_ + " --planned").code, 2);  // an option of audit only
+}
+
+}  // namespace
+}  // namespace reinit
