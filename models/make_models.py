@@ -75,6 +75,17 @@ def main():
     # Constant folding bakes torch's gate reordering into plain LSTM/GRU initializers.
     export(Recurrent(nn.LSTM, False), torch.randn(1, 7, 10), "lstm", do_constant_folding=True)
     export(Recurrent(nn.GRU, True), torch.randn(1, 7, 10), "gru_bidirectional", do_constant_folding=True)
+    deep_tanh()
+
+
+def deep_tanh():
+    """30 tanh layers of width 64 and a head: deep enough for the audit to show Xavier's decay."""
+    torch.manual_seed(1)
+    layers = []
+    for _ in range(30):
+        layers += [nn.Linear(64, 64), nn.Tanh()]
+    export(nn.Sequential(*layers, nn.Linear(64, 10)), torch.randn(1, 64), "mlp_tanh_deep",
+           dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}})
 
 
 if __name__ == "__main__":

@@ -73,8 +73,10 @@ TEST_F(Cli, ListPrintsTheTablesTheToolDecidesBy) {
       {"activations", "| Selu | `selu` | selu |"},
       {"pass-throughs", "| Cast | input 0 | to a float type |"},
       {"pass-throughs", "| Split | input 0, to every output | - |"},
-      {"settings", "| `--embedding-std S` | `embedding_std` | plan, rewrite, check |"},
+      {"settings", "| `--embedding-std S` | `embedding_std` | plan, rewrite, check, audit |"},
+      {"settings", "| `--preserve-signal` | `preserve_signal` | plan, rewrite, audit |"},
       {"passes", "| `find-copies` |"},
+      {"passes", "| `audit-signal` |"},
   };
   for (const Case& c : cases) {
     Result r = Tool(std::string("--list ") + c.what);

@@ -51,7 +51,7 @@ Rows PassThroughs() {
 Rows SettingsTable() {
   Rows rows = {{"flag", "rules-file key", "commands", "meaning"}};
   const std::pair<unsigned, const char*> kCommands[] = {
-      {kPlanCommand, "plan"}, {kRewriteCommand, "rewrite"}, {kCheckCommand, "check"}};
+      {kPlanCommand, "plan"}, {kRewriteCommand, "rewrite"}, {kCheckCommand, "check"}, {kAuditCommand, "audit"}};
   for (const Setting& s : Settings()) {
     std::string flag = s.flag;
     if (s.value_name != nullptr) flag += std::string(" ") + s.value_name;
