@@ -330,7 +330,10 @@ Shapes InferValueShapes(const onnx::ModelProto& model) {
   SkeletonGraph(model.graph(), copy.mutable_graph());
   Shapes shapes;
   try {
-    onnx::shape_inference::InferShapes(copy);
+    // Data propagation: exporters build Reshape targets from Shape, Gather and Concat (a ViT's heads), and
+    // only with it does inference see through them to the attention's keys axis.
+    onnx::ShapeInferenceOptions options(/*check_type_val=*/false, /*strict_mode_val=*/0, /*data_prop_val=*/true);
+    onnx::shape_inference::InferShapes(copy, onnx::OpSchemaRegistry::Instance(), options);
   } catch (...) {
     // Partial results are still in the copy.
   }
@@ -520,6 +523,8 @@ class Propagation {
     if (op == "If" || op == "Loop" || op == "Scan") return BodiesForward(node, in, depth);
     // A node whose inputs are all constants or unknown (a shape, a mask) carries no signal.
     if (std::none_of(in.begin(), in.end(), [](const State* s) { return s != nullptr && !s->constant; })) return;
+    if (op == "Add" || op == "Sub" || op == "Mul" || op == "Div" || op == "Pow") return BinaryForward(node, in, depth);
+    if (op == "Concat") return ConcatForward(node, in, depth);
     if (in[0] == nullptr) return Carry(node);
     if (op == "ReduceMean" && !in[0]->constant) {
       if (auto norm = MatchNormalization(node.input(0), index_)) return DecomposedNormForward(node, *norm, *in[0]);
@@ -528,11 +533,10 @@ class Propagation {
       if (auto fn = f->second(node)) return Compose(node, node.input(0), *fn);
     }
     if (op == "Clip") return ClipForward(node, in);
+    if (op == "MaxPool") return MaxPoolForward(node);
     if (op == "PRelu") return PReluForward(node, in);
-    if (op == "Add" || op == "Sub" || op == "Mul" || op == "Div" || op == "Pow") return BinaryForward(node, in, depth);
     if (op == "Softmax" || op == "LogSoftmax") return SoftmaxForward(node, *in[0]);
     if (op == "MatMul" && in.size() == 2 && in[1] != nullptr) return ActivationMatMulForward(node, *in[0], *in[1], depth);
-    if (op == "Concat") return ConcatForward(node, in, depth);
     if (op == "BatchNormalization" || op == "LayerNormalization" || op == "InstanceNormalization" ||
         op == "GroupNormalization" || op == "SimplifiedLayerNormalization" || op == "SkipLayerNormalization") {
       return NormForward(node, in, depth);
@@ -624,6 +628,58 @@ class Propagation {
     Materialize(y);
     absorbed_.insert(&node);
     Set(node, 0, y);
+  }
+
+  // The maximum of K values: for a nondecreasing f (ReLU, a positive affine map, ...), MaxPool(f(z)) =
+  // f(max z), and the max of K independent N(m, v) is about N(m + mu_K sqrt(v), sigma2_K v) (the moments
+  // of the largest of K standard normals; K the in-bounds taps of a window, on average). Without this a
+  // 3x3 max pool of ReLU features is off by a factor of 2 in q (DenseNet's stem, VGG).
+  void MaxPoolForward(const onnx::NodeProto& node) {
+    const std::string& input = node.input(0);
+    State y = Lifted(input);
+    const int from = y.source;
+    double k = 1;
+    const std::vector<AxisWindow> windows = y.profile.empty() ? [&] {
+      auto it = shapes_.find(input);
+      const std::vector<int64_t> kernel = IntsAttr(node, "kernel_shape");
+      if (it == shapes_.end() || it->second.size() != kernel.size() + 2) return std::vector<AxisWindow>{};
+      return Windows(node, {it->second.begin() + 2, it->second.end()}, kernel);
+    }() : PoolWindows(node, y.profile);
+    if (!windows.empty()) {
+      for (const AxisWindow& w : windows) {
+        const std::vector<double> counts = WindowSums(w, {});
+        double sum = 0;
+        for (double c : counts) sum += c;
+        k *= sum / static_cast<double>(counts.size());
+      }
+    } else {
+      for (int64_t d : IntsAttr(node, "kernel_shape")) k *= static_cast<double>(std::max<int64_t>(d, 1));
+    }
+    const auto [mu, sigma2] = MaxOfNormals(std::max(1, static_cast<int>(std::lround(k))));
+    const Source src = sources_[from];
+    y.source = NewSource(src.mean + std::sqrt(src.var) * mu, src.var * sigma2, -1);
+    y.materialized = false;
+    Materialize(y);
+    y.profile = CarriedProfile(node, y.profile);
+    max_pools_[&node] = {from, y.source};
+    Set(node, 0, y);
+  }
+
+  // E[max] and Var[max] of k independent standard normals (density k phi(x) Phi(x)^(k-1)), by the
+  // trapezoid rule; cached per k.
+  std::pair<double, double> MaxOfNormals(int k) {
+    auto it = max_of_normals_.find(k);
+    if (it != max_of_normals_.end()) return it->second;
+    const int n = 4000;
+    const double lo = -10, h = 20.0 / n;
+    double m0 = 0, m1 = 0, m2 = 0;
+    for (int i = 0; i <= n; ++i) {
+      const double x = lo + i * h, w = (i == 0 || i == n) ? 0.5 : 1.0;
+      const double d = k * std::exp(-0.5 * x * x) / std::sqrt(2 * M_PI) * std::pow(0.5 * std::erfc(-x / std::sqrt(2.0)), k - 1);
+      m0 += w * d, m1 += w * d * x, m2 += w * d * x * x;
+    }
+    const double mean = m1 / m0;
+    return max_of_normals_[k] = {mean, m2 / m0 - mean * mean};
   }
 
   void ClipForward(const onnx::NodeProto& node, const std::vector<State*>& in) {
@@ -1100,23 +1156,23 @@ class Propagation {
     const FunctionMoments sig = GaussianMoments(Sigmoid, mean, var);
     const FunctionMoments th = GaussianMoments([](double z) { return std::tanh(z); }, mean, var);
     double h2 = 0;
-    RecurrentSlopes slopes;
+    double per_gate = 0;  // sum over the gates of E[(dh/dz_gate)^2]
     if (op == "LSTM") {
       const double c2 = sig.second * th.second;
       const FunctionMoments tc = GaussianMoments([](double z) { return std::tanh(z); }, 0, c2);
       h2 = sig.second * tc.second;
       const double g_c = sig.second * tc.slope_second;  // dh/dc through o * tanh(c)
       // dh/dz per gate: o (tanh(c) sigma'), i (g sigma' via c), g (i tanh' via c).
-      slopes.per_gate = tc.second * sig.slope_second + g_c * (th.second * sig.slope_second + sig.second * th.slope_second);
+      per_gate = tc.second * sig.slope_second + g_c * (th.second * sig.slope_second + sig.second * th.slope_second);
     } else if (op == "GRU") {
       const FunctionMoments one_minus = GaussianMoments([](double z) { return 1 - Sigmoid(z); }, mean, var);
       h2 = one_minus.second * th.second;
-      slopes.per_gate = th.second * sig.slope_second + one_minus.second * th.slope_second;
+      per_gate = th.second * sig.slope_second + one_minus.second * th.slope_second;
     } else {
       h2 = th.second;
-      slopes.per_gate = th.slope_second;
+      per_gate = th.slope_second;
     }
-    recurrent_[id] = {slopes.per_gate, w.second, row.fans->out};
+    recurrent_[id] = {per_gate, w.second, row.fans->out};
     layer.forward_std = std::sqrt(var);
     layer.activation_std = std::sqrt(h2);
     layer_pre_[id] = layer_out_[id] = NewSource(mean, var, id);
@@ -1233,6 +1289,16 @@ class Propagation {
     const std::string& op = node.op_type();
     if (op == "Constant" || NoSignal().count(op)) return;
     if (auto it = layer_of_.find(&node); it != layer_of_.end()) return LayerBackward(node, it->second);
+    if (auto it = max_pools_.find(&node); it != max_pools_.end()) {
+      // The gradient at the max's Gaussian (slopes taken at the max already) goes to the window's
+      // maximum: 1/stride of the inputs get it.
+      const Source& to = sources_[it->second.second];
+      Source& from = sources_[it->second.first];
+      const double share = to.grad * PoolGradientScale(node);
+      AddProfile(from.grad_profile, from.grad, share, CarriedBack(node, node.input(0), Normalized(to.grad_profile)));
+      from.grad += share;
+      return;
+    }
     if (auto it = decomposed_at_.find(&node); it != decomposed_at_.end()) {
       for (const DecomposedNorm& norm : it->second) {
         const Source& src = sources_[norm.source];
@@ -1270,8 +1336,11 @@ class Propagation {
       if (a && b) {
         Materialize(*a);
         Materialize(*b);
-        Deliver(node.input(0), g * b->second, gp);
-        Deliver(node.input(1), g * a->second, gp);
+        // A broadcast operand (a squeeze-excite gate [N, C, 1, 1]) sums the gradient over the B
+        // positions it was spread to.
+        const double b0 = Broadcast(node, 0), b1 = Broadcast(node, 1);
+        Deliver(node.input(0), g * b->second * b0, b0 == 1 ? gp : Profile{});
+        Deliver(node.input(1), g * a->second * b1, b1 == 1 ? gp : Profile{});
       }
     } else if (op == "MatMul" && node.input_size() == 2) {
       State* a = Find(node.input(0));
@@ -1294,6 +1363,20 @@ class Propagation {
     } else if (node.input_size() > 0) {
       Deliver(node.input(0), g);
     }
+  }
+
+  // How many output elements each element of input `i` was broadcast to (1 when the shapes are not known).
+  double Broadcast(const onnx::NodeProto& node, int i) {
+    auto out = shapes_.find(node.output(0));
+    auto in = shapes_.find(node.input(i));
+    if (out == shapes_.end() || in == shapes_.end() || in->second.size() > out->second.size()) return 1;
+    const size_t offset = out->second.size() - in->second.size();
+    double b = 1;
+    for (size_t a = 0; a < out->second.size(); ++a) {
+      const int64_t o = out->second[a], d = a < offset ? 1 : in->second[a - offset];
+      if (o > 0 && d == 1) b *= static_cast<double>(o);
+    }
+    return b;
   }
 
   // The gradient profile at a carrying op's input: the same for ops that keep elements in place, the
@@ -1391,9 +1474,6 @@ class Propagation {
     Deliver(node.input(x_input), g_x, in_profile);
   }
 
-  struct RecurrentSlopes {
-    double per_gate = 0;
-  };
   struct Recurrent {
     double per_gate = 0, weight_second = 0;
     int64_t outputs = 0;
@@ -1422,6 +1502,8 @@ class Propagation {
   std::unordered_map<int, int> layer_pre_;                 // layer -> its pre-activation source
   std::unordered_map<int, double> layer_weight_second_;    // layer -> E[w^2] used (after preserve)
   std::unordered_map<int, std::string> activation_value_;  // layer -> its activation's output value
+  std::unordered_map<const onnx::NodeProto*, std::pair<int, int>> max_pools_;  // node -> (input, max) Gaussians
+  std::map<int, std::pair<double, double>> max_of_normals_;
   std::unordered_map<std::string, int> lifted_;            // opaque value -> the Gaussian it was lifted to
   std::unordered_map<const onnx::NodeProto*, int> source_of_node_;
   std::unordered_map<const onnx::NodeProto*, double> norm_gain_;
