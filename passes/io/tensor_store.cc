@@ -67,7 +67,10 @@ Status TensorStore::ReadValues(const onnx::TensorProto& t, std::vector<double>* 
 
 void TensorStore::NowInMemory(onnx::TensorProto* t) {
   t->clear_external_data();
-  t->set_data_location(onnx::TensorProto::DEFAULT);
+  // Cleared, not set to DEFAULT: a streamed tensor had no data_location in the input (the splitter
+  // leaves out no other), and one set to DEFAULT would be written as a field the in-memory rewrite does
+  // not write. A tensor from external data is pointed at the output's data file again anyway.
+  t->clear_data_location();
   auto it = entries_.find(t);
   if (it == entries_.end()) return;
   it->second.place = Place::kMemory;
