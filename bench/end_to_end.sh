@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # End-to-end benchmark: onnx-reinit rewrite against `cp` (plus fsync, as rewrite makes its output
 # durable) and against the Python onnx + numpy baseline (bench/baseline_reinit.py), on generated MLP
-# models of 100 MB and 500 MB, and with BIG=1 a 4 GB model in external data. Prints medians of RUNS
-# runs (warm page cache), ratios, and peak RSS from /usr/bin/time.
+# models of 100 MB and 500 MB, the 500 MB one again with its weights as Constant nodes (no Python run:
+# the baseline reads initializers only), and with BIG=1 a 4 GB model in external data. Prints medians of
+# RUNS runs (warm page cache), ratios, and peak RSS from /usr/bin/time.
 #
 # usage: bench/end_to_end.sh            (after building; TOOL=path/to/onnx-reinit to override)
 #        BIG=1 RUNS=3 bench/end_to_end.sh
@@ -57,6 +58,7 @@ run() {
 
 run mlp_100mb 100
 run mlp_500mb 500
+run mlp_500mb_const 500 --constants
 if [ "${BIG:-0}" = 1 ]; then
   run mlp_4gb_ext 4096 --external
 fi

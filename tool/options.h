@@ -44,9 +44,9 @@ struct Options {
   bool in_place = false;            // rewrite: replace the input model (atomically)
   std::string external_data_file;  // rewrite: write tensors to this data file beside the output
   uint64_t size_threshold = 1024;  // rewrite: tensors of at least this many bytes go to the data file
-  // rewrite, plan: main-graph initializers of an inline model with at least this many raw bytes are never
-  // read into memory; rewrite streams them (regenerated or copied) into the output. 0: never. Not a
-  // flag (tests lower it to stream every tensor).
+  // rewrite, plan: tensors of an inline model (initializers and Constant values, in any graph) with at
+  // least this many raw bytes are never read into memory; rewrite streams them (regenerated or copied)
+  // into the output. 0: never. Not a flag (tests lower it to stream every tensor they can).
   int64_t stream_threshold = int64_t{1} << 20;
   // Progress lines start once a run has taken this long, then come at most this often. Not a flag
   // (tests set 0 to see every line).

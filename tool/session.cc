@@ -93,12 +93,12 @@ Status LoadInput(const Options& options, Session* s) {
     const std::string real = CanonicalPath(options.input);
     const std::string canonical = real.empty() ? options.input : real;
     for (const SplitTensor& t : loaded.split) {
-      onnx::TensorProto* tensor = model.mutable_graph()->mutable_initializer(t.index);
+      onnx::TensorProto* tensor = FindTensor(&model, t.path);
       PointAt(*tensor, BaseName(options.input), static_cast<uint64_t>(t.offset), static_cast<uint64_t>(t.length));
       auto* marker = tensor->add_external_data();
       marker->set_key(kInlineMarker);
       marker->set_value("1");
-      s->store.AddStreamed(tensor, t.index, ExternalSource{canonical, t.offset, t.length});
+      s->store.AddStreamed(tensor, t.path, ExternalSource{canonical, t.offset, t.length});
     }
   }
   return Status::Ok();

@@ -127,9 +127,12 @@ Status LoadModel(const std::string& path, onnx::ModelProto* model, const LoadOpt
     std::string skeleton;
     if (::fstat(in.fd, &own) == 0 && S_ISREG(own.st_mode) && own.st_nlink == 1 && own.st_size <= INT_MAX &&
         ::lstat(path.c_str(), &st) == 0 && !S_ISLNK(st.st_mode) &&
-        SplitLargeInitializers(in.fd, own.st_size, split_threshold, &skeleton, split) && !split->empty()) {
+        SplitLargeTensors(in.fd, own.st_size, split_threshold, &skeleton, split) && !split->empty()) {
       parsed = ParseSkeleton(skeleton, model);
-      for (const auto& t : *split) parsed = parsed && t.index < model->graph().initializer_size();
+      for (const auto& t : *split) {
+        const onnx::TensorProto* tensor = parsed ? FindTensor(model, t.path) : nullptr;
+        parsed = tensor != nullptr && !tensor->has_raw_data();
+      }
     }
     if (!parsed) {
       split->clear();

@@ -38,12 +38,12 @@ class FileHasher {
 
 struct LoadOptions {
   bool hash = false;            // start a FileHasher on the file
-  int64_t split_threshold = 0;  // > 0: leave main-graph raw_data of at least this many bytes on disk
+  int64_t split_threshold = 0;  // > 0: leave raw_data of at least this many bytes on disk
 };
 
 struct Loaded {
   std::unique_ptr<FileHasher> hasher;  // with LoadOptions::hash
-  // With split_threshold: the initializers parsed without their raw_data (passes/io/inline_split.h), and
+  // With split_threshold: the tensors parsed without their raw_data (passes/io/inline_split.h), and
   // where their bytes are. Only for a regular file with one link and under protobuf's 2 GB; otherwise,
   // or if the walk does not understand the file, the model is parsed whole and this is empty.
   std::vector<SplitTensor> split;

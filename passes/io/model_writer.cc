@@ -124,27 +124,33 @@ Status ModelWriter::WriteDataFile() {
   return Status::Ok();
 }
 
-// The model itself: serialized from the message, with the streamed initializers that stay inline put
-// back at their place, generated or copied as they are written.
+// The model itself: serialized from the message, with the streamed tensors that stay inline put back
+// at their place, generated or copied as they are written.
 Status ModelWriter::WriteModelFile() {
   model_file_ = std::make_unique<AtomicFile>(request_.output, request_.hash);
   REINIT_RETURN_IF_ERROR(model_file_->Open());
   if (request_.watch) request_.watch(model_file_.get());
-  std::map<int, const onnx::TensorProto*> streamed;
-  for (const auto& [index, t] : store_.Streamed()) {
-    if (!in_data_file_.count(t)) streamed[index] = t;
+  std::map<TensorPath, const onnx::TensorProto*> streamed;
+  for (const auto& [path, t] : store_.Streamed()) {
+    if (!in_data_file_.count(t)) streamed[path] = t;
   }
   if (streamed.empty()) {
     REINIT_RETURN_IF_ERROR(model_file_->WriteMessage(*model_));
     return model_file_->Close();
   }
-  std::map<int, int64_t> lengths;
+  std::map<TensorPath, int64_t> lengths;
   int64_t total = 0;
-  for (const auto& [index, t] : streamed) {
+  for (const auto& [path, t] : streamed) {
+    // The path was taken when the model was read; the passes add or remove no tensor of an inline model
+    // (--untie-shared reads it whole), so it still names this tensor.
+    onnx::TensorProto* mutable_t = FindTensor(model_, path);
+    if (mutable_t != t) {
+      return {ExitCode::kInternal, "tensor '" + t->name() + "' is no longer at " + PathText(path) + " in the model"};
+    }
     const TensorStore::Producer* produce = store_.ProducerOf(*t);
-    lengths[index] = produce ? static_cast<int64_t>(store_.ProducedLength(*t)) : store_.SourceOf(*t)->length;
-    total += lengths[index] + 16;  // the bytes and at most their field header
-    onnx::TensorProto* mutable_t = model_->mutable_graph()->mutable_initializer(index);
+    lengths[path] = produce ? static_cast<int64_t>(store_.ProducedLength(*t)) : store_.SourceOf(*t)->length;
+    // The bytes, their field header (at most 6 bytes) and at most 4 more in each enclosing length.
+    total += lengths[path] + 6 + 4 * static_cast<int64_t>(path.size());
     mutable_t->clear_external_data();
     mutable_t->clear_data_location();
   }
@@ -152,8 +158,8 @@ Status ModelWriter::WriteModelFile() {
   if (!model_->SerializeToString(&skeleton) || total + static_cast<int64_t>(skeleton.size()) > INT_MAX) {
     return {ExitCode::kWriteFailed, request_.output + ": the model is over protobuf's 2 GB limit (use --external-data-file)"};
   }
-  REINIT_RETURN_IF_ERROR(WriteWithRawData(skeleton, lengths, [&](int index, const ByteSink& sink) -> Status {
-    const onnx::TensorProto& t = *streamed.at(index);
+  REINIT_RETURN_IF_ERROR(WriteWithRawData(skeleton, lengths, [&](const TensorPath& path, const ByteSink& sink) -> Status {
+    const onnx::TensorProto& t = *streamed.at(path);
     if (const TensorStore::Producer* produce = store_.ProducerOf(t)) return (*produce)(sink);
     return StreamSource(*store_.SourceOf(t), sink.write);
   }, SinkInto(model_file_.get())));

@@ -3,10 +3,11 @@
 // Each tensor's bytes come from where the tensor store says (passes/io/tensor_store.h): the message,
 // a producer that generates them into the write buffers, or the input file they are copied from. A
 // tensor that came from the input's external data goes to the output's data file, and so does every
-// tensor of at least `size_threshold` bytes when a data file is asked for (--external-data-file) or
+// tensor of at least `size_threshold` bytes (initializers and attribute tensors such as Constant values,
+// of every graph, wherever their bytes are) when a data file is asked for (--external-data-file) or
 // the model would not fit protobuf's 2 GB; the data file is "<output>.data" unless named, beside the
-// output, 4 KiB aligned, and never one of the input's files. Streamed initializers that stay inline
-// are spliced back into the model at their place (passes/io/inline_split.h).
+// output, 4 KiB aligned, and never one of the input's files. Streamed tensors that stay inline are
+// spliced back into the model at their place (passes/io/inline_split.h).
 //
 // Every file is written atomically (passes/io/atomic_file.h): the data file is committed first, the
 // model is written and flushed under a temporary name, the caller commits what must carry the model's

@@ -12,10 +12,10 @@ void TensorStore::AddExternal(const onnx::TensorProto* t, const ExternalSource& 
   input_files_.insert(source.file);
 }
 
-void TensorStore::AddStreamed(const onnx::TensorProto* t, int index, const ExternalSource& source) {
+void TensorStore::AddStreamed(const onnx::TensorProto* t, const TensorPath& path, const ExternalSource& source) {
   Entry& e = entries_[t];
   e.place = Place::kStreamed;
-  e.index = index;
+  e.path = path;
   e.source = source;
 }
 
@@ -23,7 +23,7 @@ void TensorStore::AddCopy(const onnx::TensorProto* original, const onnx::TensorP
   auto it = entries_.find(original);
   if (it == entries_.end()) return;
   Entry e = it->second;
-  e.index = -1;  // a copy is a new initializer: never spliced back at the original's place
+  e.path.clear();  // a copy is a new initializer: never spliced back at the original's place
   if (e.place == Place::kStreamed) e.place = Place::kExternal;  // its bytes are still in the input file
   entries_[copy] = e;
 }
@@ -67,7 +67,10 @@ Status TensorStore::ReadValues(const onnx::TensorProto& t, std::vector<double>* 
 
 void TensorStore::NowInMemory(onnx::TensorProto* t) {
   t->clear_external_data();
-  t->set_data_location(onnx::TensorProto::DEFAULT);
+  // Cleared, not set to DEFAULT: a streamed tensor had no data_location in the input (the splitter
+  // leaves out no other), and one set to DEFAULT would be written as a field the in-memory rewrite does
+  // not write. A tensor from external data is pointed at the output's data file again anyway.
+  t->clear_data_location();
   auto it = entries_.find(t);
   if (it == entries_.end()) return;
   it->second.place = Place::kMemory;
@@ -96,10 +99,10 @@ const ExternalSource* TensorStore::SourceOf(const onnx::TensorProto& t) const {
   return &it->second.source;
 }
 
-std::map<int, const onnx::TensorProto*> TensorStore::Streamed() const {
-  std::map<int, const onnx::TensorProto*> streamed;
+std::map<TensorPath, const onnx::TensorProto*> TensorStore::Streamed() const {
+  std::map<TensorPath, const onnx::TensorProto*> streamed;
   for (const auto& [t, e] : entries_) {
-    if (e.place == Place::kStreamed && e.index >= 0) streamed[e.index] = t;
+    if (e.place == Place::kStreamed && !e.path.empty()) streamed[e.path] = t;
   }
   return streamed;
 }

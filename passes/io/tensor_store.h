@@ -1,7 +1,8 @@
 // The one owner of where each tensor's bytes are, and of how to get or replace them.
 //
 //   in memory   an ordinary tensor of the parsed model (initializer or Constant value, any graph)
-//   streamed    a large main-graph initializer of an inline model whose raw_data was left in the input
+//   streamed    a large tensor of an inline model (an initializer or an attribute tensor such as a
+//               Constant's value, in the main graph or a subgraph) whose raw_data was left in the input
 //               file (passes/io/inline_split.h): written back inline, copied or generated as it goes
 //   external    a tensor in a side file of the input (external data), read lazily; written to the
 //               output's data file
@@ -26,6 +27,7 @@
 #include "passes/graph/status.h"
 #include "passes/io/byte_sink.h"
 #include "passes/io/external_data.h"
+#include "passes/io/inline_split.h"
 
 namespace reinit {
 
@@ -35,10 +37,10 @@ class TensorStore {
   // Generates a tensor's `length` bytes into a sink (the writer's buffers).
   using Producer = std::function<Status(const ByteSink& sink)>;
 
-  // After loading: a tensor of the input's external data (read lazily), and an initializer (at
-  // `index` in the main graph) whose inline bytes were left in the input file.
+  // After loading: a tensor of the input's external data (read lazily), and a tensor (at `path` in the
+  // model) whose inline bytes were left in the input file.
   void AddExternal(const onnx::TensorProto* t, const ExternalSource& source);
-  void AddStreamed(const onnx::TensorProto* t, int index, const ExternalSource& source);
+  void AddStreamed(const onnx::TensorProto* t, const TensorPath& path, const ExternalSource& source);
   // A copy --untie-shared made of `original`: the same bytes, in the same place.
   void AddCopy(const onnx::TensorProto* original, const onnx::TensorProto* copy);
 
@@ -64,14 +66,14 @@ class TensorStore {
   uint64_t ProducedLength(const onnx::TensorProto& t) const;
   // Where a tensor's old bytes are to be copied from (streamed or external, not produced), or null.
   const ExternalSource* SourceOf(const onnx::TensorProto& t) const;
-  // The streamed initializers, by index in the main graph.
-  std::map<int, const onnx::TensorProto*> Streamed() const;
+  // The streamed tensors, by their path in the model.
+  std::map<TensorPath, const onnx::TensorProto*> Streamed() const;
 
  private:
   struct Entry {
     Place place = Place::kMemory;
     bool external = false;  // came from the input's external data
-    int index = -1;         // streamed: the initializer's index
+    TensorPath path;        // streamed: where the tensor is in the model (empty for a copy)
     ExternalSource source;
     Producer producer;  // set when the writer generates the bytes
     uint64_t length = 0;

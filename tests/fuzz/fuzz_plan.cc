@@ -25,12 +25,12 @@ void WalkAndWriteBack(const uint8_t* data, size_t size) {
   if (::write(fd, data, size) == static_cast<ssize_t>(size)) {
     std::string skeleton;
     std::vector<reinit::SplitTensor> split;
-    if (reinit::SplitLargeInitializers(fd, static_cast<int64_t>(size), 16, &skeleton, &split)) {
-      std::map<int, int64_t> lengths;
-      std::map<int, reinit::SplitTensor> by_index;
+    if (reinit::SplitLargeTensors(fd, static_cast<int64_t>(size), 16, &skeleton, &split) && !split.empty()) {
+      std::map<reinit::TensorPath, int64_t> lengths;
+      std::map<reinit::TensorPath, reinit::SplitTensor> by_path;
       for (const auto& t : split) {
-        lengths[t.index] = t.length;
-        by_index[t.index] = t;
+        lengths[t.path] = t.length;
+        by_path[t.path] = t;
       }
       std::string out;
       reinit::ByteSink to_string;
@@ -40,8 +40,8 @@ void WalkAndWriteBack(const uint8_t* data, size_t size) {
       };
       (void)reinit::WriteWithRawData(
           skeleton, lengths,
-          [&](int index, const reinit::ByteSink& sink) {
-            const auto& t = by_index.at(index);
+          [&](const reinit::TensorPath& path, const reinit::ByteSink& sink) {
+            const auto& t = by_path.at(path);
             return sink.write(reinterpret_cast<const char*>(data) + t.offset, static_cast<size_t>(t.length));
           },
           to_string);
