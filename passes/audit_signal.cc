@@ -38,7 +38,7 @@ Status Measure(const PassContext& ctx, const ParamRow& row, TensorMoments* m) {
   double sum = 0, sq = 0;
   for (double v : values) sum += v, sq += v * v;
   const double n = static_cast<double>(std::max<size_t>(values.size(), 1));
-  *m = {sum / n, sq / n};
+  *m = TensorMoments{sum / n, sq / n, false, std::nullopt};
   return Status::Ok();
 }
 

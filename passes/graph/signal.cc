@@ -20,9 +20,18 @@
 //   Layer/Instance/GroupNormalization,          as batch statistics (decomposed: unit output)
 //     decomposed LayerNorm
 //   Softmax                                     attention weights over L keys (mean 1 / L)
-//   MatMul(attention, V)                        averaging: m_V, var_V * E[sum p^2], E[sum p^2] ~ 1 / L
+//   MatMul(attention, V)                        averaging: m_V, shared_V + (var_V - shared_V) E[sum p^2]
 //   MatMul of two computed values (Q K^T)       K terms: q = K q1 q2;  g_1 = N q_2 g
-//   data movement, pooling, Dropout, Cast, ...  identity (pooling: approximate, see docs/audit.md)
+//   GlobalAveragePool, ReduceMean over          q = m^2 + shared: each channel's offset stays, the rest
+//     positions                                 averages away;  g / n^2
+//   AveragePool, K taps                         shared + (var - shared) / K;  g / (K S)
+//   MaxPool, K in-bounds taps                   f(max of K Gaussians) for a nondecreasing f;  g / S
+//   data movement, Dropout, Cast, ...           identity
+//
+// Besides m and q each value carries `shared`, the part of its variance every position of a channel
+// shares: through a layer n E[w^2] (m_x^2 + shared_x) + var(b), through f the variance over a channel's
+// offset c of E[f(c + e)], removed by batch norms. Feature maps also carry a per-axis profile of q
+// (zero padding, see Profile below).
 //   any other op                                identity of its first float input, counted as passed
 //                                               through (the report lists them)
 #include "passes/graph/signal.h"
@@ -160,6 +169,9 @@ struct Source {
   double grad = 0;  // backward: gradient second moment gathered at this Gaussian
   Profile grad_profile;  // ... and how it varies over positions (sums weighted by each share's grad)
   int layer = -1;   // the layer (index into layers) whose pre-activation this is, or -1
+  // The part of var that every position of a channel shares (a channel's offset); -1: the value has no
+  // positions (all of var is shared).
+  double shared = -1;
 };
 
 // What is known of one value.
@@ -181,6 +193,10 @@ struct State {
   // normalization's) output upstream; -1: the model input's. --preserve-signal holds each layer to it.
   double level = -1;
   Profile profile;  // how the second moment varies over a feature map's positions
+  // The part of the variance every position of a channel shares (-1: no positions, all of it). A layer
+  // reading a positive-mean input gives each output channel a fixed offset of variance n E[w^2] m_x^2,
+  // the same at every position: a global average keeps that part and averages the rest away.
+  double shared = -1;
   // What a gradient reaching this value is multiplied by on its way back: an averaging pool hands each
   // input 1/(kernel * stride) of its output's gradient second moment, a max pool 1/stride.
   double grad_scale = 1;
@@ -375,6 +391,9 @@ class Propagation {
       const int elem = input.type().tensor_type().elem_type();
       if (IsFloatType(elem)) s.second = options_.input_std * options_.input_std;
       else s.constant = true;  // token ids, masks: no signal of their own
+      // Independent elements: an image's or a sequence's positions share nothing.
+      const int rank = input.type().tensor_type().has_shape() ? input.type().tensor_type().shape().dim_size() : 0;
+      s.shared = rank >= 3 ? 0 : -1;
       s.materialized = true;
     }
     Forward(index_.graph());
@@ -447,8 +466,30 @@ class Propagation {
       s.mean = m.mean;
       s.second = m.second;
     }
+    s.shared = SharedOfFunction(s, src);
     s.materialized = true;
   }
+
+  // The shared part of f(z) for z = c + e, c ~ N(m, shared) a channel's offset and e ~ N(0, var - shared)
+  // the rest: the variance over c of g(c) = E_e f(c + e).
+  double SharedOfFunction(const State& s, const Source& src) {
+    if (src.shared < 0 || src.shared >= src.var) return -1;
+    if (src.shared == 0) return 0;
+    if (!s.f) return s.a * s.a * src.shared;
+    constexpr int kOuter = 24;  // the inner average smooths g: a coarse outer rule suffices
+    const double sd = std::sqrt(src.shared), rest = src.var - src.shared;
+    double w_sum = 0, g1 = 0, g2 = 0;
+    for (int i = 0; i < kOuter; ++i) {
+      const double t = -5 + 10.0 * (i + 0.5) / kOuter, w = std::exp(-0.5 * t * t);
+      const double g = GaussianMoments(s.f, src.mean + sd * t, rest).mean;
+      w_sum += w, g1 += w * g, g2 += w * g * g;
+    }
+    g1 /= w_sum, g2 /= w_sum;
+    return std::max(g2 - g1 * g1, 0.0);
+  }
+
+  // The shared part of a state's variance, -1 read as all of it.
+  static double Shared(const State& s) { return s.shared < 0 ? Var(s) : std::min(s.shared, Var(s)); }
 
   static double Var(const State& s) { return std::max(s.second - s.mean * s.mean, 0.0); }
 
@@ -459,17 +500,18 @@ class Propagation {
     return GaussianMoments(s.f, src.mean, src.var).slope_second;
   }
 
-  int NewSource(double mean, double var, int layer) {
+  int NewSource(double mean, double var, int layer, double shared = -1) {
     Source source;
     source.mean = mean, source.var = std::max(var, 0.0), source.layer = layer;
+    source.shared = shared < 0 ? -1 : std::min(shared, source.var);
     sources_.push_back(std::move(source));
     return static_cast<int>(sources_.size()) - 1;
   }
 
-  State Gaussian(double mean, double var, int depth, int layer = -1) {
+  State Gaussian(double mean, double var, int depth, int layer = -1, double shared = -1) {
     State s;
     s.known = true;
-    s.source = NewSource(mean, var, layer);
+    s.source = NewSource(mean, var, layer, shared);
     s.depth = depth;
     Materialize(s);
     return s;
@@ -481,7 +523,7 @@ class Propagation {
     State& s = states_[name];
     if (s.source < 0) {
       Materialize(s);
-      s.source = NewSource(s.mean, Var(s), -1);
+      s.source = NewSource(s.mean, Var(s), -1, s.shared);
       s.f = nullptr;
       s.a = 1, s.b = 0;
       s.grad_scale = 1;  // the lifted Gaussian is the value itself: its gradient goes back node by node
@@ -534,6 +576,8 @@ class Propagation {
     }
     if (op == "Clip") return ClipForward(node, in);
     if (op == "MaxPool") return MaxPoolForward(node);
+    if (AveragesPositions(node)) return GlobalAverageForward(node);
+    if (op == "AveragePool") return AveragePoolForward(node);
     if (op == "PRelu") return PReluForward(node, in);
     if (op == "Softmax" || op == "LogSoftmax") return SoftmaxForward(node, *in[0]);
     if (op == "MatMul" && in.size() == 2 && in[1] != nullptr) return ActivationMatMulForward(node, *in[0], *in[1], depth);
@@ -630,6 +674,70 @@ class Propagation {
     Set(node, 0, y);
   }
 
+  // GlobalAveragePool, or a ReduceMean over the spatial axes of a map or the tokens of a sequence.
+  bool AveragesPositions(const onnx::NodeProto& node) {
+    if (node.op_type() == "GlobalAveragePool") return true;
+    if (node.op_type() != "ReduceMean") return false;
+    auto it = shapes_.find(node.input(0));
+    if (it == shapes_.end()) return false;
+    const int64_t rank = static_cast<int64_t>(it->second.size());
+    std::vector<int64_t> axes = IntsAttr(node, "axes");
+    if (axes.empty() && node.input_size() > 1) {
+      if (const State* a = Find(node.input(1)); a != nullptr) {
+        for (double v : a->values) axes.push_back(static_cast<int64_t>(v));
+      }
+    }
+    if (axes.empty()) return false;
+    for (int64_t& a : axes) {
+      if (a < 0) a += rank;
+      const bool position = rank == 4 ? (a == 2 || a == 3) : rank == 3 ? a == 1 : false;
+      if (!position) return false;
+    }
+    return true;
+  }
+
+  // The average over positions keeps each channel's shared part and (over many positions) nothing of
+  // the rest: q = m^2 + shared. The result has no positions left.
+  void GlobalAverageForward(const onnx::NodeProto& node) {
+    const std::string input = ComputedInput(node);
+    State* x = Find(input);
+    if (x == nullptr) return;
+    Materialize(*x);
+    if (x->shared < 0) return Carry(node);  // positions not known: identity
+    State y;
+    y.known = y.materialized = true;
+    y.mean = x->mean;
+    y.second = x->mean * x->mean + Shared(*x);
+    y.depth = x->depth;
+    y.level = x->level;
+    y.shared = -1;
+    absorbed_.insert(&node);  // backward: the pool's share of the gradient, node by node
+    Set(node, 0, y);
+  }
+
+  // An average over windows of K positions keeps the shared part and 1/K of the rest (neighbours taken
+  // as independent; they are not quite, so this is a lower bound).
+  void AveragePoolForward(const onnx::NodeProto& node) {
+    const std::string input = ComputedInput(node);
+    State* x = Find(input);
+    if (x == nullptr) return;
+    Materialize(*x);
+    if (x->shared < 0) return Carry(node);
+    double k = 1;
+    for (int64_t d : IntsAttr(node, "kernel_shape")) k *= static_cast<double>(std::max<int64_t>(d, 1));
+    State y;
+    y.known = y.materialized = true;
+    const double shared = Shared(*x);
+    y.mean = x->mean;
+    y.second = x->mean * x->mean + shared + (Var(*x) - shared) / k;
+    y.shared = shared;
+    y.depth = x->depth;
+    y.level = x->level;
+    y.profile = CarriedProfile(node, x->profile);
+    absorbed_.insert(&node);
+    Set(node, 0, y);
+  }
+
   // The maximum of K values: for a nondecreasing f (ReLU, a positive affine map, ...), MaxPool(f(z)) =
   // f(max z), and the max of K independent N(m, v) is about N(m + mu_K sqrt(v), sigma2_K v) (the moments
   // of the largest of K standard normals; K the in-bounds taps of a window, on average). Without this a
@@ -657,7 +765,8 @@ class Propagation {
     }
     const auto [mu, sigma2] = MaxOfNormals(std::max(1, static_cast<int>(std::lround(k))));
     const Source src = sources_[from];
-    y.source = NewSource(src.mean + std::sqrt(src.var) * mu, src.var * sigma2, -1);
+    const double shared = src.shared < 0 ? 0 : src.shared, rest = src.var - shared;
+    y.source = NewSource(src.mean + std::sqrt(rest) * mu, shared + rest * sigma2, -1, src.shared < 0 ? -1 : shared);
     y.materialized = false;
     Materialize(y);
     y.profile = CarriedProfile(node, y.profile);
@@ -756,13 +865,16 @@ class Propagation {
     y.depth = depth;
     y.level = std::max(x->level, c->level);
     y.profile = Blend(x->profile, x->second, c->profile, c->second);
+    const bool positions = x->shared >= 0 || c->shared >= 0;
     if (op == "Add" || op == "Sub") {
       const double sign = op == "Add" ? 1 : -1;
       y.mean = x->mean + sign * c->mean;
       y.second = x->second + c->second + 2 * sign * x->mean * c->mean;
+      y.shared = positions ? Shared(*x) + Shared(*c) : -1;
     } else if (op == "Mul") {
       y.mean = x->mean * c->mean;
       y.second = x->second * c->second;
+      y.shared = positions ? (x->mean * x->mean + Shared(*x)) * (c->mean * c->mean + Shared(*c)) - y.mean * y.mean : -1;
     } else {  // Div of two computed values: no rule
       ++passed_through_[op];
       y = *x;
@@ -800,10 +912,11 @@ class Propagation {
     y.depth = depth;
     const bool gaussian = x.source >= 0 && !x.f;
     const int layer = x.source >= 0 ? sources_[x.source].layer : -1;
-    double mean = 0, var = 0;
+    double mean = 0, var = 0, shared = 0;  // shared: a per-channel constant is a shared offset
     if (op == "Add" || op == "Sub") {
       mean = op == "Add" ? x.mean + k.mean : constant_left ? k.mean - x.mean : x.mean - k.mean;
       var = Var(x) + var_k;
+      shared = Shared(x) + var_k;
     } else if (op == "Mul" || (op == "Div" && !constant_left)) {
       double k1 = k.mean, k2 = k.second;
       if (op == "Div") {
@@ -816,13 +929,15 @@ class Propagation {
       }
       mean = x.mean * k1;
       var = std::max(x.second * k2 - mean * mean, 0.0);
+      shared = std::max((x.mean * x.mean + Shared(x)) * k2 - mean * mean, 0.0);
     } else {
       ++passed_through_[op];
       return Set(node, 0, x);
     }
+    if (x.shared < 0) shared = -1;
     if (gaussian) {
       // Still a Gaussian (a layer's output plus its bias): a new source that is still that layer's.
-      y = Gaussian(mean, var, depth, layer);
+      y = Gaussian(mean, var, depth, layer, shared);
       if (layer >= 0) layer_pre_[layer] = y.source;
       source_of_node_[&node] = y.source;
       y.level = x.level >= 0 && layer >= 0 ? y.second : x.level;
@@ -834,6 +949,7 @@ class Propagation {
     y.materialized = true;
     y.mean = mean;
     y.second = var + mean * mean;
+    y.shared = shared;
     Set(node, 0, y);
   }
 
@@ -874,8 +990,11 @@ class Propagation {
     y.known = y.materialized = true;
     y.depth = depth;
     if (a.attention > 0) {
+      // The average over keys keeps what the tokens share and averages the rest.
+      const double shared = Shared(b);
       y.mean = b.mean;
-      y.second = b.mean * b.mean + Var(b) * a.attention;
+      y.second = b.mean * b.mean + shared + (Var(b) - shared) * a.attention;
+      y.shared = b.shared < 0 ? -1 : shared;
       return Set(node, 0, y);
     }
     const int64_t k = Dim(node.input(0), 1);
@@ -888,7 +1007,8 @@ class Propagation {
 
   void ConcatForward(const onnx::NodeProto& node, const std::vector<State*>& in, int depth) {
     int64_t axis = IntAttr(node, "axis", 0);
-    double total = 0, mean = 0, second = 0;
+    double total = 0, mean = 0, second = 0, shared = 0;
+    bool positions = false;
     Profile profile;
     bool channels = true;  // joined along the channels: the maps' profiles blend
     for (int i = 0; i < node.input_size(); ++i) {
@@ -906,9 +1026,11 @@ class Propagation {
       channels = channels && shape != shapes_.end() &&
                  (axis == 1 || axis == 1 - static_cast<int64_t>(shape->second.size()));
       profile = i == 0 ? s->profile : Blend(profile, second, s->profile, w * s->second);
+      positions = positions || s->shared >= 0;
       total += w;
       mean += w * s->mean;
       second += w * s->second;
+      shared += w * Shared(*s);
     }
     if (total == 0) return;
     State y;
@@ -916,6 +1038,7 @@ class Propagation {
     y.depth = depth;
     y.mean = mean / total;
     y.second = second / total;
+    y.shared = positions ? shared / total : -1;
     if (channels) y.profile = profile;
     Set(node, 0, y);
   }
@@ -943,14 +1066,21 @@ class Propagation {
       a1 /= n, a2 /= n, ac /= n, c1 /= n, c2 /= n;
       const double mean = a1 * x.mean + c1, second = a2 * x.second + 2 * ac * x.mean + c2;
       norm_gain_[&node] = a2;
-      State y = Gaussian(mean, second - mean * mean, depth);
+      const double shared = x.shared < 0 ? -1 : a2 * (x.mean * x.mean + Shared(x)) + 2 * ac * x.mean + c2 - mean * mean;
+      State y = Gaussian(mean, second - mean * mean, depth, -1, std::max(shared, x.shared < 0 ? -1.0 : 0.0));
       y.level = y.second;
       y.profile = x.profile;
       source_of_node_[&node] = y.source;
       return Set(node, 0, y);
     }
     norm_gain_[&node] = s2 / std::max(Var(x), 1e-30);
-    State y = Gaussian(b1, s2 + b2 - b1 * b1, depth);
+    // Batch, instance and group norms take each channel's offset out (the shift's spread is left); a
+    // layer norm (over the features at each position) scales it with the rest.
+    const bool per_channel = op == "BatchNormalization" || op == "InstanceNormalization" || op == "GroupNormalization";
+    const double shared = x.shared < 0 ? -1
+                          : per_channel ? b2 - b1 * b1
+                                        : s2 * Shared(x) / std::max(Var(x), 1e-30) + b2 - b1 * b1;
+    State y = Gaussian(b1, s2 + b2 - b1 * b1, depth, -1, shared);
     y.level = y.second;
     y.profile = x.profile;  // normalized per channel: the border stays weaker than the middle
     source_of_node_[&node] = y.source;
@@ -967,7 +1097,7 @@ class Propagation {
     }
     const int depth = x.depth;
     for (const auto& out : norm.outputs) {
-      State y = Gaussian(0, 1, depth);
+      State y = Gaussian(0, 1, depth, -1, x.shared < 0 ? -1 : Shared(x) / std::max(Var(x), 1e-30));
       y.level = 1;
       y.profile = x.profile;
       decomposed_at_[&node].push_back({node.input(0), out, y.source, 1 / std::max(Var(x), 1e-30)});
@@ -1035,7 +1165,7 @@ class Propagation {
       State* ids = Find(node.input(ref.input == 0 ? 1 : 0));
       const TensorMoments w = WeightMoments(row);
       layer.depth = (ids ? ids->depth : 0) + 1;
-      State y = Gaussian(w.mean, w.second - w.mean * w.mean, layer.depth, id);
+      State y = Gaussian(w.mean, w.second - w.mean * w.mean, layer.depth, id, /*shared=*/0);
       y.level = y.second;
       layer_pre_[id] = layer_out_[id] = y.source;
       layer_id_[&node] = id;
@@ -1090,7 +1220,12 @@ class Propagation {
     if (IsRecurrentWeight(row.role)) return RecurrentForward(node, row, layer, id, mean, var, w);
     layer_weight_second_[id] = w.second * alpha * alpha;
     layer_id_[&node] = id;
-    State y = Gaussian(mean, var, layer.depth, id);
+    // The channel offsets: each output sums n weights times its inputs' shared parts and means.
+    double shared = alpha * alpha * n * w.second * (x->mean * x->mean + Shared(*x)) + (b2 - b1 * b1);
+    if (auto out = shapes_.find(node.output(0)); x->shared < 0 || (out != shapes_.end() && out->second.size() <= 2)) {
+      shared = -1;  // no positions
+    }
+    State y = Gaussian(mean, var, layer.depth, id, shared);
     y.level = y.second;
     y.profile = std::move(out_profile);
     layer_pre_[id] = layer_out_[id] = y.source;

@@ -272,15 +272,17 @@ def backward_node(node, x, y, gy, need):
     return grads
 
 
-def forward(graph, feeds, dtype=np.float32):
-    """Every tensor's value (constants included) after running the graph on `feeds`."""
+def forward(graph, feeds, dtype=np.float32, node_forward=None):
+    """Every tensor's value (constants included) after running the graph on `feeds`; `node_forward`
+    (default forward_node) runs one node. Float outputs are kept in `dtype`."""
+    node_forward = node_forward or forward_node
     values = {k: v.astype(dtype) if v.dtype.kind == "f" else v for k, v in graph.constants.items()}
     values.update({k: v.astype(dtype) for k, v in feeds.items()})
     for node in graph.nodes:
         if node.op_type == "Constant":
             continue
-        outs = forward_node(node, [values[n] if n else None for n in node.input])
-        values.update(zip(node.output, outs))
+        outs = node_forward(node, [values[n] if n else None for n in node.input])
+        values.update(zip(node.output, [o.astype(dtype) if o.dtype.kind == "f" else o for o in outs]))
     return values
 
 

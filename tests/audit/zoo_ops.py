@@ -160,14 +160,7 @@ def backward_node(node, x, y, gy, need):
 
 def forward(graph, feeds, dtype=np.float32):
     """Every tensor's value after running the graph on `feeds` (backprop.forward with these ops)."""
-    values = {k: v.astype(dtype) if v.dtype.kind == "f" else v for k, v in graph.constants.items()}
-    values.update({k: v.astype(dtype) for k, v in feeds.items()})
-    for node in graph.nodes:
-        if node.op_type == "Constant":
-            continue
-        outs = forward_node(node, [values[n] if n else None for n in node.input])
-        values.update(zip(node.output, [o.astype(dtype) if o.dtype.kind == "f" else o for o in outs]))
-    return values
+    return backprop.forward(graph, feeds, dtype, node_forward=forward_node)
 
 
 def backward(graph, values, output_grads, record=None):
