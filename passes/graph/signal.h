@@ -29,7 +29,7 @@ struct SignalOptions {
   // Solve each plain layer's weight scale so its predicted pre-activation second moment equals that of
   // the signal entering the chain (data-free LSUV); layers that end a residual branch keep theirs.
   bool preserve = false;
-  // Rows (by name) whose factor preserve may change: re-initialized ones.
+  // Which weights preserve may scale (the audit-signal pass: the re-initialized ones at random).
   std::function<bool(const ParamRow&)> may_scale;
 };
 
