@@ -367,7 +367,7 @@ class Propagation {
  public:
   Propagation(const onnx::ModelProto& model, const GraphIndex& index, const ParamTable& table, const MomentsOf& moments,
               const SignalOptions& options)
-      : model_(model), index_(index), moments_(moments), options_(options), shapes_(InferValueShapes(model)) {
+      : index_(index), moments_(moments), options_(options), shapes_(InferValueShapes(model)) {
     for (const ParamRow& row : table) {
       by_name_.emplace(row.name, &row);
       if (!row.fans) continue;
@@ -1619,7 +1619,6 @@ class Propagation {
     double gain = 1;
   };
 
-  const onnx::ModelProto& model_;
   const GraphIndex& index_;
   const MomentsOf& moments_;
   const SignalOptions& options_;
