@@ -200,17 +200,4 @@ def measure(graph, batch, seed, input_std, grad_seed, layer_inputs):
 
 def gradient_check(graph, seed=0, eps=1e-6):
     """backward() against a central difference along a random input direction, in float64, batch 1."""
-    feeds = backprop.normal_inputs(graph, 1, seed, 1.0)
-    rng = np.random.default_rng(seed)
-    values = forward(graph, feeds, np.float64)
-    out_grads = {o: rng.standard_normal(values[o].shape) for o in graph.outputs}
-    grads = backward(graph, values, out_grads)
-    worst = 0.0
-    for name, x in feeds.items():
-        v = rng.standard_normal(x.shape)
-        plus = forward(graph, {name: x.astype(np.float64) + eps * v}, np.float64)
-        minus = forward(graph, {name: x.astype(np.float64) - eps * v}, np.float64)
-        numeric = sum(float(np.sum(g * (plus[o] - minus[o]))) for o, g in out_grads.items()) / (2 * eps)
-        analytic = float(np.sum(grads[name] * v))
-        worst = max(worst, abs(numeric - analytic) / max(abs(numeric), 1e-12))
-    return worst
+    return backprop.gradient_check(graph, 1, seed, eps, run_forward=forward, run_backward=backward)
