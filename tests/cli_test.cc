@@ -74,7 +74,7 @@ TEST_F(Cli, ListPrintsTheTablesTheToolDecidesBy) {
       {"pass-throughs", "| Cast | input 0 | to a float type |"},
       {"pass-throughs", "| Split | input 0, to every output | - |"},
       {"settings", "| `--embedding-std S` | `embedding_std` | plan, rewrite, check, audit |"},
-      {"settings", "| `--preserve-signal` | `preserve_signal` | plan, rewrite, audit |"},
+      {"settings", "| `--preserve-signal` | `preserve_signal` | plan, rewrite, check, audit |"},
       {"passes", "| `find-copies` |"},
       {"passes", "| `audit-signal` |"},
   };

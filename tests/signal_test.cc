@@ -264,6 +264,17 @@ TEST_F(AuditCommand, FailOutsideExitsSixAndWritesTheReportAndPlot) {
   EXPECT_EQ(Tool("audit " + model_ + " --planned --preserve-signal --fail-outside 0.8,1.25").code, 6);
 }
 
+// A model rewritten with --preserve-signal checks clean against the same policy, and off against the
+// plain one (its deeper layers' gains are far from 1).
+TEST_F(AuditCommand, CheckKnowsPreserveSignal) {
+  const std::string out = dir_ + "/fresh.onnx";
+  ASSERT_EQ(Tool("rewrite " + model_ + " -o " + out + " --seed 3 --preserve-signal").code, 0);
+  const auto same = Tool("check " + out + " --preserve-signal");
+  EXPECT_EQ(same.code, 0) << same.out << same.err;
+  EXPECT_NE(same.out.find("0 off"), std::string::npos) << same.out;
+  EXPECT_EQ(Tool("check " + out).code, 6);
+}
+
 TEST_F(AuditCommand, PlanPrintsTheAuditWithItsTableAndBadValuesAreUsageErrors) {
   const auto r = Tool("plan " + model_ + " --audit");
   EXPECT_EQ(r.code, 0) << r.err;

@@ -197,7 +197,7 @@ const std::vector<Setting>& Settings() {
      false, [](const Policy& p) { return json(p.reinit_fixed); }},
     {"preserve_signal", "--preserve-signal", nullptr,
      "scale each plain layer so its predicted pre-activation second moment stays where the signal entered "
-     "(data-free LSUV; audit shows the effect)", kPlanCommand | kRewriteCommand | kAuditCommand, false,
+     "(data-free LSUV; audit shows the effect)", kAll, false,
      [](const std::string& t, Policy& p) { return ParseBool(t, &p.preserve_signal); }, nullptr, "preserve_signal",
      false, [](const Policy& p) { return json(p.preserve_signal); }},
     {"only", "--only", "SEL", "re-initialize only tensors matching [field=]glob or /regex/ (repeatable)", kAll, true,
