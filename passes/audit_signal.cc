@@ -28,17 +28,15 @@ class AuditSignalPass : public Pass {
 };
 
 // E[w] and E[w^2] of the values a tensor holds (every element, pieces included).
-Status Measure(const PassContext& ctx, const ParamRow& row, TensorMoments* m) {
+Status StoredMoments(const PassContext& ctx, const ParamRow& row, TensorMoments* m) {
   std::vector<double> values;
   if (ctx.store != nullptr) {
     REINIT_RETURN_IF_ERROR(ctx.store->ReadValues(*row.tensor, &values));
   } else {
     REINIT_RETURN_IF_ERROR(ReadValues(*row.tensor, &values));
   }
-  double sum = 0, sq = 0;
-  for (double v : values) sum += v, sq += v * v;
-  const double n = static_cast<double>(std::max<size_t>(values.size(), 1));
-  *m = TensorMoments{sum / n, sq / n, false, std::nullopt};
+  const TensorStats stats = Measure(values);
+  *m = TensorMoments{stats.mean, stats.std * stats.std + stats.mean * stats.mean, false, std::nullopt};
   return Status::Ok();
 }
 
@@ -76,7 +74,7 @@ Status AuditSignalPass::Run(PassContext& ctx, Counters& counters) {
     if (it != cache.end()) return it->second;
     if (!IsFloatType(row.dtype) || row.tensor == nullptr) return std::nullopt;
     TensorMoments m;
-    const Status s = Measure(ctx, row, &m);
+    const Status s = StoredMoments(ctx, row, &m);
     if (!s.ok()) {
       if (failed.ok()) failed = s;
       return std::nullopt;

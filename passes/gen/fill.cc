@@ -154,22 +154,6 @@ Status FillPieces(const ParamRow& row, uint64_t seed, unsigned threads, const By
   return CheckFinite(row, *stats);
 }
 
-TensorStats Measure(const std::vector<double>& v) {
-  TensorStats s;
-  if (v.empty()) return s;
-  double sum = 0, sq = 0;
-  s.min = s.max = v[0];
-  for (double x : v) {
-    sum += x;
-    s.min = std::min(s.min, x);
-    s.max = std::max(s.max, x);
-  }
-  s.mean = sum / v.size();
-  for (double x : v) sq += (x - s.mean) * (x - s.mean);
-  s.std = std::sqrt(sq / v.size());
-  return s;
-}
-
 Status FillTensor(const ParamRow& row, uint64_t seed, unsigned threads, TensorStats* stats) {
   onnx::TensorProto* t = row.tensor;
   if (!FillsByChunks(row)) {

@@ -14,9 +14,6 @@
 
 namespace reinit {
 
-// Mean, population std, min and max of values (all 0 for none).
-TensorStats Measure(const std::vector<double>& values);
-
 // Threads for one tensor; 0 means one per core.
 Status FillTensor(const ParamRow& row, uint64_t seed, unsigned threads, TensorStats* stats);
 

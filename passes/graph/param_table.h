@@ -168,6 +168,9 @@ struct TensorStats {
   double mean = 0, std = 0, min = 0, max = 0;
 };
 
+// Mean, population std, min and max of values (all 0 for none).
+TensorStats Measure(const std::vector<double>& values);
+
 // find-copies: one parameter stored twice (a submodule duplicated into both branches of an If, a tied
 // LM head stored as the embedding's transpose). The copy takes its original's decision and values.
 struct CopyFacts {

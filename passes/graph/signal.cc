@@ -111,27 +111,28 @@ std::vector<AxisWindow> Windows(const onnx::NodeProto& node, const std::vector<i
   return windows;
 }
 
-// Forward along one axis: r(o) = sum of p over the taps of window o inside the input (p empty: 1).
-std::vector<double> WindowSums(const AxisWindow& w, const std::vector<double>& p) {
-  std::vector<double> r(static_cast<size_t>(w.out), 0.0);
+// Calls visit(o, i) for every in-bounds tap: output o of the window reads input i.
+template <typename Visit>
+void ForEachTap(const AxisWindow& w, Visit visit) {
   for (int64_t o = 0; o < w.out; ++o) {
     for (int64_t j = 0; j < w.kernel; ++j) {
       const int64_t i = o * w.stride - w.begin + j * w.dilation;
-      if (i >= 0 && i < w.in) r[o] += p.empty() ? 1.0 : p[i];
+      if (i >= 0 && i < w.in) visit(o, i);
     }
   }
+}
+
+// Forward along one axis: r(o) = sum of p over the taps of window o inside the input (p empty: 1).
+std::vector<double> WindowSums(const AxisWindow& w, const std::vector<double>& p) {
+  std::vector<double> r(static_cast<size_t>(w.out), 0.0);
+  ForEachTap(w, [&](int64_t o, int64_t i) { r[o] += p.empty() ? 1.0 : p[i]; });
   return r;
 }
 
 // Backward along one axis: b(i) = sum of g over the windows that read input i (g empty: 1).
 std::vector<double> WindowScatter(const AxisWindow& w, const std::vector<double>& g) {
   std::vector<double> b(static_cast<size_t>(w.in), 0.0);
-  for (int64_t o = 0; o < w.out; ++o) {
-    for (int64_t j = 0; j < w.kernel; ++j) {
-      const int64_t i = o * w.stride - w.begin + j * w.dilation;
-      if (i >= 0 && i < w.in) b[i] += g.empty() ? 1.0 : g[o];
-    }
-  }
+  ForEachTap(w, [&](int64_t o, int64_t i) { b[i] += g.empty() ? 1.0 : g[o]; });
   return b;
 }
 
@@ -265,24 +266,27 @@ const std::set<std::string>& NoSignal() {
 
 using Shapes = std::unordered_map<std::string, std::vector<int64_t>>;
 
+// A tensor for shape inference: whole when small (shape and index constants), else only its name,
+// type and dims.
+void SkeletonTensor(const onnx::TensorProto& t, onnx::TensorProto* out) {
+  int64_t n = 1;
+  for (int64_t d : t.dims()) n *= std::max<int64_t>(d, 0);
+  if (n <= kSmallConstant && t.data_location() != onnx::TensorProto::EXTERNAL) {
+    out->CopyFrom(t);
+    return;
+  }
+  out->set_name(t.name());
+  out->set_data_type(t.data_type());
+  *out->mutable_dims() = t.dims();
+}
+
 // Copies a graph for shape inference: nodes and types, but no large tensor's data.
 void SkeletonGraph(const onnx::GraphProto& g, onnx::GraphProto* out) {
   out->set_name(g.name());
   *out->mutable_input() = g.input();
   *out->mutable_output() = g.output();
   *out->mutable_value_info() = g.value_info();
-  for (const auto& t : g.initializer()) {
-    onnx::TensorProto* c = out->add_initializer();
-    int64_t n = 1;
-    for (int64_t d : t.dims()) n *= std::max<int64_t>(d, 0);
-    if (n <= kSmallConstant && t.data_location() != onnx::TensorProto::EXTERNAL) {
-      c->CopyFrom(t);
-    } else {
-      c->set_name(t.name());
-      c->set_data_type(t.data_type());
-      *c->mutable_dims() = t.dims();
-    }
-  }
+  for (const auto& t : g.initializer()) SkeletonTensor(t, out->add_initializer());
   for (const auto& node : g.node()) {
     onnx::NodeProto* c = out->add_node();
     *c->mutable_input() = node.input();
@@ -292,29 +296,15 @@ void SkeletonGraph(const onnx::GraphProto& g, onnx::GraphProto* out) {
     c->set_domain(node.domain());
     for (const auto& attr : node.attribute()) {
       onnx::AttributeProto* a = c->add_attribute();
-      if (attr.has_g()) {
-        a->set_name(attr.name());
-        a->set_type(attr.type());
-        SkeletonGraph(attr.g(), a->mutable_g());
-      } else if (attr.graphs_size() > 0) {
-        a->set_name(attr.name());
-        a->set_type(attr.type());
-        for (const auto& sub : attr.graphs()) SkeletonGraph(sub, a->add_graphs());
-      } else if (attr.has_t()) {
-        a->set_name(attr.name());
-        a->set_type(attr.type());
-        const onnx::TensorProto& t = attr.t();
-        int64_t n = 1;
-        for (int64_t d : t.dims()) n *= std::max<int64_t>(d, 0);
-        if (n <= kSmallConstant && t.data_location() != onnx::TensorProto::EXTERNAL) {
-          *a->mutable_t() = t;
-        } else {
-          a->mutable_t()->set_data_type(t.data_type());
-          *a->mutable_t()->mutable_dims() = t.dims();
-        }
-      } else {
+      if (!attr.has_g() && attr.graphs_size() == 0 && !attr.has_t()) {
         a->CopyFrom(attr);
+        continue;
       }
+      a->set_name(attr.name());
+      a->set_type(attr.type());
+      if (attr.has_g()) SkeletonGraph(attr.g(), a->mutable_g());
+      for (const auto& sub : attr.graphs()) SkeletonGraph(sub, a->add_graphs());
+      if (attr.has_t()) SkeletonTensor(attr.t(), a->mutable_t());
     }
   }
 }
@@ -442,11 +432,10 @@ class Propagation {
     int64_t n = 0;
     if (IsFloatType(t.data_type()) && ElementCount(t, &n).ok() && n > 0 && n <= kSmallConstant &&
         t.data_location() != onnx::TensorProto::EXTERNAL && ReadValues(t, &s.values).ok()) {
-      double sum = 0, sq = 0;
-      for (double v : s.values) sum += v, sq += v * v;
-      s.mean = sum / n;
-      s.second = sq / n;
-      if (std::all_of(s.values.begin(), s.values.end(), [&](double v) { return v == s.values[0]; })) s.scalar = s.values[0];
+      const TensorStats stats = Measure(s.values);
+      s.mean = stats.mean;
+      s.second = stats.std * stats.std + stats.mean * stats.mean;
+      if (stats.min == stats.max) s.scalar = stats.min;
       return s;
     }
     s.values.clear();
@@ -576,8 +565,8 @@ class Propagation {
     }
     if (op == "Clip") return ClipForward(node, in);
     if (op == "MaxPool") return MaxPoolForward(node);
-    if (AveragesPositions(node)) return GlobalAverageForward(node);
-    if (op == "AveragePool") return AveragePoolForward(node);
+    if (AveragesPositions(node)) return AverageForward(node, /*global=*/true);
+    if (op == "AveragePool") return AverageForward(node, /*global=*/false);
     if (op == "PRelu") return PReluForward(node, in);
     if (op == "Softmax" || op == "LogSoftmax") return SoftmaxForward(node, *in[0]);
     if (op == "MatMul" && in.size() == 2 && in[1] != nullptr) return ActivationMatMulForward(node, *in[0], *in[1], depth);
@@ -644,12 +633,7 @@ class Propagation {
     auto it = shapes_.find(node.input(0));
     if (it == shapes_.end()) return 1;
     const std::vector<int64_t>& dims = it->second;
-    std::vector<int64_t> axes = IntsAttr(node, "axes");
-    if (op == "ReduceMean" && axes.empty() && node.input_size() > 1) {
-      if (const State* a = Find(node.input(1)); a != nullptr) {
-        for (double v : a->values) axes.push_back(static_cast<int64_t>(v));
-      }
-    }
+    std::vector<int64_t> axes = op == "ReduceMean" ? ReduceAxes(node) : std::vector<int64_t>{};
     if (op != "ReduceMean") {
       for (size_t a = 2; a < dims.size(); ++a) axes.push_back(static_cast<int64_t>(a));
     }
@@ -674,6 +658,17 @@ class Propagation {
     Set(node, 0, y);
   }
 
+  // A ReduceMean's axes: the attribute (before opset 18), or the constant second input.
+  std::vector<int64_t> ReduceAxes(const onnx::NodeProto& node) {
+    std::vector<int64_t> axes = IntsAttr(node, "axes");
+    if (axes.empty() && node.input_size() > 1) {
+      if (const State* a = Find(node.input(1)); a != nullptr) {
+        for (double v : a->values) axes.push_back(static_cast<int64_t>(v));
+      }
+    }
+    return axes;
+  }
+
   // GlobalAveragePool, or a ReduceMean over the spatial axes of a map or the tokens of a sequence.
   bool AveragesPositions(const onnx::NodeProto& node) {
     if (node.op_type() == "GlobalAveragePool") return true;
@@ -681,12 +676,7 @@ class Propagation {
     auto it = shapes_.find(node.input(0));
     if (it == shapes_.end()) return false;
     const int64_t rank = static_cast<int64_t>(it->second.size());
-    std::vector<int64_t> axes = IntsAttr(node, "axes");
-    if (axes.empty() && node.input_size() > 1) {
-      if (const State* a = Find(node.input(1)); a != nullptr) {
-        for (double v : a->values) axes.push_back(static_cast<int64_t>(v));
-      }
-    }
+    std::vector<int64_t> axes = ReduceAxes(node);
     if (axes.empty()) return false;
     for (int64_t& a : axes) {
       if (a < 0) a += rank;
@@ -696,45 +686,27 @@ class Propagation {
     return true;
   }
 
-  // The average over positions keeps each channel's shared part and (over many positions) nothing of
-  // the rest: q = m^2 + shared. The result has no positions left.
-  void GlobalAverageForward(const onnx::NodeProto& node) {
+  // An average over K positions keeps each channel's shared part and 1/K of the rest (neighbours taken
+  // as independent; they are not quite, so for AveragePool's small windows a lower bound): q = m^2 +
+  // shared + (var - shared) / K. A global average (K = infinity) leaves no positions.
+  void AverageForward(const onnx::NodeProto& node, bool global) {
     const std::string input = ComputedInput(node);
     State* x = Find(input);
     if (x == nullptr) return;
     Materialize(*x);
     if (x->shared < 0) return Carry(node);  // positions not known: identity
-    State y;
-    y.known = y.materialized = true;
-    y.mean = x->mean;
-    y.second = x->mean * x->mean + Shared(*x);
-    y.depth = x->depth;
-    y.level = x->level;
-    y.shared = -1;
-    absorbed_.insert(&node);  // backward: the pool's share of the gradient, node by node
-    Set(node, 0, y);
-  }
-
-  // An average over windows of K positions keeps the shared part and 1/K of the rest (neighbours taken
-  // as independent; they are not quite, so this is a lower bound).
-  void AveragePoolForward(const onnx::NodeProto& node) {
-    const std::string input = ComputedInput(node);
-    State* x = Find(input);
-    if (x == nullptr) return;
-    Materialize(*x);
-    if (x->shared < 0) return Carry(node);
     double k = 1;
     for (int64_t d : IntsAttr(node, "kernel_shape")) k *= static_cast<double>(std::max<int64_t>(d, 1));
+    const double shared = Shared(*x);
     State y;
     y.known = y.materialized = true;
-    const double shared = Shared(*x);
     y.mean = x->mean;
-    y.second = x->mean * x->mean + shared + (Var(*x) - shared) / k;
-    y.shared = shared;
+    y.second = x->mean * x->mean + shared + (global ? 0.0 : (Var(*x) - shared) / k);
+    y.shared = global ? -1 : shared;
     y.depth = x->depth;
     y.level = x->level;
-    y.profile = CarriedProfile(node, x->profile);
-    absorbed_.insert(&node);
+    if (!global) y.profile = CarriedProfile(node, x->profile);
+    absorbed_.insert(&node);  // backward: the pool's share of the gradient, node by node
     Set(node, 0, y);
   }
 
@@ -1022,9 +994,7 @@ class Propagation {
         const int64_t ax = axis < 0 ? axis + rank : axis;
         if (ax >= 0 && ax < rank && it->second[ax] > 0) w = static_cast<double>(it->second[ax]);
       }
-      auto shape = shapes_.find(node.input(i));
-      channels = channels && shape != shapes_.end() &&
-                 (axis == 1 || axis == 1 - static_cast<int64_t>(shape->second.size()));
+      channels = channels && it != shapes_.end() && (axis == 1 || axis == 1 - static_cast<int64_t>(it->second.size()));
       profile = i == 0 ? s->profile : Blend(profile, second, s->profile, w * s->second);
       positions = positions || s->shared >= 0;
       total += w;
@@ -1151,8 +1121,6 @@ class Propagation {
     const ParamRow& row = *ref.row;
     const std::string& op = node.op_type();
     LayerSignal layer;
-    layer.node = &node;
-    layer.row = &row;
     layer.name = index_.NodeLabel(node);
     layer.op = op;
     layer.weight = row.name;

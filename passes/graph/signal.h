@@ -43,9 +43,7 @@ struct TensorMoments {
 using MomentsOf = std::function<std::optional<TensorMoments>(const ParamRow& row)>;
 
 struct LayerSignal {
-  const onnx::NodeProto* node = nullptr;
-  const ParamRow* row = nullptr;  // the weight
-  std::string name, op, weight, activation;
+  std::string name, op, weight, activation;  // the node's label, its op, the weight's name
   int depth = 0;             // layers on the longest path from an input, this one included
   int64_t fan_in = 0;
   // Predicted std of the layer's output before its activation (after its bias, and any per-channel
