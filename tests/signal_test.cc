@@ -281,8 +281,12 @@ TEST_F(AuditCommand, PlanPrintsTheAuditWithItsTableAndBadValuesAreUsageErrors) {
   EXPECT_NE(r.out.find("60 tensors"), std::string::npos) << r.out;  // the plan's table first
   EXPECT_NE(r.out.find("forward: last/first std"), std::string::npos) << r.out;
   for (const char* bad : {"--bn sometimes", "--fail-outside 2,1", "--fail-outside 1", "--input-std 0"}) {
-    const auto u = Tool("audit " + model_ + " " + bad);
+    const std::string flag = std::string(bad).substr(0, std::string(bad).find(' '));
+    const auto u = Tool("audit " + model_ + " " + bad + " --report " + dir_ + "/bad.json --plot " + dir_ + "/bad.svg");
     EXPECT_EQ(u.code, 2) << bad << ": " << u.err;
+    EXPECT_NE(u.err.find("error: " + flag), std::string::npos) << bad << ": " << u.err;  // names the option
+    EXPECT_FALSE(std::filesystem::exists(dir_ + "/bad.json")) << bad;                      // nothing written
+    EXPECT_FALSE(std::filesystem::exists(dir_ + "/bad.svg")) << bad;
   }
   EXPECT_EQ(Tool("check " + model_ + " --planned").code, 2);  // an option of audit only
 }
