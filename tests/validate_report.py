@@ -65,6 +65,21 @@ def audit_problems(report):
     return problems
 
 
+def export_problems(report, every_parameter):
+    """Names are unique, and (rewrite) every re-initialized tensor is exported or said to be unnamed."""
+    problems = []
+    export = report["export"]
+    names = [t["name"] for t in export["tensors"]]
+    if len(set(names)) != len(names):
+        problems.append("an exported name occurs twice")
+    if "tensors" in report and not every_parameter:
+        reinitialized = {e["name"] for e in report["tensors"] if e["action"] == "reinitialized"}
+        accounted = {t["tensor"] for t in export["tensors"]} | {u["tensor"] for u in export["unnamed"]}
+        if reinitialized != accounted:
+            problems.append("export does not account for exactly the re-initialized tensors")
+    return problems
+
+
 def main():
     tool, schema_path, models = sys.argv[1:4]
     with open(schema_path) as f:
@@ -75,12 +90,16 @@ def main():
     checked = 0
     with tempfile.TemporaryDirectory() as tmp:
         for model in sorted(glob.glob(os.path.join(models, "*.onnx"))):
-            for command in ("plan", "rewrite", "check", "audit"):
+            for command in ("plan", "rewrite", "check", "audit", "export-weights"):
                 report_path = os.path.join(tmp, "report.json")
                 out_model = os.path.join(tmp, "out.onnx")
-                args = [tool, command, out_model if command in ("check", "audit") else model, "--report", report_path]
+                weights = os.path.join(tmp, "out.safetensors")
+                args = [tool, command, out_model if command in ("check", "audit", "export-weights") else model,
+                        "--report", report_path]
                 if command == "rewrite":
-                    args += ["-o", out_model]
+                    args += ["-o", out_model, "--export-weights", weights]
+                if command == "export-weights":
+                    args += [weights, "--all"]
                 subprocess.run(args, check=True, stdout=subprocess.DEVNULL)
                 with open(report_path) as f:
                     report = json.load(f)
@@ -89,8 +108,12 @@ def main():
                     problems += check_problems(report)
                 elif command == "audit":
                     problems += audit_problems(report)
+                elif command == "export-weights":
+                    problems += export_problems(report, every_parameter=True)
                 else:
                     problems += table_problems(report, command)
+                if command == "rewrite":
+                    problems += export_problems(report, every_parameter=False)
                 for p in problems:
                     print("%s (%s): %s" % (os.path.basename(model), command, p))
                 failures += len(problems) > 0

@@ -25,11 +25,14 @@ struct Names<OutputFormat> {
 namespace {
 
 constexpr unsigned kPlan = kPlanCommand, kRewrite = kRewriteCommand, kCheck = kCheckCommand, kAudit = kAuditCommand,
-                   kAll = kEveryCommand;
+                   kExport = kExportCommand, kAll = kEveryCommand;
+
+// export-weights takes plan's policy settings: they decide which tensors count as re-initialized.
+unsigned SettingsBit(unsigned command) { return command == kExport ? kPlan : command; }
 
 // Commands by bit, for messages ("--tolerance is an option of check").
 constexpr std::pair<unsigned, const char*> kCommandNames[] = {
-    {kPlan, "plan"}, {kRewrite, "rewrite"}, {kCheck, "check"}, {kAudit, "audit"}};
+    {kPlan, "plan"}, {kRewrite, "rewrite"}, {kCheck, "check"}, {kAudit, "audit"}, {kExport, "export-weights"}};
 
 // What the command line gives, before it is checked: the raw texts of the options.
 struct Raw {
@@ -53,6 +56,9 @@ const CliOption kCliOptions[] = {
   {"--external-data-file", "NAME", "write tensors to this data file beside the output (a file name; automatic over 2 GB)", kRewrite},
   {"--size-threshold",     "BYTES", "with external data: tensors of at least this many bytes go to the data file (default 1024)", kRewrite},
   {"--threads",            "N",    "generation threads (default: one per core); the output never depends on it", kRewrite},
+  {"--export-weights",     "W.safetensors", "also write the re-initialized tensors as safetensors, keyed by the framework's names and in its layouts", kRewrite},
+  {"--export-all",         nullptr, "with --export-weights: every parameter, not only the re-initialized ones", kRewrite},
+  {"--name-map",           "FILE", "JSON or YAML map of ONNX tensor names to the names to export them under", kRewrite | kExport},
   {"--tolerance",          "T",    "allowed relative deviation of a measured std (default 0.25)", kCheck},
   {"--audit",              nullptr, "also print the signal audit (as the audit command) and put it in the report", kPlan | kRewrite},
   {"--planned",            nullptr, "audit what rewrite with these options would produce, not the model as stored", kAudit},
@@ -65,6 +71,7 @@ const CliOption kCliOptions[] = {
   {"--report",             "R.json", "write the JSON report to this file", kAll},
   {"--format",             "F",    "stdout: text (default), json (the report) or markdown", kAll},
   {"--all",                nullptr, "list every tensor in the table, not only parameters", kPlan | kRewrite},
+  {"--all",                nullptr, "export every parameter, not only those the options select for re-initialization", kExport},
   {"--passes",             "LIST", "run only this prefix of the pipeline, e.g. find-params,infer-fans", kPlan},
   {"--dump-after",         "PASS", "print the parameter table to stderr after this pass", kAll},
   {"--stats",              nullptr, "print per-pass counters to stderr", kAll},
@@ -78,6 +85,7 @@ std::string LongName(const std::string& names) { return names.substr(names.rfind
 
 void AddOptions(CLI::App* cmd, unsigned command, Raw* raw) {
   cmd->add_option("model", raw->values["model"], "input ONNX model")->required();
+  if (command == kExport) cmd->add_option("weights", raw->values["weights"], "the safetensors file to write")->required();
   auto add = [&](const std::string& names, const char* value, const std::string& help, bool list) {
     const std::string key = LongName(names);
     if (value == nullptr) {
@@ -92,7 +100,7 @@ void AddOptions(CLI::App* cmd, unsigned command, Raw* raw) {
     if (o.commands & command) add(o.names, o.value, o.help, false);
   }
   for (const Setting& s : Settings()) {
-    if (s.commands & command) add(s.flag, s.value_name, s.help, s.list);
+    if (s.commands & SettingsBit(command)) add(s.flag, s.value_name, s.help, s.list);
   }
 }
 
@@ -145,7 +153,7 @@ std::string Unexpected(const CLI::App& cmd, unsigned command, const std::vector<
     }
   }
   for (const Setting& s : Settings()) {
-    if (s.flag == name && !(s.commands & command)) {
+    if (s.flag == name && !(s.commands & SettingsBit(command))) {
       for (auto [bit, c] : kCommandNames) {
         if (s.commands & bit) commands.push_back(c);
       }
@@ -181,6 +189,9 @@ std::string Apply(const Raw& raw, unsigned command, Options* o) {
   if (auto* v = value("--passes")) o->passes = *v;
   if (auto* v = value("--dump-after")) o->dump_after = *v;
   if (auto* v = value("--external-data-file")) o->external_data_file = *v;
+  if (auto* v = value("weights")) o->export_weights = *v;
+  if (auto* v = value("--export-weights")) o->export_weights = *v;
+  if (auto* v = value("--name-map")) o->name_map = *v;
   if (auto* v = value("--format")) {
     const auto f = ParseName<OutputFormat>(*v);
     if (!f) return "--format must be " + NameList<OutputFormat>() + ", not '" + *v + "'";
@@ -223,12 +234,15 @@ std::string Apply(const Raw& raw, unsigned command, Options* o) {
   o->in_place = flag("--in-place");
   o->untie_shared = flag("--untie-shared");
   o->all = flag("--all");
+  o->export_all = flag("--export-all") || (command == kExport && o->all);
+  if (flag("--export-all") && o->export_weights.empty()) return "--export-all needs --export-weights";
+  if (!o->name_map.empty() && o->export_weights.empty()) return "--name-map needs --export-weights";
   o->stats = flag("--stats");
   if (flag("--quiet") && flag("--verbose")) return "-q and -v cannot be combined";
   o->verbosity = flag("--quiet") ? 0 : flag("--verbose") ? 2 : 1;
   // Policy settings: checked here, with the flag's name, so a bad value stops before any work.
   for (const Setting& s : Settings()) {
-    if (!(s.commands & command)) continue;
+    if (!(s.commands & SettingsBit(command))) continue;
     std::vector<std::string> texts;
     if (s.list) {
       auto it = raw.lists.find(s.flag);
@@ -262,6 +276,7 @@ int ParseCommandLine(int argc, const char* const* argv, Options* o, std::ostream
       "  onnx-reinit rewrite model.onnx -o tuned.onnx --reinit-last 1\n"
       "  onnx-reinit check fresh.onnx --tolerance 0.25\n"
       "  onnx-reinit audit model.onnx --planned --plot signal.svg\n"
+      "  onnx-reinit rewrite model.onnx -o fresh.onnx --export-weights fresh.safetensors\n"
       "  onnx-reinit --list-passes\n"
       "Exit codes: 0 ok, 1 internal error, 2 usage error, 3 unreadable or invalid model,\n"
       "            4 unsupported construct, 5 write failure, 6 check found layers off (audit: a ratio\n"
@@ -295,6 +310,8 @@ int ParseCommandLine(int argc, const char* const* argv, Options* o, std::ostream
        "onnx-reinit check fresh.onnx --tolerance 0.25   # exit 6 if a layer is off", nullptr, {}},
       {"audit", kAudit, "predict each layer's forward and backward signal std from the graph and the weights",
        "onnx-reinit audit models/mlp_tanh.onnx --planned --plot signal.svg", nullptr, {}},
+      {"export-weights", kExport, "write a model's parameters as safetensors, keyed by the framework's names and in its layouts",
+       "onnx-reinit export-weights fresh.onnx fresh.safetensors --all", nullptr, {}},
   };
   for (Command& c : commands) {
     c.app = app.add_subcommand(c.name, c.summary);
@@ -331,6 +348,9 @@ int ParseCommandLine(int argc, const char* const* argv, Options* o, std::ostream
       if (o->in_place && !o->output.empty()) return usage("--output and --in-place cannot be combined");
       if (o->in_place) o->output = o->input;
       if (o->output.empty()) return usage("rewrite needs -o OUT.onnx, or --in-place");
+      if (!o->export_weights.empty() && o->output == "-") {
+        return usage("--export-weights needs the model written to a file, not to stdout");
+      }
     }
     return -1;
   }
@@ -338,12 +358,12 @@ int ParseCommandLine(int argc, const char* const* argv, Options* o, std::ostream
   if (!extras.empty()) {
     std::string word = extras[0];
     if (word.rfind("-", 0) == 0) return usage("unknown option " + word);
-    const std::string suggestion = Closest(word, {"plan", "rewrite", "check", "audit"});
-    return usage("unknown command '" + word + "' (plan, rewrite, check or audit" +
+    const std::string suggestion = Closest(word, {"plan", "rewrite", "check", "audit", "export-weights"});
+    return usage("unknown command '" + word + "' (plan, rewrite, check, audit or export-weights" +
                  (suggestion.empty() ? "" : "; did you mean " + suggestion + "?") + ")");
   }
   err << app.help();
-  err << kToolName << ": error: a command is required (plan, rewrite, check or audit)\n";
+  err << kToolName << ": error: a command is required (plan, rewrite, check, audit or export-weights)\n";
   return static_cast<int>(ExitCode::kUsage);
 }
 

@@ -74,16 +74,29 @@ int RunRewrite(const Options& options, std::ostream& out, std::ostream& err) {
     err << kToolName << ": warning: the model is over 2 GB: tensors of at least " << options.size_threshold
         << " bytes went to " << writer.data_file() << "\n";
   }
+  nlohmann::ordered_json exported;
+  if (status.ok() && !options.export_weights.empty()) {
+    status = ExportRewritten(options, writer.written(), s.run.table(), &exported, &writer, err);
+  }
   std::string input_sha256;
   if (status.ok()) status = InputSha256(s, &input_sha256);
   const SignalAudit* audit = options.audit ? &*s.run.ctx().signal.audit : nullptr;
-  const auto report = BuildReport(s.run.table(), {"rewrite", options.input, input_sha256, options.output,
+  auto report = BuildReport(s.run.table(), {"rewrite", options.input, input_sha256, options.output,
                                                   status.ok() ? writer.sha256() : "", s.run.ctx().policy, audit});
+  if (!exported.is_null()) report["export"] = exported;
   if (status.ok()) status = WriteReport(options, report, &writer);
   if (status.ok()) status = writer.Commit();
   if (!status.ok()) return Fail(status, err);
   PrintResults(options, s.run.table(), report, Results(options, out, err), audit);
   PrintNotes(options, s.run.table(), err);
+  if (!exported.is_null() && options.verbosity > 0) {
+    for (const auto& u : exported["unnamed"]) {
+      err << kToolName << ": warning: not exported: '" << u["tensor"].get<std::string>() << "': "
+          << u["reason"].get<std::string>() << "\n";
+    }
+    err << kToolName << ": wrote " << options.export_weights << ": " << exported["tensors"].size()
+        << " tensors under the framework's names\n";
+  }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (options.verbosity > 0) Closing(options, writer, s.run.table(), seconds, err);
   return 0;

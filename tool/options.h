@@ -15,7 +15,7 @@ namespace reinit {
 enum class OutputFormat { kText, kJson, kMarkdown };
 
 struct Options {
-  std::string command;  // "plan", "rewrite", "check", "audit", "list-passes" or "list"
+  std::string command;  // "plan", "rewrite", "check", "audit", "export-weights", "list-passes" or "list"
   std::string list;     // --list WHAT (tool/listings.h)
   std::string input;
   std::string output;   // rewrite: the new model; "-" for stdout
@@ -44,6 +44,11 @@ struct Options {
   bool in_place = false;            // rewrite: replace the input model (atomically)
   std::string external_data_file;  // rewrite: write tensors to this data file beside the output
   uint64_t size_threshold = 1024;  // rewrite: tensors of at least this many bytes go to the data file
+  // The new weights as safetensors keyed by the framework's names (export-weights' second argument,
+  // rewrite --export-weights); every parameter with export-weights --all or rewrite --export-all.
+  std::string export_weights;
+  bool export_all = false;
+  std::string name_map;  // --name-map: ONNX tensor name -> framework name (JSON or YAML)
   // rewrite, plan: tensors of an inline model (initializers and Constant values, in any graph) with at
   // least this many raw bytes are never read into memory; rewrite streams them (regenerated or copied)
   // into the output. 0: never. Not a flag (tests lower it to stream every tensor they can).

@@ -64,6 +64,8 @@ Status RegisterFiles(const Options& options, FileGuard* files) {
   if (!options.config.empty()) REINIT_RETURN_IF_ERROR(files->Read(options.config, "the rules file"));
   if (!options.report.empty()) REINIT_RETURN_IF_ERROR(files->Write(options.report, "the report"));
   if (!options.plot.empty()) REINIT_RETURN_IF_ERROR(files->Write(options.plot, "the plot"));
+  if (!options.export_weights.empty()) REINIT_RETURN_IF_ERROR(files->Write(options.export_weights, "the weights file"));
+  if (!options.name_map.empty()) REINIT_RETURN_IF_ERROR(files->Read(options.name_map, "the name map"));
   return Status::Ok();
 }
 
@@ -228,6 +230,7 @@ int RunCommand(const Options& options, std::ostream& out, std::ostream& err) {
     if (options.command == "rewrite") return RunRewrite(options, out, err);
     if (options.command == "check") return RunCheck(options, out, err);
     if (options.command == "audit") return RunAudit(options, out, err);
+    if (options.command == "export-weights") return RunExportWeights(options, out, err);
     return Fail({ExitCode::kUsage, "unknown command '" + options.command + "'"}, err);
   } catch (const std::exception& e) {
     // Exceptions from protobuf or the ONNX library end here, as one line.

@@ -71,5 +71,18 @@ int RunPlan(const Options& options, std::ostream& out, std::ostream& err);
 int RunRewrite(const Options& options, std::ostream& out, std::ostream& err);
 int RunCheck(const Options& options, std::ostream& out, std::ostream& err);
 int RunAudit(const Options& options, std::ostream& out, std::ostream& err);
+int RunExportWeights(const Options& options, std::ostream& out, std::ostream& err);
+
+// Writes options.export_weights from a session that ran the plan pipeline: the rows `wanted` accepts,
+// under the framework's names (passes/graph/framework_names.h); `result` gets the report's "export"
+// object. With a writer, the file is removed again if the model cannot be put in place.
+Status ExportWeights(const Options& options, Session& s, const std::function<bool(const ParamRow&)>& wanted,
+                     const std::string& source, nlohmann::ordered_json* result, ModelWriter* writer);
+// rewrite --export-weights: exports from the model file just written (`written`, not yet in place) the
+// tensors `rewritten` re-initialized (every parameter with --export-all).
+Status ExportRewritten(const Options& options, const std::string& written, const ParamTable& rewritten,
+                       nlohmann::ordered_json* result, ModelWriter* writer, std::ostream& err);
+// The table of exported names and a warning per tensor left out (nothing with -q).
+void PrintExport(const Options& options, const nlohmann::ordered_json& result, std::ostream& out, std::ostream& err);
 
 }  // namespace reinit

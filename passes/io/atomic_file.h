@@ -51,6 +51,8 @@ class AtomicFile {
   const std::string& path() const { return path_; }
   // After Open(): the file the rename replaces (symbolic links followed); empty for a stream.
   const std::string& target() const { return target_; }
+  // After Open(): the temporary file the bytes go to until Commit(); empty for a stream.
+  const std::string& temporary() const { return tmp_; }
   // After Open(): written straight to a device, FIFO, socket or standard output.
   bool streamed() const { return stream_; }
   // Lowercase hex SHA-256 of everything written; valid after Close(); empty if not hashed.

@@ -50,6 +50,9 @@ class ModelWriter {
   Status Commit();
 
   const std::string& sha256() const { return model_file_->sha256(); }
+  // After Write(): the complete model under its temporary name (readable, not yet in place); empty when
+  // the model went to a device or stream.
+  const std::string& written() const { return model_file_->temporary(); }
   uint64_t size() const { return model_file_->size(); }
   // The data file's path, or "" when the model has none.
   const std::string& data_file() const { return data_path_; }

@@ -19,7 +19,8 @@ enum CommandMask : unsigned {
   kRewriteCommand = 2,
   kCheckCommand = 4,
   kAuditCommand = 8,
-  kEveryCommand = kPlanCommand | kRewriteCommand | kCheckCommand | kAuditCommand,
+  kExportCommand = 16,  // export-weights: takes plan's settings (they say which tensors are re-initialized)
+  kEveryCommand = kPlanCommand | kRewriteCommand | kCheckCommand | kAuditCommand | kExportCommand,
 };
 
 struct Setting {
