@@ -508,7 +508,8 @@ void ScaleResidual(ParamRow& row, const Policy& policy, size_t branches) {
     row.init.std *= f;
     if (row.init.bound) *row.init.bound *= f;
     row.init.reason += "; last layer of a residual branch: scaled by 1/sqrt(" + std::to_string(branches) +
-                  " residual branches) (--residual-scaling gpt2)";
+                  " residual branches) (" + (policy.residual ? std::string("--residual-scaling gpt2")
+                                                             : "preset " + policy.preset + ": GPT2PreTrainedModel's c_proj") + ")";
   }
 }
 
