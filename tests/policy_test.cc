@@ -134,7 +134,7 @@ TEST(Presets, PyTorchBiasBoundsComeFromTheLayersTorchFanIn) {
 // in_proj_weight [E, 3E], its output sliced into Q, K, V; out_proj a Gemm in the same node scope.
 // _reset_parameters: xavier_uniform_(in_proj_weight) over [3E, E], in_proj_bias and out_proj.bias 0,
 // out_proj.weight as nn.Linear's.
-onnx::ModelProto SelfAttention(const std::string& scope) {
+onnx::ModelProto SelfAttention(const std::string& in_scope, const std::string& out_scope) {
   auto m = test::ParseModel(R"(<ir_version: 8, opset_import: ["" : 14]>
     g (float[5,16] X) => (float[5,16] Y) {
       P = MatMul(X, Win)
@@ -154,21 +154,21 @@ onnx::ModelProto SelfAttention(const std::string& scope) {
   test::AddInitializer(m, "Bout", {16});
   test::AddInitializer(m, "C", {});
   for (auto& node : *m.mutable_graph()->mutable_node()) {
-    if (node.op_type() == "MatMul" && node.input(1) == "Win") node.set_name(scope + "/MatMul");
-    if (node.op_type() == "Gemm") node.set_name(scope + "/Gemm");
+    if (node.op_type() == "MatMul" && node.input(1) == "Win") node.set_name(in_scope + "/MatMul");
+    if (node.op_type() == "Gemm") node.set_name(out_scope + "/Gemm");
   }
   return m;
 }
 
 TEST(Presets, PyTorchDrawsMultiheadAttentionsInProjOverTheWholeTensor) {
-  auto run = test::Plan(SelfAttention("/attn"), Preset("pytorch"));
+  auto run = test::Plan(SelfAttention("/attn", "/attn"), Preset("pytorch"));
   EXPECT_EQ(run->Row("Win").init.scheme, Scheme::kXavier) << run->Row("Win").init.reason;
   EXPECT_NEAR(*run->Row("Win").init.bound, std::sqrt(6.0 / (16 + 24)), 1e-12);
   EXPECT_EQ(run->Row("Bin").init.scheme, Scheme::kConstant) << run->Row("Bin").init.reason;
   EXPECT_EQ(run->Row("Bout").init.scheme, Scheme::kConstant) << run->Row("Bout").init.reason;
   EXPECT_NEAR(*run->Row("Wout").init.bound, 1 / std::sqrt(8.0), 1e-12);  // out_proj: nn.Linear's
   // In scopes of their own (attention built of nn.Linear layers), the projections stay Linear.
-  auto linear = test::Plan(SelfAttention("/attn/qkv"), Preset("pytorch"));
+  auto linear = test::Plan(SelfAttention("/attn/qkv", "/attn/proj"), Preset("pytorch"));
   EXPECT_NEAR(*linear->Row("Win").init.bound, 1 / std::sqrt(16.0), 1e-12) << linear->Row("Win").init.reason;
   EXPECT_EQ(linear->Row("Bin").init.scheme, Scheme::kUniform);
 }
