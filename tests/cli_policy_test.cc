@@ -270,6 +270,24 @@ TEST_F(CliPolicy, PresetChangesTheNumbers) {
   EXPECT_NEAR(Entry(torch, "features.4.weight")["gain"].get<double>(), std::sqrt(2.0), 1e-12);
 }
 
+// The bundled models are exported right after torch.nn built them: --preset pytorch (reset_parameters)
+// finds every layer where torch drew it, biases included; torch-gain (calculate_gain) finds them off.
+// transformer_tied is an nn.TransformerEncoder: its nn.MultiheadAttention in_proj is Xavier over
+// [96, 32] (std sqrt(2/128) = 0.125), not nn.Linear's 1/sqrt(3*32).
+TEST_F(CliPolicy, ModelsAsTorchBuiltThemPassCheckWithThePytorchPreset) {
+  for (const char* model : {"mlp_relu.onnx", "mlp_tanh.onnx", "lstm.onnx", "zoo/transformer_tied.onnx"}) {
+    test::ToolResult ok = Tool("check " + test::ModelPath(model) + " --preset pytorch");
+    EXPECT_EQ(ok.code, 0) << model << "\n" << ok.out << ok.err;
+    EXPECT_NE(ok.out.find(" 0 off"), std::string::npos) << ok.out;
+  }
+  test::ToolResult mlp = Tool("check " + test::ModelPath("mlp_relu.onnx") + " --preset pytorch");
+  EXPECT_NE(mlp.out.find("4 ok, 0 off"), std::string::npos) << mlp.out;  // 2 weights and 2 biases
+  test::ToolResult attn = Tool("check " + test::ModelPath("zoo/transformer_tied.onnx") + " --preset pytorch");
+  EXPECT_NE(attn.out.find("encoder.layers.0.self_attn.in_proj_weight   xavier   0.125 "), std::string::npos) << attn.out;
+  test::ToolResult gain = Tool("check " + test::ModelPath("mlp_relu.onnx") + " --preset torch-gain");
+  EXPECT_EQ(gain.code, 6) << gain.out << gain.err;
+}
+
 TEST_F(CliPolicy, CheckPassesOnAFreshRewriteAndFlagsAPyTorchDefaultInit) {
   ASSERT_EQ(Tool("rewrite " + test::ModelPath("mlp_relu.onnx") + " -o " + dir_ + "/fresh.onnx").code, 0);
   test::ToolResult ok = Tool("check " + dir_ + "/fresh.onnx");
