@@ -301,12 +301,27 @@ def check_pytorch():
 
 # ---- hf: transformers' _init_weights --------------------------------------------------------------------
 
+class Conv1D(nn.Module):
+    """transformers.pytorch_utils.Conv1D, GPT-2's linear layer: weight [in, out], y = addmm(bias, x, weight)
+    (exported as a Gemm with the bias as C)."""
+
+    def __init__(self, nf, nx):
+        super().__init__()
+        self.nf = nf
+        self.weight = nn.Parameter(torch.randn(nx, nf) * 0.02)
+        self.bias = nn.Parameter(torch.randn(nf) * 0.02)
+
+    def forward(self, x):
+        size_out = x.size()[:-1] + (self.nf,)
+        return torch.addmm(self.bias, x.view(-1, x.size(-1)), self.weight).view(size_out)
+
+
 class Gpt2Block(nn.Module):
     def __init__(self, d):
         super().__init__()
         self.ln_1, self.ln_2 = nn.LayerNorm(d), nn.LayerNorm(d)
-        self.c_attn, self.attn_c_proj = nn.Linear(d, 3 * d), nn.Linear(d, d)
-        self.c_fc, self.mlp_c_proj = nn.Linear(d, 4 * d), nn.Linear(4 * d, d)
+        self.c_attn, self.attn_c_proj = Conv1D(3 * d, d), Conv1D(d, d)
+        self.c_fc, self.mlp_c_proj = Conv1D(4 * d, d), Conv1D(d, 4 * d)
 
     def forward(self, x):
         q, k, v = self.c_attn(self.ln_1(x)).split(x.shape[-1], dim=2)
@@ -333,7 +348,7 @@ def hf_expected(model, r, n_layer=None):
     spec = {}
     for mname, m in model.named_modules():
         prefix = mname + "." if mname else ""
-        if isinstance(m, nn.Linear):
+        if isinstance(m, (nn.Linear, Conv1D)):
             std = r / math.sqrt(2 * n_layer) if n_layer and mname.endswith("c_proj") else r
             spec[prefix + "weight"] = ("normal", std)
             spec[prefix + "bias"] = ("constant", 0.0)
