@@ -76,6 +76,60 @@ def main():
     export(Recurrent(nn.LSTM, False), torch.randn(1, 7, 10), "lstm", do_constant_folding=True)
     export(Recurrent(nn.GRU, True), torch.randn(1, 7, 10), "gru_bidirectional", do_constant_folding=True)
     deep_tanh()
+    bert_tiny()
+
+
+class BertLayer(nn.Module):
+    """A BERT encoder layer: self-attention of q, k, v Linears, output Linear + residual + LayerNorm, GELU
+    MLP + residual + LayerNorm (the module names of transformers' BertLayer, flattened)."""
+
+    def __init__(self, d):
+        super().__init__()
+        self.query, self.key, self.value, self.attention_output = (nn.Linear(d, d) for _ in range(4))
+        self.attention_norm, self.output_norm = nn.LayerNorm(d), nn.LayerNorm(d)
+        self.intermediate, self.output = nn.Linear(d, 4 * d), nn.Linear(4 * d, d)
+
+    def forward(self, x):
+        q, k, v = self.query(x), self.key(x), self.value(x)
+        a = torch.softmax(q @ k.transpose(1, 2) / q.shape[-1] ** 0.5, dim=-1) @ v
+        x = self.attention_norm(x + self.attention_output(a))
+        return self.output_norm(x + self.output(nn.functional.gelu(self.intermediate(x))))
+
+
+class BertTiny(nn.Module):
+    """Word and position embeddings + LayerNorm, 4 encoder layers, and BERT's pooler (Linear + Tanh on the
+    first token): what `--preset bert --reinit-blocks N --only name=pooler.*` is shown on."""
+
+    def __init__(self, d=16, layers=4, vocab=200, positions=16):
+        super().__init__()
+        self.word_embeddings, self.position_embeddings = nn.Embedding(vocab, d), nn.Embedding(positions, d)
+        self.embeddings_norm = nn.LayerNorm(d)
+        self.layer = nn.ModuleList(BertLayer(d) for _ in range(layers))
+        self.pooler = nn.Sequential()
+        self.pooler.dense = nn.Linear(d, d)
+
+    def forward(self, ids):
+        x = self.word_embeddings(ids) + self.position_embeddings(torch.arange(ids.shape[1]))
+        x = self.embeddings_norm(x)
+        for block in self.layer:
+            x = block(x)
+        return torch.tanh(self.pooler.dense(x[:, 0]))
+
+
+def pretrained_looking_bert_tiny():
+    """BertTiny with pretrained-looking LayerNorms (the model is shown being fine-tuned): fresh ones (1 and
+    0) would be merged into shared initializers by the exporter's deduplication."""
+    torch.manual_seed(2)
+    model = BertTiny()
+    for m in model.modules():
+        if isinstance(m, nn.LayerNorm):
+            nn.init.uniform_(m.weight, 0.5, 1.5)
+            nn.init.normal_(m.bias, 0.0, 0.1)
+    return model
+
+
+def bert_tiny():
+    export(pretrained_looking_bert_tiny(), torch.randint(0, 200, (1, 8)), "bert_tiny")
 
 
 def deep_tanh():

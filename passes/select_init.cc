@@ -5,12 +5,16 @@
 //      recurrent W -> the weight rule per gate block; recurrent R -> orthogonal per gate block
 //      bias -> 0; norm scale -> 1, bias -> 0, running mean -> 0, running var -> 1; PReLU slope -> 0.25
 //      embedding -> N(0, 1); positional embedding -> N(0, 0.02^2); class token -> 0; layer scale -> 1e-6
-//    (presets pytorch, keras, jax change gains, fan modes, distributions and the recurrent rule).
+//    (presets torch-gain, keras, jax change gains, fan modes, distributions and the recurrent rule;
+//    pytorch is what torch.nn modules draw when constructed: weights and biases U(+-1/sqrt(fan_in)) of
+//    the layer's weight, nn.MultiheadAttention's in_proj xavier over the whole packed tensor and its
+//    biases 0; hf, bert, gpt2 draw weights and embeddings from N(0, R^2), R = --init-range).
 // 2. Flags: --distribution, --gain, --mode, --forget-bias, --embedding-std.
 // 3. The rules file, in order: every matching rule overrides what it names; a later rule wins. A rule
 //    whose scheme needs fans (Xavier, He, LeCun) or a matrix (orthogonal) skips rows without them,
 //    which keep their decision; a rule that applies to nothing is an error naming its line.
-// 4. --residual-scaling: the last layer of each residual branch scaled by 1/sqrt(branches), or zeroed.
+// 4. --residual-scaling (default: the preset's; gpt2 for the gpt2 preset): the last layer of each
+//    residual branch scaled by 1/sqrt(branches), or zeroed.
 // A fixed constant (find-fixed-constants: a DFT basis, filterbank or smoothing kernel) is kept, unless
 // reinit_fixed is set (then it is an ordinary weight) or a rule whose match names it (`name`) decides
 // it; other rules skip it, and say so.
@@ -27,6 +31,7 @@
 #include <set>
 
 #include "passes/graph/activations.h"
+#include "passes/graph/attention.h"
 #include "passes/graph/gate_blocks.h"
 #include "passes/graph/numbers.h"
 #include "passes/graph/fixed_constants.h"
@@ -85,6 +90,7 @@ struct Decision {
   std::optional<Distribution> distribution;
   double value = 0;          // constant value, or std (kNormal), or bound (kUniform)
   int64_t fan_out_factor = 1;  // Keras: a recurrent kernel's fan_out spans all gates
+  std::optional<Fans> fans;    // fans of the whole tensor the row was cut from (torch's MHA in_proj_weight)
   bool whole_kernel = false;
   std::string words;
   const Rule* rule = nullptr;  // the rules-file rule that decided it last, if any
@@ -106,15 +112,95 @@ const char* CannotApply(Scheme scheme, const ParamRow& row) {
   return row.shape.size() < 2 || row.shape[0] == 0 ? "not a matrix" : nullptr;
 }
 
+// The layer a bias adds to: its op's own node (Conv, Gemm input 2), or the layer whose output a bias
+// Add reads.
+const onnx::NodeProto* BiasLayer(const ParamRow& row, const GraphIndex& index) {
+  const LayerUse* use = row.primary_use();
+  if (use == nullptr || use->layer == nullptr) return nullptr;
+  if (use->rule != nullptr || use->layer->input_size() != 2) return use->layer;
+  return index.Producer(use->layer->input(1 - use->layer_input));
+}
+
+// torch.nn.MultiheadAttention in the graph (passes/graph/attention.h): the fans of its whole packed
+// in_proj_weight for each row stored from it, and the layers whose biases it sets to 0.
+struct TorchAttention {
+  std::map<const ParamRow*, Fans> in_proj_fans;
+  std::set<const onnx::NodeProto*> zero_bias_layers;
+};
+
+// An attention is torch's nn.MultiheadAttention when its projections are nodes of one module scope (the
+// functional multi_head_attention_forward), or, without node names, when a stored name says in_proj.
+// Attention built of nn.Linear layers (q_proj, k_proj, ...) has the structure too and stays Linear.
+TorchAttention FindTorchAttention(const ParamTable& table, const GraphIndex& index) {
+  std::map<const onnx::NodeProto*, std::vector<const ParamRow*>> weights;
+  for (const ParamRow& row : table) {
+    if (row.role == Role::kWeight && row.fans && row.layer() != nullptr) weights[row.layer()].push_back(&row);
+  }
+  TorchAttention found;
+  for (const AttentionLayers& a : FindAttention(index)) {
+    std::vector<const ParamRow*> rows;
+    for (const onnx::NodeProto* layer : a.in_proj) {
+      auto it = weights.find(layer);
+      if (it != weights.end()) rows.insert(rows.end(), it->second.begin(), it->second.end());
+    }
+    const bool named = std::any_of(rows.begin(), rows.end(), [](const ParamRow* r) {
+      return r->name.find("in_proj") != std::string::npos;
+    });
+    if (!(a.one_scope || named)) continue;
+    found.zero_bias_layers.insert(a.in_proj.begin(), a.in_proj.end());
+    found.zero_bias_layers.insert(a.out_proj);
+    if (rows.empty()) continue;  // in_proj kept (its shape unknown): its biases are still torch's 0
+    // All of Q, K and V from one [3E, E] tensor: E inputs each. (With kdim or vdim != E torch keeps
+    // three tensors, each xavier_uniform_ on its own: then every row keeps its own fans.)
+    const bool packed = std::all_of(rows.begin(), rows.end(), [&](const ParamRow* r) { return r->fans->in == rows[0]->fans->in; });
+    Fans whole = *rows[0]->fans;
+    whole.out = 0;
+    for (const ParamRow* r : rows) whole.out += r->fans->out;
+    for (const ParamRow* r : rows) found.in_proj_fans[r] = packed ? whole : *r->fans;
+  }
+  return found;
+}
+
 class Decider {
  public:
-  Decider(const Policy& policy, const GraphIndex& index) : policy_(policy), preset_(policy.preset_rules()), index_(index) {}
+  Decider(const Policy& policy, const GraphIndex& index, const ParamTable& table)
+      : policy_(policy), preset_(policy.preset_rules()), index_(index) {
+    if (preset_.bias == BiasRule::kFanInUniform) {
+      for (const ParamRow& row : table) {
+        if (row.role == Role::kWeight && row.fans && row.layer() != nullptr) layer_weights_.emplace(row.layer(), &row);
+      }
+    }
+    if (preset_.torch_attention) attention_ = FindTorchAttention(table, index);
+  }
 
   // The preset's rule for `row`; false when the row has no rule (kept).
   bool Base(const ParamRow& row, Decision& d) const {
     const std::string by = std::string(" (preset ") + preset_.name + ")";
     switch (row.role) {
       case Role::kWeight: {
+        if (preset_.torch_attention && attention_.in_proj_fans.count(&row)) {
+          // torch/nn/modules/activation.py, MultiheadAttention._reset_parameters: xavier_uniform_(in_proj_weight)
+          SetScaling(d, {Scheme::kXavier, 1, FanMode::kFanAvg, Distribution::kUniform});
+          d.fans = attention_.in_proj_fans.at(&row);
+          d.words = "MultiheadAttention in_proj_weight -> xavier_uniform_ over the whole [" +
+                    std::to_string(d.fans->out) + ", " + std::to_string(d.fans->in) + "] tensor" + by;
+          return true;
+        }
+        if (preset_.weights == WeightRule::kTorchReset) {
+          // torch/nn/modules/linear.py, conv.py reset_parameters: kaiming_uniform_(weight, a=sqrt(5)):
+          // gain sqrt(2/(1+5)), bound gain*sqrt(3/fan_in) = 1/sqrt(fan_in), whatever the activation.
+          SetScaling(d, {Scheme::kHe, 1.0 / 3, FanMode::kFanIn, Distribution::kUniform});
+          d.words = "weight -> kaiming_uniform_(a=sqrt(5)) = U(+-1/sqrt(fan_in)), any activation (torch.nn." +
+                    std::string(row.layer() != nullptr && row.layer()->op_type().find("Conv") != std::string::npos
+                                    ? "ConvNd" : "Linear") + ".reset_parameters)";
+          return true;
+        }
+        if (preset_.weights == WeightRule::kInitRange) {
+          d.scheme = Scheme::kNormal;
+          d.value = policy_.init_range;
+          d.words = "weight -> N(0, " + FormatNumber(d.value) + "^2) (--init-range" + by + ")";
+          return true;
+        }
         const VarianceScaling& vs = ForFamily(row.act.family);
         SetScaling(d, vs);
         if (vs.scheme == Scheme::kHe && preset_.slope_aware && !preset_.torch_gain) {
@@ -129,11 +215,23 @@ class Decider {
       case Role::kRecurrentHidden:
       case Role::kRecurrentBias:
         return Recurrent(row, d);
+      case Role::kBias:
+        return Bias(row, d);
+      case Role::kPositionalEmbedding:
+        if (preset_.weights != WeightRule::kInitRange) return FromRoleRules(row, d);
+        d.scheme = Scheme::kNormal;
+        d.value = policy_.init_range;
+        d.words = "positional embedding -> N(0, " + FormatNumber(d.value) + "^2) (--init-range" + by + ")";
+        return true;
       case Role::kEmbedding:
         if (policy_.embedding_std) {
           d.scheme = Scheme::kNormal;
           d.value = *policy_.embedding_std;
           d.words = "embedding -> N(0, " + FormatNumber(d.value) + "^2) (--embedding-std)";
+        } else if (preset_.weights == WeightRule::kInitRange) {
+          d.scheme = Scheme::kNormal;
+          d.value = policy_.init_range;
+          d.words = "embedding -> N(0, " + FormatNumber(d.value) + "^2) (--init-range" + by + ")";
         } else if (preset_.embedding == EmbeddingRule::kUniform) {
           d.scheme = Scheme::kUniform;
           d.value = preset_.embedding_value;
@@ -154,15 +252,47 @@ class Decider {
         d.words = "PReLU slope -> " + FormatNumber(d.value) + by;
         return true;
       default:
-        for (const auto& rule : kRoleRules) {
-          if (rule.role != row.role) continue;
-          d.scheme = rule.scheme;
-          d.value = rule.value;
-          d.words = rule.words;
-          return true;
-        }
-        return false;
+        return FromRoleRules(row, d);
     }
+  }
+
+  static bool FromRoleRules(const ParamRow& row, Decision& d) {
+    for (const auto& rule : kRoleRules) {
+      if (rule.role != row.role) continue;
+      d.scheme = rule.scheme;
+      d.value = rule.value;
+      d.words = rule.words;
+      return true;
+    }
+    return false;
+  }
+
+  // A layer's bias: 0, or as torch.nn.Linear/ConvNd.reset_parameters draw it, U(+-1/sqrt(fan_in)) with
+  // the fan_in of the layer's weight (torch's _calculate_fan_in_and_fan_out, the framework fan
+  // convention: a ConvTranspose's out/groups * prod(k)). A bias is no layer input of its own, so the
+  // bound comes from the weight row of the layer it adds to.
+  bool Bias(const ParamRow& row, Decision& d) const {
+    if (preset_.bias == BiasRule::kZero) return FromRoleRules(row, d);
+    const onnx::NodeProto* layer = BiasLayer(row, index_);
+    if (preset_.torch_attention && attention_.zero_bias_layers.count(layer)) {
+      d.scheme = Scheme::kConstant;
+      d.value = 0;
+      d.words = "bias -> 0 (MultiheadAttention._reset_parameters: in_proj_bias and out_proj.bias)";
+      return true;
+    }
+    auto it = layer_weights_.find(layer);
+    if (it == layer_weights_.end()) {
+      FromRoleRules(row, d);
+      d.words += " (no weight of its layer to take fan_in from)";
+      return true;
+    }
+    const int64_t fan_in = it->second->fans->in;
+    d.scheme = Scheme::kUniform;
+    d.value = 1.0 / std::sqrt(static_cast<double>(fan_in));
+    d.words = "bias -> U(+-1/sqrt(fan_in)), fan_in = " + std::to_string(fan_in) + " of '" + it->second->name +
+              "' (torch.nn." + (layer->op_type().find("Conv") != std::string::npos ? "ConvNd" : "Linear") +
+              ".reset_parameters)";
+    return true;
   }
 
   // Flags that apply to every variance-scaling decision.
@@ -288,12 +418,15 @@ class Decider {
   const Policy& policy_;
   const Preset& preset_;
   const GraphIndex& index_;
+  std::map<const onnx::NodeProto*, const ParamRow*> layer_weights_;  // bias rule kFanInUniform: first weight per layer
+  TorchAttention attention_;
 };
 
 // std and bound of a variance-scaling decision, and the formula in words.
 void ApplyScaling(ParamRow& row, const Decision& d, Distribution dist) {
-  const double fi = static_cast<double>(row.fans->in);
-  const double fo = static_cast<double>(row.fans->out * d.fan_out_factor);
+  const Fans fans = d.fans.value_or(*row.fans);
+  const double fi = static_cast<double>(fans.in);
+  const double fo = static_cast<double>(fans.out * d.fan_out_factor);
   const double n = d.mode == FanMode::kFanIn ? fi : d.mode == FanMode::kFanOut ? fo : (fi + fo) / 2;
   row.init.scale = d.scale;
   row.init.gain = d.gain;
@@ -303,7 +436,7 @@ void ApplyScaling(ParamRow& row, const Decision& d, Distribution dist) {
   if (dist == Distribution::kUniform) row.init.bound = UniformBoundForStd(row.init.std);
   row.init.reason += ": std = " + (d.gain != 1 ? FormatNumber(d.gain) + "*" : std::string()) + "sqrt(" +
                 FormatNumber(d.scale) + "/n), n = " + row.init.mode + " = " + FormatNumber(n) + " (n_in " +
-                std::to_string(row.fans->in) + ", n_out " + std::to_string(static_cast<int64_t>(fo)) + ") -> " +
+                std::to_string(fans.in) + ", n_out " + std::to_string(static_cast<int64_t>(fo)) + ") -> " +
                 (row.init.bound ? "uniform bound " + FormatNumber(*row.init.bound)
                            : NameOf(dist) + std::string(" std ") + FormatNumber(row.init.std));
 }
@@ -356,25 +489,27 @@ void ApplyScheme(ParamRow& row, const Decision& d, const Decider& decider, const
 
 // Depth-aware scaling of the last layer of each residual branch (--residual-scaling).
 void ScaleResidual(ParamRow& row, const Policy& policy, size_t branches) {
-  if (policy.residual == ResidualScaling::kZero) {
+  const ResidualScaling residual = policy.residual_scaling();
+  if (residual == ResidualScaling::kZero) {
     row.init.scheme = Scheme::kConstant;
     row.init.constant = 0;
     row.init.bound.reset();
     row.init.std = 0;
     row.init.reason += "; last layer of a residual branch -> 0 (--residual-scaling zero, Fixup)";
-  } else if (policy.residual == ResidualScaling::kDeepnorm) {
+  } else if (residual == ResidualScaling::kDeepnorm) {
     // DeepNet (Wang et al. 2022): the branch weights times beta = (8N)^(-1/4), N the residual branches.
     const double f = std::pow(8.0 * static_cast<double>(branches), -0.25);
     row.init.std *= f;
     if (row.init.bound) *row.init.bound *= f;
     row.init.reason += "; last layer of a residual branch: scaled by (8*" + std::to_string(branches) +
                        ")^-1/4 (--residual-scaling deepnorm)";
-  } else if (policy.residual == ResidualScaling::kGpt2) {
+  } else if (residual == ResidualScaling::kGpt2) {
     const double f = 1.0 / std::sqrt(static_cast<double>(branches));
     row.init.std *= f;
     if (row.init.bound) *row.init.bound *= f;
     row.init.reason += "; last layer of a residual branch: scaled by 1/sqrt(" + std::to_string(branches) +
-                  " residual branches) (--residual-scaling gpt2)";
+                  " residual branches) (" + (policy.residual ? std::string("--residual-scaling gpt2")
+                                                             : "preset " + policy.preset + ": GPT2PreTrainedModel's c_proj") + ")";
   }
 }
 
@@ -536,7 +671,7 @@ class SelectInitPass : public Pass {
 };
 
 Status SelectInitPass::Run(PassContext& ctx, Counters& counters) {
-  const Decider decider(ctx.policy, *ctx.index);
+  const Decider decider(ctx.policy, *ctx.index, *ctx.table);
   std::vector<RuleUse> rule_uses(ctx.policy.rules.size());
   const size_t residual_branches = CountResidualBranches(*ctx.table);
   for (ParamRow& row : *ctx.table) {

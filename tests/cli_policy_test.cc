@@ -247,10 +247,10 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(
         BadRules{"unknown_key", "preset: note\ndistrib: normal\n",
                  "2: unknown key 'distrib' in the rules file (expected preset, seed, distribution, gain, mode, forget_bias, "
-                 "embedding_std, residual_scaling, reinit_fixed, preserve_signal, only, exclude, keep, reinit_last, reinit_blocks, allow_empty, rules)"},
+                 "embedding_std, residual_scaling, init_range, reinit_fixed, preserve_signal, only, exclude, keep, reinit_last, reinit_blocks, allow_empty, rules)"},
         BadRules{"bad_distribution", "distribution: gaussian\n",
                  "1: distribution must be uniform, normal or truncated_normal, not 'gaussian'"},
-        BadRules{"bad_preset", "preset: tensorflow\n", "1: preset must be note, pytorch, keras or jax, not 'tensorflow'"},
+        BadRules{"bad_preset", "preset: tensorflow\n", "1: preset must be note, pytorch, keras, jax, torch-gain, hf, bert or gpt2, not 'tensorflow'"},
         BadRules{"unknown_match_key", "rules:\n  - match: {kind: Conv}\n    keep: true\n",
                  "2: unknown key 'kind' in match (expected name, node, op, role, activation)"},
         BadRules{"rule_without_action", "rules:\n  - match: {op: Conv}\n", "2: a rule needs init or keep"},
@@ -262,12 +262,30 @@ INSTANTIATE_TEST_SUITE_P(
 
 TEST_F(CliPolicy, PresetChangesTheNumbers) {
   json note = Plan(cnn_, "");
-  json torch = Plan(cnn_, "--preset pytorch");
+  json torch = Plan(cnn_, "--preset torch-gain");
   // Grouped conv [16, 4, 3, 3], group 2: the note counts fan_out = 72, torch 144.
   EXPECT_EQ(Entry(note, "features.4.weight")["fan_out"], 72);
   EXPECT_EQ(Entry(torch, "features.4.weight")["fan_out"], 144);
-  EXPECT_EQ(torch["policy"]["name"], "pytorch");
+  EXPECT_EQ(torch["policy"]["name"], "torch-gain");
   EXPECT_NEAR(Entry(torch, "features.4.weight")["gain"].get<double>(), std::sqrt(2.0), 1e-12);
+}
+
+// The bundled models are exported right after torch.nn built them: --preset pytorch (reset_parameters)
+// finds every layer where torch drew it, biases included; torch-gain (calculate_gain) finds them off.
+// transformer_tied is an nn.TransformerEncoder: its nn.MultiheadAttention in_proj is Xavier over
+// [96, 32] (std sqrt(2/128) = 0.125), not nn.Linear's 1/sqrt(3*32).
+TEST_F(CliPolicy, ModelsAsTorchBuiltThemPassCheckWithThePytorchPreset) {
+  for (const char* model : {"mlp_relu.onnx", "mlp_tanh.onnx", "lstm.onnx", "zoo/transformer_tied.onnx"}) {
+    test::ToolResult ok = Tool("check " + test::ModelPath(model) + " --preset pytorch");
+    EXPECT_EQ(ok.code, 0) << model << "\n" << ok.out << ok.err;
+    EXPECT_NE(ok.out.find(" 0 off"), std::string::npos) << ok.out;
+  }
+  test::ToolResult mlp = Tool("check " + test::ModelPath("mlp_relu.onnx") + " --preset pytorch");
+  EXPECT_NE(mlp.out.find("4 ok, 0 off"), std::string::npos) << mlp.out;  // 2 weights and 2 biases
+  test::ToolResult attn = Tool("check " + test::ModelPath("zoo/transformer_tied.onnx") + " --preset pytorch");
+  EXPECT_NE(attn.out.find("encoder.layers.0.self_attn.in_proj_weight   xavier   0.125 "), std::string::npos) << attn.out;
+  test::ToolResult gain = Tool("check " + test::ModelPath("mlp_relu.onnx") + " --preset torch-gain");
+  EXPECT_EQ(gain.code, 6) << gain.out << gain.err;
 }
 
 TEST_F(CliPolicy, CheckPassesOnAFreshRewriteAndFlagsAPyTorchDefaultInit) {

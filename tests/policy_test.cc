@@ -31,7 +31,7 @@ onnx::ModelProto Dense(const std::string& act) {
   return m;
 }
 
-TEST(Presets, PyTorchGainsMatchCalculateGain) {
+TEST(Presets, TorchGainGainsMatchCalculateGain) {
   struct Case {
     std::string act;
     double bound;
@@ -44,18 +44,18 @@ TEST(Presets, PyTorchGainsMatchCalculateGain) {
       {"Identity", std::sqrt(6.0 / 150)},
   };
   for (const auto& c : cases) {
-    auto run = test::Plan(Dense(c.act), Preset("pytorch"));
+    auto run = test::Plan(Dense(c.act), Preset("torch-gain"));
     ASSERT_TRUE(run->Row("W").init.bound.has_value()) << c.act;
     EXPECT_NEAR(*run->Row("W").init.bound, c.bound, 1e-9) << c.act << ": " << run->Row("W").init.reason;
   }
 }
 
-TEST(Presets, PyTorchCountsGroupedConvFanOutAsMTimesK) {
+TEST(Presets, TorchGainCountsGroupedConvFanOutAsMTimesK) {
   auto m = test::ParseModel(R"(<ir_version: 8, opset_import: ["" : 14]>
     g (float[1,8,8,8] X) => (float[1,16,6,6] Y) { H = Conv <group = 2> (X, W)  Y = Tanh(H) })");
   test::AddInitializer(m, "W", {16, 4, 3, 3});
   auto note = test::Plan(m);
-  auto torch = test::Plan(m, Preset("pytorch"));
+  auto torch = test::Plan(m, Preset("torch-gain"));
   EXPECT_EQ(note->Row("W").fans->out, 72);   // M/g * k*k: the layout
   EXPECT_EQ(torch->Row("W").fans->out, 144);  // M * k*k: torch.nn.init._calculate_fan_in_and_fan_out
   EXPECT_EQ(torch->Row("W").fans->in, 36);
@@ -73,12 +73,138 @@ onnx::ModelProto Lstm() {
   return m;
 }
 
-TEST(Presets, PyTorchRecurrentUsesNnLstmsOwnReset) {
-  auto run = test::Rewrite(Lstm(), Preset("pytorch"));
-  for (const char* name : {"W", "R", "B"}) {
-    EXPECT_EQ(run->Row(name).init.scheme, Scheme::kUniform) << name;
-    EXPECT_NEAR(*run->Row(name).init.bound, 1 / std::sqrt(8.0), 1e-12) << name;
-    for (double x : test::Values(*run->Row(name).tensor)) ASSERT_LE(std::fabs(x), 1 / std::sqrt(8.0)) << name;
+TEST(Presets, PyTorchAndTorchGainRecurrentUseNnLstmsOwnReset) {
+  for (const char* preset : {"pytorch", "torch-gain"}) {
+    auto run = test::Rewrite(Lstm(), Preset(preset));
+    for (const char* name : {"W", "R", "B"}) {
+      EXPECT_EQ(run->Row(name).init.scheme, Scheme::kUniform) << preset << " " << name;
+      EXPECT_NEAR(*run->Row(name).init.bound, 1 / std::sqrt(8.0), 1e-12) << preset << " " << name;
+      for (double x : test::Values(*run->Row(name).tensor)) ASSERT_LE(std::fabs(x), 1 / std::sqrt(8.0)) << name;
+    }
+  }
+}
+
+// torch.nn.Linear/ConvNd.reset_parameters: kaiming_uniform_(weight, a=sqrt(5)) -> bound
+// sqrt(2/(1+5)) * sqrt(3/fan_in) = 1/sqrt(fan_in) whatever follows; bias U(+-1/sqrt(fan_in)).
+TEST(Presets, PyTorchIsResetParametersWhateverTheActivation) {
+  for (const char* act : {"Relu", "Tanh", "Selu", "Identity", "LeakyRelu <alpha = 0.2>"}) {
+    auto run = test::Rewrite(Dense(act), Preset("pytorch"));
+    const ParamRow& w = run->Row("W");
+    const ParamRow& b = run->Row("B");
+    ASSERT_TRUE(w.init.bound.has_value() && b.init.bound.has_value()) << act;
+    EXPECT_NEAR(*w.init.bound, 1 / std::sqrt(100.0), 1e-12) << act << ": " << w.init.reason;
+    EXPECT_NEAR(w.init.std, 1 / std::sqrt(3 * 100.0), 1e-12) << act;
+    EXPECT_EQ(b.init.scheme, Scheme::kUniform) << act;
+    EXPECT_NEAR(*b.init.bound, 1 / std::sqrt(100.0), 1e-12) << act << ": " << b.init.reason;
+    EXPECT_NE(b.init.reason.find("fan_in = 100 of 'W'"), std::string::npos) << b.init.reason;
+    const std::vector<double> v = test::Values(*b.tensor);
+    for (double x : v) ASSERT_LE(std::fabs(x), 0.1 * (1 + 1e-6)) << act;
+    // 50 values from U(-0.1, 0.1): not all zero, and not one constant.
+    EXPECT_GT(Measure(v).std, 0.02) << act;
+  }
+}
+
+// torch's fan_in of a ConvTranspose weight [in, out/g, k, k] is dim 1 * k*k = out/g * k*k, and its bias
+// draws with the same fan_in; a bias added after a MatMul takes the MatMul weight's fan_in.
+TEST(Presets, PyTorchBiasBoundsComeFromTheLayersTorchFanIn) {
+  auto m = test::ParseModel(R"(<ir_version: 8, opset_import: ["" : 14]>
+    g (float[1,8,5,5] X, float[2,24] Z) => (float[1,12,11,11] Y, float[2,7] V) {
+      Y = ConvTranspose <group = 2, strides = [2, 2]> (X, W, B)
+      M = MatMul(Z, W2)
+      V = Add(M, B2)
+    })");
+  test::AddInitializer(m, "W", {8, 6, 3, 3});
+  test::AddInitializer(m, "B", {12});
+  test::AddInitializer(m, "W2", {24, 7});
+  test::AddInitializer(m, "B2", {7});
+  auto run = test::Plan(m, Preset("pytorch"));
+  EXPECT_NEAR(*run->Row("W").init.bound, 1 / std::sqrt(6.0 * 9), 1e-12) << run->Row("W").init.reason;
+  EXPECT_NEAR(*run->Row("B").init.bound, 1 / std::sqrt(6.0 * 9), 1e-12) << run->Row("B").init.reason;
+  EXPECT_NEAR(*run->Row("W2").init.bound, 1 / std::sqrt(24.0), 1e-12);
+  EXPECT_NEAR(*run->Row("B2").init.bound, 1 / std::sqrt(24.0), 1e-12) << run->Row("B2").init.reason;
+  // The other presets keep biases at 0.
+  for (const char* preset : {"note", "torch-gain", "keras", "jax", "hf"}) {
+    auto other = test::Plan(m, Preset(preset));
+    EXPECT_EQ(other->Row("B").init.scheme, Scheme::kConstant) << preset;
+    EXPECT_EQ(other->Row("B").init.constant, 0.0) << preset;
+  }
+}
+
+// nn.MultiheadAttention as torch 1.13 exports a self-attention: one MatMul with the transposed
+// in_proj_weight [E, 3E], its output sliced into Q, K, V; out_proj a Gemm in the same node scope.
+// _reset_parameters: xavier_uniform_(in_proj_weight) over [3E, E], in_proj_bias and out_proj.bias 0,
+// out_proj.weight as nn.Linear's.
+onnx::ModelProto SelfAttention(const std::string& in_scope, const std::string& out_scope) {
+  auto m = test::ParseModel(R"(<ir_version: 8, opset_import: ["" : 14]>
+    g (float[5,16] X) => (float[5,16] Y) {
+      P = MatMul(X, Win)
+      Pb = Add(Bin, P)
+      Q, K, V = Split <axis = 1> (Pb)
+      Kt = Transpose <perm = [1, 0]> (K)
+      S = MatMul(Q, Kt)
+      Sc = Div(S, C)
+      A = Softmax <axis = 1> (Sc)
+      O = MatMul(A, V)
+      Y = Gemm <transB = 1> (O, Wout, Bout)
+    })");
+  // E = 8 here: split = 3 x 8 of a [16, 24] projection (fan_in 16): xavier over [24, 16].
+  test::AddInitializer(m, "Win", {16, 24});
+  test::AddInitializer(m, "Bin", {24});
+  test::AddInitializer(m, "Wout", {16, 8});
+  test::AddInitializer(m, "Bout", {16});
+  test::AddInitializer(m, "C", {});
+  for (auto& node : *m.mutable_graph()->mutable_node()) {
+    if (node.op_type() == "MatMul" && node.input(1) == "Win") node.set_name(in_scope + "/MatMul");
+    if (node.op_type() == "Gemm") node.set_name(out_scope + "/Gemm");
+  }
+  return m;
+}
+
+TEST(Presets, PyTorchDrawsMultiheadAttentionsInProjOverTheWholeTensor) {
+  auto run = test::Plan(SelfAttention("/attn", "/attn"), Preset("pytorch"));
+  EXPECT_EQ(run->Row("Win").init.scheme, Scheme::kXavier) << run->Row("Win").init.reason;
+  EXPECT_NEAR(*run->Row("Win").init.bound, std::sqrt(6.0 / (16 + 24)), 1e-12);
+  EXPECT_EQ(run->Row("Bin").init.scheme, Scheme::kConstant) << run->Row("Bin").init.reason;
+  EXPECT_EQ(run->Row("Bout").init.scheme, Scheme::kConstant) << run->Row("Bout").init.reason;
+  EXPECT_NEAR(*run->Row("Wout").init.bound, 1 / std::sqrt(8.0), 1e-12);  // out_proj: nn.Linear's
+  // In scopes of their own (attention built of nn.Linear layers), the projections stay Linear.
+  auto linear = test::Plan(SelfAttention("/attn/qkv", "/attn/proj"), Preset("pytorch"));
+  EXPECT_NEAR(*linear->Row("Win").init.bound, 1 / std::sqrt(16.0), 1e-12) << linear->Row("Win").init.reason;
+  EXPECT_EQ(linear->Row("Bin").init.scheme, Scheme::kUniform);
+}
+
+// transformers' _init_weights: Linear weights and embeddings N(0, R^2), biases 0, LayerNorm 1 and 0;
+// --init-range sets R.
+TEST(Presets, HfDrawsWeightsAndEmbeddingsFromNormalInitRange) {
+  auto m = test::ParseModel(R"(<ir_version: 8, opset_import: ["" : 14]>
+    g (int64[2,6] I) => (float[2,6,16] Y) {
+      E = Gather(Emb, I)
+      N = LayerNormalization <axis = -1> (E, S, Bn)
+      H = MatMul(N, W)
+      Y = Add(H, B)
+    })");
+  test::AddInitializer(m, "Emb", {300, 32});
+  test::AddInitializer(m, "S", {32});
+  test::AddInitializer(m, "Bn", {32});
+  test::AddInitializer(m, "W", {32, 16});
+  test::AddInitializer(m, "B", {16});
+  for (const char* preset : {"hf", "bert", "gpt2"}) {
+    for (double r : {0.02, 0.1}) {
+      Policy p = Preset(preset);
+      p.init_range = r;
+      auto run = test::Rewrite(m, p);
+      for (const char* name : {"Emb", "W"}) {
+        const ParamRow& row = run->Row(name);
+        EXPECT_EQ(row.init.scheme, Scheme::kNormal) << preset << " " << name << ": " << row.init.reason;
+        EXPECT_EQ(row.init.std, r) << preset << " " << name;
+        const std::vector<double> v = test::Values(*row.tensor);
+        // Sample std within 4 standard errors of r: se = r / sqrt(2n) for a normal.
+        EXPECT_NEAR(Measure(v).std, r, 4 * r / std::sqrt(2.0 * v.size())) << preset << " " << name;
+      }
+      for (double x : test::Values(*run->Row("B").tensor)) ASSERT_EQ(x, 0.0) << preset;
+      for (double x : test::Values(*run->Row("S").tensor)) ASSERT_EQ(x, 1.0) << preset;
+      for (double x : test::Values(*run->Row("Bn").tensor)) ASSERT_EQ(x, 0.0) << preset;
+    }
   }
 }
 
@@ -184,6 +310,22 @@ TEST(ResidualScaling, Gpt2ScalesTheLastLayerOfEachBranch) {
   EXPECT_NEAR(*scaled->Row("W2").init.bound, *plain->Row("W2").init.bound / std::sqrt(2.0), 1e-12);  // 2 branches
   EXPECT_NEAR(*scaled->Row("W4").init.bound, *plain->Row("W4").init.bound / std::sqrt(2.0), 1e-12);
   EXPECT_EQ(*scaled->Row("W1").init.bound, *plain->Row("W1").init.bound);
+}
+
+// GPT2PreTrainedModel._init_weights: the projections that end a residual branch (c_proj) get
+// N(0, (R / sqrt(2 n_layer))^2): 2 branches here (one block of attention and MLP would be 2 as well).
+TEST(ResidualScaling, Gpt2PresetScalesResidualProjectionsAndHfDoesNot) {
+  Policy gpt2 = Preset("gpt2"), hf = Preset("hf"), off = Preset("gpt2");
+  off.residual = ResidualScaling::kNone;  // --residual-scaling none wins over the preset
+  auto scaled = test::Plan(Residual(), gpt2), plain = test::Plan(Residual(), hf), none = test::Plan(Residual(), off);
+  for (const char* name : {"W2", "W4"}) {
+    EXPECT_NEAR(scaled->Row(name).init.std, 0.02 / std::sqrt(2.0), 1e-15) << scaled->Row(name).init.reason;
+    EXPECT_EQ(plain->Row(name).init.std, 0.02) << name;
+    EXPECT_EQ(none->Row(name).init.std, 0.02) << name;
+  }
+  for (const char* name : {"W1", "W3"}) EXPECT_EQ(scaled->Row(name).init.std, 0.02) << name;
+  EXPECT_EQ(gpt2.ToJson()["residual_scaling"], "gpt2");
+  EXPECT_EQ(hf.ToJson()["residual_scaling"], "none");
 }
 
 TEST(ResidualScaling, ZeroIsFixupStyle) {

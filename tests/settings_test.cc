@@ -78,6 +78,23 @@ TEST(Settings, CommandLineAndRulesFileAcceptAndRefuseTheSameValues) {
   std::filesystem::remove_all(dir);
 }
 
+// --init-range: finite and > 0, on the command line and in a rules file alike, echoed in the policy.
+TEST(Settings, InitRangeIsAFinitePositiveNumber) {
+  const std::string dir = test::TempDir("settings-init-range");
+  for (const char* bad : {"0", "-0.02", "nan", "inf", "1e999", "x"}) {
+    const Outcome cli = FromCommandLine(*FindSetting("init_range"), bad);
+    EXPECT_FALSE(cli.accepted) << bad;
+    EXPECT_EQ(cli.error, std::string("must be a positive number, not '") + bad + "'") << bad;
+    EXPECT_FALSE(FromRulesFile(*FindSetting("init_range"), bad, dir).accepted) << bad;
+  }
+  Policy p;
+  EXPECT_EQ(p.ToJson()["init_range"], 0.02);
+  ASSERT_EQ(FindSetting("init_range")->set("0.05", p), "");
+  EXPECT_EQ(p.init_range, 0.05);
+  EXPECT_EQ(p.ToJson()["init_range"], 0.05);
+  std::filesystem::remove_all(dir);
+}
+
 TEST(Settings, TheValuesTheIssueFoundDisagreeingNoLongerDo) {
   const std::string dir = test::TempDir("settings-cases");
   EXPECT_FALSE(FromRulesFile(*FindSetting("embedding_std"), "0", dir).accepted);

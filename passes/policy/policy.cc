@@ -28,12 +28,17 @@ const std::vector<Preset>& Presets() {
      /*torch_gain*/ false, /*slope_aware*/ true, D::kUniform, FanConvention::kLayout, RecurrentRule::kPerGate,
      /*recurrent W*/ {Scheme::kXavier, 1, FanMode::kFanAvg, kInputDist}, /*forget*/ 0.0,
      EmbeddingRule::kNormal, 1.0, /*prelu*/ 0.25},
-    {"pytorch", "torch.nn.init: kaiming_/xavier_ with calculate_gain (tanh 5/3, selu 3/4), torch's fan convention, nn.LSTM's own reset",
-     {Scheme::kHe, 1, FanMode::kFanIn, kInputDist}, {Scheme::kXavier, 1, FanMode::kFanAvg, kInputDist},
-     {Scheme::kLeCun, 1, FanMode::kFanIn, kInputDist}, {Scheme::kXavier, 1, FanMode::kFanAvg, kInputDist},
-     true, true, D::kUniform, FanConvention::kFramework, RecurrentRule::kTorchDefault,
+    // What torch.nn builds, whatever the activation: each module's reset_parameters (torch/nn/modules/
+    // linear.py, conv.py: kaiming_uniform_(w, a=sqrt(5)), i.e. gain sqrt(2/(1+5)) on sqrt(3/fan_in), so
+    // U(+-1/sqrt(fan_in)), and the bias U(+-1/sqrt(fan_in)) with the weight's fan_in; rnn.py: every
+    // parameter U(+-1/sqrt(H)); sparse.py: N(0, 1); batchnorm.py, normalization.py: 1 and 0, running
+    // mean 0, var 1; activation.py: PReLU 0.25, MultiheadAttention._reset_parameters).
+    {"pytorch", "what torch.nn modules do when constructed (reset_parameters): Linear/Conv weight and bias U(+-1/sqrt(fan_in)), RNN U(+-1/sqrt(H)), MultiheadAttention xavier in_proj",
+     {Scheme::kHe, 1.0 / 3, FanMode::kFanIn, D::kUniform}, {Scheme::kHe, 1.0 / 3, FanMode::kFanIn, D::kUniform},
+     {Scheme::kHe, 1.0 / 3, FanMode::kFanIn, D::kUniform}, {Scheme::kHe, 1.0 / 3, FanMode::kFanIn, D::kUniform},
+     false, false, D::kUniform, FanConvention::kFramework, RecurrentRule::kTorchDefault,
      {Scheme::kXavier, 1, FanMode::kFanAvg, kInputDist}, 0.0,
-     EmbeddingRule::kNormal, 1.0, 0.25},
+     EmbeddingRule::kNormal, 1.0, 0.25, WeightRule::kTorchReset, BiasRule::kFanInUniform, /*torch_attention*/ true},
     {"keras", "Keras VarianceScaling: glorot_uniform, he_normal/lecun_normal truncated, whole-kernel orthogonal recurrent, forget bias 1",
      {Scheme::kHe, 2, FanMode::kFanIn, kTrunc}, {Scheme::kXavier, 1, FanMode::kFanAvg, D::kUniform},
      {Scheme::kLeCun, 1, FanMode::kFanIn, kTrunc}, {Scheme::kXavier, 1, FanMode::kFanAvg, D::kUniform},
@@ -46,6 +51,36 @@ const std::vector<Preset>& Presets() {
      false, false, kTrunc, FanConvention::kFramework, RecurrentRule::kPerGate,
      {Scheme::kLeCun, 1, FanMode::kFanIn, kTrunc}, 0.0,
      EmbeddingRule::kFanInNormal, 1.0, 0.01},
+    // The pytorch preset before it followed reset_parameters: torch.nn.init's kaiming_/xavier_ as a
+    // training script calls them, with calculate_gain of the activation (torch/nn/init.py).
+    {"torch-gain", "torch.nn.init: kaiming_/xavier_ with calculate_gain (tanh 5/3, selu 3/4), torch's fan convention, nn.LSTM's own reset",
+     {Scheme::kHe, 1, FanMode::kFanIn, kInputDist}, {Scheme::kXavier, 1, FanMode::kFanAvg, kInputDist},
+     {Scheme::kLeCun, 1, FanMode::kFanIn, kInputDist}, {Scheme::kXavier, 1, FanMode::kFanAvg, kInputDist},
+     true, true, D::kUniform, FanConvention::kFramework, RecurrentRule::kTorchDefault,
+     {Scheme::kXavier, 1, FanMode::kFanAvg, kInputDist}, 0.0,
+     EmbeddingRule::kNormal, 1.0, 0.25},
+    // transformers' BertPreTrainedModel._init_weights and GPT2PreTrainedModel._init_weights: nn.Linear,
+    // Conv1D and nn.Embedding weights normal_(0, initializer_range), biases zero_, LayerNorm 1 and 0.
+    // BERT scales nothing by depth; GPT-2 draws c_proj (attention and MLP), the projections whose
+    // output is added to the residual stream, with std R/sqrt(2 n_layer): --residual-scaling gpt2.
+    {"hf", "Hugging Face _init_weights (BERT, GPT-2): Linear, Conv1D and embedding weights N(0, R^2) (R = --init-range, 0.02), biases 0, LayerNorm 1 and 0",
+     {Scheme::kXavier, 1, FanMode::kFanAvg, kInputDist}, {Scheme::kXavier, 1, FanMode::kFanAvg, kInputDist},
+     {Scheme::kLeCun, 1, FanMode::kFanIn, kInputDist}, {Scheme::kXavier, 1, FanMode::kFanAvg, kInputDist},
+     false, false, D::kNormal, FanConvention::kFramework, RecurrentRule::kPerGate,
+     {Scheme::kXavier, 1, FanMode::kFanAvg, kInputDist}, 0.0,
+     EmbeddingRule::kNormal, 1.0, 0.25, WeightRule::kInitRange},
+    {"bert", "hf (BertPreTrainedModel._init_weights: no depth scaling)",
+     {Scheme::kXavier, 1, FanMode::kFanAvg, kInputDist}, {Scheme::kXavier, 1, FanMode::kFanAvg, kInputDist},
+     {Scheme::kLeCun, 1, FanMode::kFanIn, kInputDist}, {Scheme::kXavier, 1, FanMode::kFanAvg, kInputDist},
+     false, false, D::kNormal, FanConvention::kFramework, RecurrentRule::kPerGate,
+     {Scheme::kXavier, 1, FanMode::kFanAvg, kInputDist}, 0.0,
+     EmbeddingRule::kNormal, 1.0, 0.25, WeightRule::kInitRange},
+    {"gpt2", "hf with GPT2PreTrainedModel's residual projections (c_proj) at R/sqrt(2 n_layer) (--residual-scaling gpt2)",
+     {Scheme::kXavier, 1, FanMode::kFanAvg, kInputDist}, {Scheme::kXavier, 1, FanMode::kFanAvg, kInputDist},
+     {Scheme::kLeCun, 1, FanMode::kFanIn, kInputDist}, {Scheme::kXavier, 1, FanMode::kFanAvg, kInputDist},
+     false, false, D::kNormal, FanConvention::kFramework, RecurrentRule::kPerGate,
+     {Scheme::kXavier, 1, FanMode::kFanAvg, kInputDist}, 0.0,
+     EmbeddingRule::kNormal, 1.0, 0.25, WeightRule::kInitRange, BiasRule::kZero, false, ResidualScaling::kGpt2},
   };
   // clang-format on
   return kPresets;

@@ -47,6 +47,29 @@ enum class RecurrentRule {
 // Token embeddings: N(0, v^2) (PyTorch), U(-v, v) (Keras), or N(0, 1/dim) (Flax's variance_scaling).
 enum class EmbeddingRule { kNormal, kUniform, kFanInNormal };
 
+// What to do about residual branches (depth-aware initialization; off by default).
+enum class ResidualScaling { kNone, kGpt2, kZero, kDeepnorm };
+template <>
+struct Names<ResidualScaling> {
+  static constexpr Named<ResidualScaling> table[] = {{ResidualScaling::kNone, "none"},
+                                                      {ResidualScaling::kGpt2, "gpt2"},
+                                                      {ResidualScaling::kZero, "zero"},
+                                                      {ResidualScaling::kDeepnorm, "deepnorm"}};
+};
+
+// How a preset draws layer weights (Conv, Gemm, MatMul).
+enum class WeightRule {
+  kByActivation,  // the per-family variance scaling rules (relu, sigmoid_tanh, selu, linear)
+  kTorchReset,    // nn.Linear/ConvNd.reset_parameters: kaiming_uniform_(a=sqrt(5)) = U(+-1/sqrt(fan_in))
+  kInitRange,     // Hugging Face _init_weights: N(0, R^2), R = --init-range; embeddings too
+};
+
+// How a preset draws layer biases.
+enum class BiasRule {
+  kZero,          // constant 0
+  kFanInUniform,  // nn.Linear/ConvNd.reset_parameters: U(+-1/sqrt(fan_in)), fan_in of the layer's weight
+};
+
 struct Preset {
   const char* name;
   const char* description;
@@ -61,6 +84,13 @@ struct Preset {
   EmbeddingRule embedding;
   double embedding_value;   // the std of kNormal, the bound of kUniform
   double prelu_slope;
+  // Rules added after the first presets; the defaults keep those presets' behaviour.
+  WeightRule weights = WeightRule::kByActivation;
+  BiasRule bias = BiasRule::kZero;
+  // torch.nn.MultiheadAttention._reset_parameters: in_proj_weight xavier_uniform_ over the whole
+  // [3E, E] tensor, in_proj_bias and out_proj.bias 0 (passes/graph/attention.h finds it).
+  bool torch_attention = false;
+  ResidualScaling residual = ResidualScaling::kNone;  // --residual-scaling's default
 };
 
 // The presets, "note" first (the default).
@@ -88,16 +118,6 @@ struct Rule {
   std::string origin;  // "rules.yaml:12"
 };
 
-// What to do about residual branches (depth-aware initialization; off by default).
-enum class ResidualScaling { kNone, kGpt2, kZero, kDeepnorm };
-template <>
-struct Names<ResidualScaling> {
-  static constexpr Named<ResidualScaling> table[] = {{ResidualScaling::kNone, "none"},
-                                                      {ResidualScaling::kGpt2, "gpt2"},
-                                                      {ResidualScaling::kZero, "zero"},
-                                                      {ResidualScaling::kDeepnorm, "deepnorm"}};
-};
-
 struct Policy {
   std::string preset = "note";
   uint64_t seed = 0;
@@ -106,13 +126,15 @@ struct Policy {
   std::optional<FanMode> mode;               // --mode
   std::optional<double> forget_bias;         // --forget-bias
   std::optional<double> embedding_std;       // --embedding-std
-  ResidualScaling residual = ResidualScaling::kNone;
+  std::optional<ResidualScaling> residual;   // --residual-scaling; else the preset's
+  double init_range = 0.02;                  // --init-range: the std of the hf presets' normal draws
   bool reinit_fixed = false;                 // --reinit-fixed: fixed constants are re-initialized as weights
   bool preserve_signal = false;              // --preserve-signal: audit-signal solves plain layers' gains
   std::vector<Rule> rules;                   // from --config, in order: a later match wins
   Selection selection;                       // --only/--exclude/--keep/--reinit-last/--reinit-blocks
 
   const Preset& preset_rules() const;
+  ResidualScaling residual_scaling() const { return residual.value_or(preset_rules().residual); }
   nlohmann::ordered_json ToJson() const;
 };
 

@@ -149,7 +149,7 @@ const std::vector<Setting>& Settings() {
   constexpr unsigned kAll = kEveryCommand;
   // clang-format off
   static const std::vector<Setting> kSettings = {
-    {"preset", "--preset", "NAME", "the defaults to start from: note (default), pytorch, keras or jax", kAll, false,
+    {"preset", "--preset", "NAME", "the defaults to start from: note (default), pytorch, torch-gain, keras, jax, hf, bert or gpt2", kAll, false,
      [](const std::string& t, Policy& p) -> std::string {
        if (!FindPreset(t)) return "must be " + PresetList() + ", not " + Quoted(t);
        p.preset = t;
@@ -183,14 +183,18 @@ const std::vector<Setting>& Settings() {
      }, nullptr, "embedding_std", false,
      [](const Policy& p) { return p.embedding_std ? json(*p.embedding_std) : json("preset"); }},
     {"residual_scaling", "--residual-scaling", "R",
-     "none (default), gpt2 (last layer of each residual branch * 1/sqrt(branches)), deepnorm (* (8 branches)^-1/4) "
-     "or zero (Fixup)", kAll, false,
+     "none (default; preset gpt2: gpt2), gpt2 (last layer of each residual branch * 1/sqrt(branches)), deepnorm "
+     "(* (8 branches)^-1/4) or zero (Fixup)", kAll, false,
      [](const std::string& t, Policy& p) -> std::string {
        const auto v = ParseName<ResidualScaling>(t);
        if (!v) return "must be " + NameList<ResidualScaling>() + ", not " + Quoted(t);
        p.residual = *v;
        return "";
-     }, nullptr, "residual_scaling", false, [](const Policy& p) { return json(NameOf(p.residual)); }},
+     }, nullptr, "residual_scaling", false, [](const Policy& p) { return json(NameOf(p.residual_scaling())); }},
+    {"init_range", "--init-range", "R", "the std of the hf, bert and gpt2 presets' normal draws (default 0.02: "
+     "initializer_range)", kAll, false,
+     [](const std::string& t, Policy& p) { return ParsePositiveNumber(t, &p.init_range); }, nullptr, "init_range",
+     false, [](const Policy& p) { return json(p.init_range); }},
     {"reinit_fixed", "--reinit-fixed", nullptr,
      "also re-initialize fixed constants (DFT bases, filterbanks, smoothing kernels), which are kept otherwise", kAll,
      false, [](const std::string& t, Policy& p) { return ParseBool(t, &p.reinit_fixed); }, nullptr, "reinit_fixed",
