@@ -19,13 +19,26 @@ namespace reinit {
 template <>
 struct Names<OutputFormat> {
   static constexpr Named<OutputFormat> table[] = {
-      {OutputFormat::kText, "text"}, {OutputFormat::kJson, "json"}, {OutputFormat::kMarkdown, "markdown"}};
+      {OutputFormat::kText, "text"},   {OutputFormat::kJson, "json"},     {OutputFormat::kMarkdown, "markdown"},
+      {OutputFormat::kJunit, "junit"}, {OutputFormat::kGithub, "github"}};
 };
 
 namespace {
 
 constexpr unsigned kPlan = kPlanCommand, kRewrite = kRewriteCommand, kCheck = kCheckCommand, kAudit = kAuditCommand,
                    kAll = kEveryCommand;
+
+// The commands each --format serves: the CI formats report check's verdicts, which only check has.
+constexpr std::pair<OutputFormat, unsigned> kFormatCommands[] = {
+    {OutputFormat::kText, kAll},    {OutputFormat::kJson, kAll},     {OutputFormat::kMarkdown, kAll},
+    {OutputFormat::kJunit, kCheck}, {OutputFormat::kGithub, kCheck}};
+
+unsigned FormatCommands(OutputFormat f) {
+  for (auto [format, commands] : kFormatCommands) {
+    if (format == f) return commands;
+  }
+  return 0;
+}
 
 // Commands by bit, for messages ("--tolerance is an option of check").
 constexpr std::pair<unsigned, const char*> kCommandNames[] = {
@@ -63,7 +76,7 @@ const CliOption kCliOptions[] = {
   {"--config",             "RULES", "rules file (YAML or JSON): settings and ordered match -> init rules", kAll},
   {"--untie-shared",       nullptr, "give each layer that shares a parameter its own copy (named <name>.untied.<k>)", kAll},
   {"--report",             "R.json", "write the JSON report to this file", kAll},
-  {"--format",             "F",    "stdout: text (default), json (the report) or markdown", kAll},
+  {"--format",             "F",    "stdout: text (default), json (the report) or markdown; check also junit (JUnit XML) or github (workflow annotations)", kAll},
   {"--all",                nullptr, "list every tensor in the table, not only parameters", kPlan | kRewrite},
   {"--passes",             "LIST", "run only this prefix of the pipeline, e.g. find-params,infer-fans", kPlan},
   {"--dump-after",         "PASS", "print the parameter table to stderr after this pass", kAll},
@@ -121,6 +134,28 @@ std::string Closest(const std::string& word, const std::vector<std::string>& can
     if (d < best_distance) best = c, best_distance = d;
   }
   return best;
+}
+
+// "check", "plan and rewrite": the commands whose bits are set, for messages.
+std::string CommandList(unsigned bits) {
+  std::vector<std::string> names;
+  for (auto [bit, c] : kCommandNames) {
+    if (bits & bit) names.push_back(c);
+  }
+  std::string list;
+  for (size_t i = 0; i < names.size(); ++i) list += (i ? (i + 1 == names.size() ? " and " : ", ") : "") + names[i];
+  return list;
+}
+
+// "text, json or markdown": the formats `command` takes, for its error message.
+std::string FormatList(unsigned command) {
+  std::vector<std::string> names;
+  for (auto [format, commands] : kFormatCommands) {
+    if (commands & command) names.push_back(NameOf(format));
+  }
+  std::string list;
+  for (size_t i = 0; i < names.size(); ++i) list += (i ? (i + 1 == names.size() ? " or " : ", ") : "") + names[i];
+  return list;
 }
 
 // What is wrong with the arguments a subcommand did not take ("" if none).
@@ -183,7 +218,10 @@ std::string Apply(const Raw& raw, unsigned command, Options* o) {
   if (auto* v = value("--external-data-file")) o->external_data_file = *v;
   if (auto* v = value("--format")) {
     const auto f = ParseName<OutputFormat>(*v);
-    if (!f) return "--format must be " + NameList<OutputFormat>() + ", not '" + *v + "'";
+    if (f && !(FormatCommands(*f) & command)) {
+      return "--format " + *v + " is a format of " + CommandList(FormatCommands(*f)) + ", not of " + o->command;
+    }
+    if (!f) return "--format must be " + FormatList(command) + ", not '" + *v + "'";
     o->format = *f;
   }
   if (auto* v = value("--size-threshold")) {
