@@ -171,26 +171,14 @@ std::string Unexpected(const CLI::App& cmd, unsigned command, const std::vector<
   if (arg.rfind("-", 0) != 0) return "unexpected argument '" + arg + "'";
   const std::string name = arg.substr(0, arg.find('='));
   // An option of another command.
-  std::vector<std::string> commands;
+  unsigned commands = 0;
   for (const CliOption& o : kCliOptions) {
-    if (LongName(o.names) == name && !(o.commands & command)) {
-      for (auto [bit, c] : kCommandNames) {
-        if (o.commands & bit) commands.push_back(c);
-      }
-    }
+    if (LongName(o.names) == name && !(o.commands & command)) commands |= o.commands;
   }
   for (const Setting& s : Settings()) {
-    if (s.flag == name && !(s.commands & command)) {
-      for (auto [bit, c] : kCommandNames) {
-        if (s.commands & bit) commands.push_back(c);
-      }
-    }
+    if (s.flag == name && !(s.commands & command)) commands |= s.commands;
   }
-  if (!commands.empty()) {
-    std::string list;
-    for (size_t i = 0; i < commands.size(); ++i) list += (i ? (i + 1 == commands.size() ? " and " : ", ") : "") + commands[i];
-    return name + " is an option of " + list + ", not of " + cmd.get_name();
-  }
+  if (commands != 0) return name + " is an option of " + CommandList(commands) + ", not of " + cmd.get_name();
   std::vector<std::string> names;
   for (const CLI::Option* o : cmd.get_options()) {
     for (const auto& l : o->get_lnames()) names.push_back("--" + l);
