@@ -262,9 +262,10 @@ PYBIND11_MODULE(onnx_reinit, m) {
         return py::make_tuple(proto, outcome.report);
       },
       py::arg("model"), py::arg("seed") = 0, py::arg("output") = py::none(),
-      "rewrite(model, seed=0, **options) -> (model, dict): the re-initialized model and the JSON report, as "
+      "rewrite(model, seed=0, output=None, **options) -> (model, dict): the re-initialized model and the JSON report, as "
       "onnx-reinit rewrite MODEL -o OUT --seed SEED --report R writes them. The model comes back as an "
       "onnx.ModelProto when one was given, else as the serialized bytes (onnx.load_from_string reads them); "
       "with output=PATH it is written there instead (with its data file beside it, as the CLI writes one) and "
-      "the path comes back. A model with external data needs output=PATH.");
+      "the path comes back. A model written with a data file (its input had external data, or it is over 2 GB) "
+      "needs output=PATH.");
 }

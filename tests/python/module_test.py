@@ -208,6 +208,17 @@ class Module(unittest.TestCase):
             onnx_reinit.plan(12)
         self.assertEqual(caught.exception.exit_code, 2)
 
+    def test_the_clis_warnings_become_python_warnings(self):
+        model = os.path.join(MODELS, "mlp_relu.onnx")
+        code, _, err = tool("plan", model, "--keep", "*")
+        self.assertEqual(code, 0, err)
+        warnings_shown = [line[len("onnx-reinit: warning: "):] for line in err.splitlines()
+                          if line.startswith("onnx-reinit: warning: ")]
+        self.assertEqual(len(warnings_shown), 1, err)
+        with self.assertWarns(UserWarning) as caught:
+            onnx_reinit.plan(model, keep=["*"])
+        self.assertEqual(str(caught.warning), warnings_shown[0])
+
     def test_false_and_none_leave_an_option_out(self):
         model = os.path.join(MODELS, "mlp_tanh_deep.onnx")
         plain = onnx_reinit.plan(model)
