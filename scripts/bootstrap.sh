@@ -16,6 +16,7 @@ PACKAGES=(
   clang libclang-rt-14-dev                        # the libFuzzer target (scripts/fuzz.sh)
   libonnx-testdata                                # pytorch-converted models for the zoo tests
   python3 python3-onnx python3-numpy python3-jsonschema  # report-schema check, model scripts
+  python3-dev pybind11-dev                        # the Python module (-DREINIT_PYTHON=ON)
 )
 
 # --models: also what models/make_models.py needs to re-export the bundled models.

@@ -3,12 +3,13 @@
 # UndefinedBehaviorSanitizer (leaks included; clang, build-san), the fuzzer for a bounded time in the
 # same tree, and on the optimized build users get (build/) everything that depends on optimization:
 # the kernel tests, the instruction-set symbol check, and every test that runs the tool itself
-# (bundled, zoo and graph models, ONNX Runtime, the report schema, the documented commands). The unit
+# (bundled, zoo and graph models, ONNX Runtime, the report schema, the documented commands), and the
+# Python module against the CLI (built there only: -DREINIT_PYTHON=ON). The unit
 # tests are compiled once, in build-san: configure build/ with -DREINIT_UNIT_TESTS=ON to have them
 # there too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-./scripts/build.sh -DREINIT_UNIT_TESTS=OFF
+./scripts/build.sh -DREINIT_UNIT_TESTS=OFF -DREINIT_PYTHON=ON
 ctest --test-dir build --output-on-failure -j2
 
 echo "== the whole suite under ASan + UBSan (clang; the tree the fuzzer uses too)"

@@ -274,6 +274,7 @@ TEST_F(Cli, ValueErrorsSayWhatIsAllowedInWords) {
            {"--seed 18446744073709551616", "--seed must be an integer from 0 to 18446744073709551615, not '18446744073709551616'"},
            {"--embedding-std 0", "--embedding-std must be a positive number, not '0'"},
            {"--format yaml", "--format must be text, json or markdown, not 'yaml'"},
+           {"--format junit", "--format junit is a format of check, not of plan"},
            {"--distribution cauchy", "--distribution must be uniform, normal or truncated_normal, not 'cauchy'"},
            {"--onyl op=Gemm", "unknown option --onyl; did you mean --only?"},
            {"--tolerance 0.3", "--tolerance is an option of check, not of plan"},

@@ -19,7 +19,8 @@ namespace reinit {
 template <>
 struct Names<OutputFormat> {
   static constexpr Named<OutputFormat> table[] = {
-      {OutputFormat::kText, "text"}, {OutputFormat::kJson, "json"}, {OutputFormat::kMarkdown, "markdown"}};
+      {OutputFormat::kText, "text"},   {OutputFormat::kJson, "json"},     {OutputFormat::kMarkdown, "markdown"},
+      {OutputFormat::kJunit, "junit"}, {OutputFormat::kGithub, "github"}};
 };
 
 namespace {
@@ -29,6 +30,18 @@ constexpr unsigned kPlan = kPlanCommand, kRewrite = kRewriteCommand, kCheck = kC
 
 // export-weights takes plan's policy settings: they decide which tensors count as re-initialized.
 unsigned SettingsBit(unsigned command) { return command == kExport ? kPlan : command; }
+
+// The commands each --format serves: the CI formats report check's verdicts, which only check has.
+constexpr std::pair<OutputFormat, unsigned> kFormatCommands[] = {
+    {OutputFormat::kText, kAll},    {OutputFormat::kJson, kAll},     {OutputFormat::kMarkdown, kAll},
+    {OutputFormat::kJunit, kCheck}, {OutputFormat::kGithub, kCheck}};
+
+unsigned FormatCommands(OutputFormat f) {
+  for (auto [format, commands] : kFormatCommands) {
+    if (format == f) return commands;
+  }
+  return 0;
+}
 
 // Commands by bit, for messages ("--tolerance is an option of check").
 constexpr std::pair<unsigned, const char*> kCommandNames[] = {
@@ -69,7 +82,7 @@ const CliOption kCliOptions[] = {
   {"--config",             "RULES", "rules file (YAML or JSON): settings and ordered match -> init rules", kAll},
   {"--untie-shared",       nullptr, "give each layer that shares a parameter its own copy (named <name>.untied.<k>)", kAll},
   {"--report",             "R.json", "write the JSON report to this file", kAll},
-  {"--format",             "F",    "stdout: text (default), json (the report) or markdown", kAll},
+  {"--format",             "F",    "stdout: text (default), json (the report) or markdown; check also junit (JUnit XML) or github (workflow annotations)", kAll},
   {"--all",                nullptr, "list every tensor in the table, not only parameters", kPlan | kRewrite},
   {"--all",                nullptr, "export every parameter, not only those the options select for re-initialization", kExport},
   {"--passes",             "LIST", "run only this prefix of the pipeline, e.g. find-params,infer-fans", kPlan},
@@ -131,6 +144,28 @@ std::string Closest(const std::string& word, const std::vector<std::string>& can
   return best;
 }
 
+// "check", "plan and rewrite": the commands whose bits are set, for messages.
+std::string CommandList(unsigned bits) {
+  std::vector<std::string> names;
+  for (auto [bit, c] : kCommandNames) {
+    if (bits & bit) names.push_back(c);
+  }
+  std::string list;
+  for (size_t i = 0; i < names.size(); ++i) list += (i ? (i + 1 == names.size() ? " and " : ", ") : "") + names[i];
+  return list;
+}
+
+// "text, json or markdown": the formats `command` takes, for its error message.
+std::string FormatList(unsigned command) {
+  std::vector<std::string> names;
+  for (auto [format, commands] : kFormatCommands) {
+    if (commands & command) names.push_back(NameOf(format));
+  }
+  std::string list;
+  for (size_t i = 0; i < names.size(); ++i) list += (i ? (i + 1 == names.size() ? " or " : ", ") : "") + names[i];
+  return list;
+}
+
 // What is wrong with the arguments a subcommand did not take ("" if none).
 std::string Unexpected(const CLI::App& cmd, unsigned command, const std::vector<std::string>& extras) {
   if (extras.empty()) return "";
@@ -144,26 +179,14 @@ std::string Unexpected(const CLI::App& cmd, unsigned command, const std::vector<
   if (arg.rfind("-", 0) != 0) return "unexpected argument '" + arg + "'";
   const std::string name = arg.substr(0, arg.find('='));
   // An option of another command.
-  std::vector<std::string> commands;
+  unsigned commands = 0;
   for (const CliOption& o : kCliOptions) {
-    if (LongName(o.names) == name && !(o.commands & command)) {
-      for (auto [bit, c] : kCommandNames) {
-        if (o.commands & bit) commands.push_back(c);
-      }
-    }
+    if (LongName(o.names) == name && !(o.commands & command)) commands |= o.commands;
   }
   for (const Setting& s : Settings()) {
-    if (s.flag == name && !(s.commands & SettingsBit(command))) {
-      for (auto [bit, c] : kCommandNames) {
-        if (s.commands & bit) commands.push_back(c);
-      }
-    }
+    if (s.flag == name && !(s.commands & SettingsBit(command))) commands |= s.commands;
   }
-  if (!commands.empty()) {
-    std::string list;
-    for (size_t i = 0; i < commands.size(); ++i) list += (i ? (i + 1 == commands.size() ? " and " : ", ") : "") + commands[i];
-    return name + " is an option of " + list + ", not of " + cmd.get_name();
-  }
+  if (commands != 0) return name + " is an option of " + CommandList(commands) + ", not of " + cmd.get_name();
   std::vector<std::string> names;
   for (const CLI::Option* o : cmd.get_options()) {
     for (const auto& l : o->get_lnames()) names.push_back("--" + l);
@@ -194,7 +217,10 @@ std::string Apply(const Raw& raw, unsigned command, Options* o) {
   if (auto* v = value("--name-map")) o->name_map = *v;
   if (auto* v = value("--format")) {
     const auto f = ParseName<OutputFormat>(*v);
-    if (!f) return "--format must be " + NameList<OutputFormat>() + ", not '" + *v + "'";
+    if (f && !(FormatCommands(*f) & command)) {
+      return "--format " + *v + " is a format of " + CommandList(FormatCommands(*f)) + ", not of " + o->command;
+    }
+    if (!f) return "--format must be " + FormatList(command) + ", not '" + *v + "'";
     o->format = *f;
   }
   if (auto* v = value("--size-threshold")) {

@@ -2,7 +2,8 @@
 // generate: the measured standard deviation of every randomly initialized tensor against the target
 // std, and for orthogonal recurrent weights the orthogonality of each gate block. Prints the layers
 // and exits 6 (kCheckFailed) when any is off; 0 when all are within tolerance. Writes nothing but the
-// --report file.
+// --report file. --format junit and github turn the report into what CI systems show
+// (tool/check_formats.h).
 //
 // A tensor is off when |measured / target - 1| > tolerance + 3 / sqrt(2 n): the second term is three
 // standard errors of a sample std over n values, so small tensors are not flagged for noise. A target
@@ -18,6 +19,7 @@
 #include "passes/report/report.h"
 #include "passes/graph/tensor_values.h"
 #include "passes/report/version.h"
+#include "tool/check_formats.h"
 #include "tool/session.h"
 
 namespace reinit {
@@ -145,10 +147,15 @@ int RunCheck(const Options& options, std::ostream& out, std::ostream& err) {
   const json report = CheckReport(options, sha256, s.run.ctx().policy, verdicts, off);
   status = WriteReport(options, report);
   if (!status.ok()) return Fail(status, err);
-  if (options.format == OutputFormat::kJson) {
-    if (options.verbosity > 0) out << report.dump(2) << "\n";
-  } else {
-    PrintTable(options, s.run.ctx().policy, verdicts, off, out);
+  switch (options.format) {
+    case OutputFormat::kJson:
+      if (options.verbosity > 0) out << report.dump(2) << "\n";
+      break;
+    // A CI system reads the JUnit file whole, so -q does not thin it out.
+    case OutputFormat::kJunit: out << FormatJunit(report); break;
+    case OutputFormat::kGithub: out << FormatGithub(report, options.verbosity == 0); break;
+    case OutputFormat::kText:
+    case OutputFormat::kMarkdown: PrintTable(options, s.run.ctx().policy, verdicts, off, out); break;
   }
   PrintNotes(options, s.run.table(), err);
   return off > 0 ? static_cast<int>(ExitCode::kCheckFailed) : 0;

@@ -12,7 +12,9 @@
 
 namespace reinit {
 
-enum class OutputFormat { kText, kJson, kMarkdown };
+// What stdout gets. kJunit and kGithub are check's CI formats (tool/check_formats.h); the command line
+// refuses them for the other commands.
+enum class OutputFormat { kText, kJson, kMarkdown, kJunit, kGithub };
 
 struct Options {
   std::string command;  // "plan", "rewrite", "check", "audit", "export-weights", "list-passes" or "list"

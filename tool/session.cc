@@ -170,6 +170,8 @@ void PrintResults(const Options& options, const ParamTable& table, const nlohman
                   std::ostream& out, const SignalAudit* audit) {
   if (options.verbosity == 0) return;
   switch (options.format) {
+    case OutputFormat::kJunit:
+    case OutputFormat::kGithub:  // check's formats: the command line refuses them for plan and rewrite
     case OutputFormat::kText: out << FormatTable(table, options.all); break;
     case OutputFormat::kJson: out << report.dump(2) << "\n"; break;
     case OutputFormat::kMarkdown: out << FormatMarkdown(table, options.all); break;
@@ -209,7 +211,8 @@ Status InputSha256(Session& s, std::string* sha256) {
 }
 
 bool ReportNeeded(const Options& options) {
-  return !options.report.empty() || (options.format == OutputFormat::kJson && options.verbosity > 0);
+  return !options.report.empty() || (options.format == OutputFormat::kJson && options.verbosity > 0) ||
+         options.format == OutputFormat::kJunit;  // its properties name the model's SHA-256
 }
 
 int Fail(const Status& status, std::ostream& err) {

@@ -60,8 +60,9 @@ std::ostream& Results(const Options& options, std::ostream& out, std::ostream& e
 // report is removed again if the model cannot be put in place after it.
 Status WriteReport(const Options& options, const nlohmann::ordered_json& report, ModelWriter* writer = nullptr);
 
-// Whether a report will be read (--report, or --format json on stdout): only then are the input and
-// output hashed (SHA-256 of 500 MB is a quarter of a second), so a plain run does not pay for it.
+// Whether a report will be read (--report, --format json on stdout, or check --format junit, which names
+// the input's SHA-256): only then are the input and output hashed (SHA-256 of 500 MB is a quarter of a
+// second), so a plain run does not pay for it.
 bool ReportNeeded(const Options& options);
 
 // Prints "onnx-reinit: error: <message>" and returns the status's exit code.
