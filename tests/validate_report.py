@@ -42,6 +42,22 @@ def table_problems(report, command):
     return problems
 
 
+def proxy_problems(report):
+    """rewrite --preset proxy: every re-initialized row says what it was drawn from, no other row does."""
+    problems = []
+    for e in report["tensors"]:
+        drawn = e["action"] == "reinitialized" and e["scheme"] == "proxy"
+        if drawn != (e["proxy_source"] is not None):
+            problems.append(e["name"] + ": proxy_source present=%s for %s/%s" % (not drawn, e["action"], e["scheme"]))
+        if e["action"] == "reinitialized" and e["scheme"] != "proxy":
+            problems.append(e["name"] + ": re-initialized by " + e["scheme"] + " under preset proxy")
+        src = e["proxy_source"]
+        if src is not None and not (len(src["mean"]) == len(src["std"]) == src["channels"]):
+            problems.append(e["name"] + ": proxy_source has %d means, %d stds for %d channels"
+                            % (len(src["mean"]), len(src["std"]), src["channels"]))
+    return problems
+
+
 def check_problems(report):
     problems = []
     summary = report["summary"]
@@ -75,12 +91,15 @@ def main():
     checked = 0
     with tempfile.TemporaryDirectory() as tmp:
         for model in sorted(glob.glob(os.path.join(models, "*.onnx"))):
-            for command in ("plan", "rewrite", "check", "audit"):
+            for command in ("plan", "rewrite", "check", "audit", "proxy"):
                 report_path = os.path.join(tmp, "report.json")
                 out_model = os.path.join(tmp, "out.onnx")
                 args = [tool, command, out_model if command in ("check", "audit") else model, "--report", report_path]
                 if command == "rewrite":
                     args += ["-o", out_model]
+                if command == "proxy":
+                    args = [tool, "rewrite", model, "-o", os.path.join(tmp, "proxy.onnx"), "--preset", "proxy",
+                            "--report", report_path]
                 subprocess.run(args, check=True, stdout=subprocess.DEVNULL)
                 with open(report_path) as f:
                     report = json.load(f)
@@ -89,6 +108,8 @@ def main():
                     problems += check_problems(report)
                 elif command == "audit":
                     problems += audit_problems(report)
+                elif command == "proxy":
+                    problems += table_problems(report, "rewrite") + proxy_problems(report)
                 else:
                     problems += table_problems(report, command)
                 for p in problems:

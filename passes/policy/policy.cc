@@ -46,6 +46,12 @@ const std::vector<Preset>& Presets() {
      false, false, kTrunc, FanConvention::kFramework, RecurrentRule::kPerGate,
      {Scheme::kLeCun, 1, FanMode::kFanIn, kTrunc}, 0.0,
      EmbeddingRule::kFanInNormal, 1.0, 0.01},
+    {"proxy", "a stand-in for the trained weights: each parameter drawn from N(mean, std^2) of its own values, per output channel; running statistics kept",
+     {Scheme::kHe, 2, FanMode::kFanIn, kInputDist}, {Scheme::kXavier, 1, FanMode::kFanAvg, kInputDist},
+     {Scheme::kLeCun, 1, FanMode::kFanIn, kInputDist}, {Scheme::kXavier, 1, FanMode::kFanAvg, kInputDist},
+     false, true, D::kNormal, FanConvention::kLayout, RecurrentRule::kPerGate,
+     {Scheme::kXavier, 1, FanMode::kFanAvg, kInputDist}, 0.0,
+     EmbeddingRule::kNormal, 1.0, 0.25, /*proxy*/ true},
   };
   // clang-format on
   return kPresets;

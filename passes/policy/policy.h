@@ -61,6 +61,9 @@ struct Preset {
   EmbeddingRule embedding;
   double embedding_value;   // the std of kNormal, the bound of kUniform
   double prelu_slope;
+  // Every parameter is drawn from N(mean, std^2) of its own values, per output channel (preset proxy:
+  // a stand-in for a model shared without its trained weights); the rules above do not apply.
+  bool proxy = false;
 };
 
 // The presets, "note" first (the default).

@@ -149,7 +149,7 @@ const std::vector<Setting>& Settings() {
   constexpr unsigned kAll = kEveryCommand;
   // clang-format off
   static const std::vector<Setting> kSettings = {
-    {"preset", "--preset", "NAME", "the defaults to start from: note (default), pytorch, keras or jax", kAll, false,
+    {"preset", "--preset", "NAME", "the defaults to start from: note (default), pytorch, keras, jax or proxy", kAll, false,
      [](const std::string& t, Policy& p) -> std::string {
        if (!FindPreset(t)) return "must be " + PresetList() + ", not " + Quoted(t);
        p.preset = t;
