@@ -26,6 +26,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <map>
 #include <set>
@@ -360,10 +361,16 @@ void ApplyScheme(ParamRow& row, const Decision& d, const Decider& decider, const
   }
 }
 
-// "-0.12..0.3": the range of a channel statistic.
+// "-0.0383..0.0188": the range of a channel statistic, to three significant digits (the report has
+// every channel's numbers).
 std::string Range(const std::vector<double>& v) {
+  auto text = [](double x) {
+    char buffer[32];
+    std::snprintf(buffer, sizeof buffer, "%.3g", x);
+    return std::string(buffer);
+  };
   const auto [lo, hi] = std::minmax_element(v.begin(), v.end());
-  return *lo == *hi ? FormatNumber(*lo) : FormatNumber(*lo) + ".." + FormatNumber(*hi);
+  return *lo == *hi ? text(*lo) : text(*lo) + ".." + text(*hi);
 }
 
 // Preset proxy: the row is drawn from its own statistics, measured now.
@@ -381,7 +388,7 @@ Status ApplyProxy(ParamRow& row, const TensorStore* store) {
   row.init.reason = "proxy: N(mean, std^2) of its own values, " + source->layout + ": " +
                     (channels > 1 ? std::to_string(channels) + " channels of " + std::to_string(source->per_channel) +
                                         " values, mean " + Range(source->mean) + ", std " + Range(source->std)
-                                  : "mean " + FormatNumber(source->whole.mean) + ", std " + FormatNumber(source->whole.std)) +
+                                  : "mean " + Range({source->whole.mean}) + ", std " + Range({source->whole.std})) +
                     " (preset proxy)";
   row.init.proxy = std::move(source);
   return Status::Ok();
@@ -566,7 +573,7 @@ Status DecideRow(ParamRow& row, const Decider& decider, const Policy& policy, si
       row.init.reason = "kept: " + FixedWords(row.fixed.kind) + ", not a learned weight (seen: " + row.fixed.seen + ")";
     } else if (proxy && d.rule == nullptr && (row.role == Role::kNormMean || row.role == Role::kNormVar)) {
       row.init.kept = Kept::kNoRule;
-      row.init.reason = "kept: running statistics stay with their channels, whose weights keep their statistics (preset proxy)";
+      row.init.reason = "kept: running statistics stay with their channels (preset proxy)";
     } else if (proxy && d.rule == nullptr && !IsFloatType(row.dtype)) {
       row.init.kept = Kept::kNoRule;
       row.init.reason = "kept: " + DTypeName(row.dtype) + " is not a float type (preset proxy)";

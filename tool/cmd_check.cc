@@ -128,7 +128,7 @@ int RunCheck(const Options& options, std::ostream& out, std::ostream& err) {
   Status status = BuildPolicy(options, &policy);
   if (!status.ok()) return Fail(status, err);
   if (policy.preset_rules().proxy) {
-    return Fail({ExitCode::kUsage, "check --preset proxy: a proxy's target is each tensor's own statistics, so every "
+    return Fail({ExitCode::kUsage, options.input + ": check --preset proxy: a proxy's target is each tensor's own statistics, so every "
                                    "tensor would pass; compare a rewritten proxy with its source model instead"},
                 err);
   }
