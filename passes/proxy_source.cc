@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <tuple>
 
 #include "passes/graph/graph_index.h"
 #include "passes/graph/op_table.h"
@@ -73,33 +74,43 @@ ProxySource FromRule(const ParamRow& row, const LayerUse& use) {
   return PerTensor("");
 }
 
-// Mean and population std per channel by Welford's update, in element order (no thread dependence).
+// Mean and population std per channel from sums of x - K, K the channel's first value (shifted sums:
+// no division per value, and no cancellation, as K is within a few stds of the mean), in element order
+// (no thread dependence).
 struct Accumulator {
   std::vector<int64_t> n;
-  std::vector<double> mean, m2;
-  double sum = 0, sum_sq_dev = 0, whole_mean = 0, lo = std::numeric_limits<double>::infinity(), hi = -lo;
+  std::vector<double> shift, sum, sum_sq;
   int64_t total = 0;
+  double whole_shift = 0, whole_sum = 0, whole_sum_sq = 0, lo = std::numeric_limits<double>::infinity(), hi = -lo;
 
-  explicit Accumulator(int64_t channels) : n(channels), mean(channels), m2(channels) {}
+  explicit Accumulator(int64_t channels) : n(channels), shift(channels), sum(channels), sum_sq(channels) {}
 
-  void Add(int64_t channel, double x) {
-    const double d = x - mean[channel];
-    mean[channel] += d / static_cast<double>(++n[channel]);
-    m2[channel] += d * (x - mean[channel]);
-    const double dw = x - whole_mean;
-    whole_mean += dw / static_cast<double>(++total);
-    sum_sq_dev += dw * (x - whole_mean);
+  void Add(int64_t c, double x) {
+    if (n[c]++ == 0) shift[c] = x;
+    const double d = x - shift[c];
+    sum[c] += d;
+    sum_sq[c] += d * d;
+    if (total++ == 0) whole_shift = x;
+    const double dw = x - whole_shift;
+    whole_sum += dw;
+    whole_sum_sq += dw * dw;
     lo = std::min(lo, x);
     hi = std::max(hi, x);
   }
 
+  static std::pair<double, double> MeanStd(int64_t n, double shift, double sum, double sum_sq) {
+    if (n == 0) return {0.0, 0.0};
+    const double m = sum / static_cast<double>(n);
+    return {shift + m, std::sqrt(std::max(0.0, sum_sq / static_cast<double>(n) - m * m))};
+  }
+
   void Into(ProxySource* s) const {
-    s->mean = mean;
-    s->std.resize(mean.size());
-    for (size_t c = 0; c < mean.size(); ++c) s->std[c] = n[c] > 0 ? std::sqrt(m2[c] / static_cast<double>(n[c])) : 0.0;
+    s->mean.resize(n.size());
+    s->std.resize(n.size());
+    for (size_t c = 0; c < n.size(); ++c) std::tie(s->mean[c], s->std[c]) = MeanStd(n[c], shift[c], sum[c], sum_sq[c]);
     s->per_channel = n.empty() ? 0 : n[0];
-    s->whole = TensorStats{whole_mean, total > 0 ? std::sqrt(sum_sq_dev / static_cast<double>(total)) : 0.0,
-                           total > 0 ? lo : 0, total > 0 ? hi : 0};
+    const auto [mean, std] = MeanStd(total, whole_shift, whole_sum, whole_sum_sq);
+    s->whole = TensorStats{mean, std, total > 0 ? lo : 0, total > 0 ? hi : 0};
   }
 };
 
@@ -152,13 +163,14 @@ Status MeasureProxySource(const ParamRow& row, const TensorStore* store, ProxySo
   if (!row.piece.empty()) {
     // A piece is generated with its tensor in memory (passes/regenerate.cc): its values are read whole.
     REINIT_RETURN_IF_ERROR(store != nullptr ? store->ReadValues(t, &values) : ReadValues(t, &values));
-    int64_t i = 0;
+    ChannelCursor cursor(*source, 0);
     for (const auto& [begin, end] : row.piece) {
-      for (int64_t e = begin; e < end; ++e) acc.Add(source->Channel(i++), values[static_cast<size_t>(e)]);
+      for (int64_t e = begin; e < end; ++e, cursor.next()) acc.Add(cursor.channel(), values[static_cast<size_t>(e)]);
     }
   } else if (store == nullptr || store->Of(t) == TensorStore::Place::kMemory) {
     REINIT_RETURN_IF_ERROR(ReadValues(t, &values));  // in memory already: any storage field
-    for (size_t i = 0; i < values.size(); ++i) acc.Add(source->Channel(static_cast<int64_t>(i)), values[i]);
+    ChannelCursor cursor(*source, 0);
+    for (size_t i = 0; i < values.size(); ++i, cursor.next()) acc.Add(cursor.channel(), values[i]);
   } else {
     int64_t n = 0;
     REINIT_RETURN_IF_ERROR(ElementCount(t, &n));
@@ -168,7 +180,8 @@ Status MeasureProxySource(const ParamRow& row, const TensorStore* store, ProxySo
       const int64_t len = std::min(kBlockElements, n - first);
       REINIT_RETURN_IF_ERROR(store->ReadBytes(t, first * width, 0, 1, len * width, &bytes));
       REINIT_RETURN_IF_ERROR(Decode(t, std::move(bytes), &values));
-      for (int64_t i = 0; i < len; ++i) acc.Add(source->Channel(first + i), values[static_cast<size_t>(i)]);
+      ChannelCursor cursor(*source, first);
+      for (int64_t i = 0; i < len; ++i, cursor.next()) acc.Add(cursor.channel(), values[static_cast<size_t>(i)]);
     }
   }
   acc.Into(source);

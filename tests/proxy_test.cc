@@ -52,6 +52,18 @@ void ExpectOwnChannel(const test::Run& run, const std::string& name, int64_t cha
   }
 }
 
+TEST(Proxy, TheCursorStepsThroughTheSameChannelsAsTheLookup) {
+  ProxySource s;  // a grouped ConvTranspose [C=6, M/g=3, 2, 2], group 3: runs of 4, 3 channels, 3 groups
+  s.stride = 4;
+  s.count = 3;
+  s.outer_stride = 2 * 3 * 4;
+  s.outer_count = 3;
+  for (int64_t first : {0, 1, 5, 23, 24, 47}) {
+    ChannelCursor cursor(s, first);
+    for (int64_t i = first; i < 72; ++i, cursor.next()) ASSERT_EQ(cursor.channel(), s.Channel(i)) << first << " " << i;
+  }
+}
+
 TEST(Proxy, GroupedConvTransposeDrawsEachOutputChannelFromItself) {
   // W [C=4, M/g=3, 2, 2], group 2: output channel g*3 + m reads rows [2g, 2g+2) of axis 0, column m.
   auto m = test::ParseModel(R"(<ir_version: 8, opset_import: ["" : 17]>

@@ -54,8 +54,9 @@ void ProxyValues(const ParamRow& row, uint64_t seed, uint64_t first, size_t n, d
   const ProxySource& source = *row.init.proxy;
   std::vector<float> z(n);
   GenerateF32(TensorRng(seed, row.name), Draw::kNormal, 1.0f, first, n, z.data());
-  for (size_t j = 0; j < n; ++j) {
-    const int64_t c = source.Channel(static_cast<int64_t>(first + j));
+  ChannelCursor cursor(source, static_cast<int64_t>(first));
+  for (size_t j = 0; j < n; ++j, cursor.next()) {
+    const int64_t c = cursor.channel();
     out[j] = source.mean[c] + source.std[c] * static_cast<double>(z[j]);
   }
 }
