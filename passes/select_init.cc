@@ -94,6 +94,7 @@ struct Decision {
   bool whole_kernel = false;
   std::string words;
   const Rule* rule = nullptr;  // the rules-file rule that decided it last, if any
+  bool rule_scheme = false;    // some rule that applied named a scheme (preset proxy gives way to it)
 };
 
 // What one rule of the rules file did over the table: the rows it decided (or kept), and the rows it
@@ -214,6 +215,7 @@ class Decider {
       }
       keep = nullptr;
       uses[r].applied.push_back(row.name);
+      if (init.scheme) next.rule_scheme = true;
       if (init.distribution) next.distribution = *init.distribution;
       if (init.gain) next.gain = std::isnan(*init.gain) ? TorchGain(row.act.name, row.act.family,
                                                                     row.act.param)
@@ -521,6 +523,10 @@ size_t CountResidualBranches(const ParamTable& table) {
   return residual_adds.size();
 }
 
+// Under preset proxy a rule decides a row only when it names a scheme (or a std, bound or value, which
+// imply one); a rule that only tunes (gain, mode) has nothing to tune in a proxy.
+bool NamesScheme(const Decision& d) { return d.rule_scheme; }
+
 // Re-initializes a row by its decision: the scheme and its numbers, a note when the row is a fixed
 // constant, then the residual scaling of a weight that ends a residual branch. Refused when the values
 // would not fit the tensor's type.
@@ -571,13 +577,13 @@ Status DecideRow(ParamRow& row, const Decider& decider, const Policy& policy, si
     } else if (fixed && d.rule == nullptr) {
       row.init.kept = Kept::kFixedConstant;
       row.init.reason = "kept: " + FixedWords(row.fixed.kind) + ", not a learned weight (seen: " + row.fixed.seen + ")";
-    } else if (proxy && d.rule == nullptr && (row.role == Role::kNormMean || row.role == Role::kNormVar)) {
+    } else if (proxy && !NamesScheme(d) && (row.role == Role::kNormMean || row.role == Role::kNormVar)) {
       row.init.kept = Kept::kNoRule;
       row.init.reason = "kept: running statistics stay with their channels (preset proxy)";
-    } else if (proxy && d.rule == nullptr && !IsFloatType(row.dtype)) {
+    } else if (proxy && !NamesScheme(d) && !IsFloatType(row.dtype)) {
       row.init.kept = Kept::kNoRule;
       row.init.reason = "kept: " + DTypeName(row.dtype) + " is not a float type (preset proxy)";
-    } else if (proxy && d.rule == nullptr) {
+    } else if (proxy && !NamesScheme(d)) {
       REINIT_RETURN_IF_ERROR(ApplyProxy(row, store));
       REINIT_RETURN_IF_ERROR(CheckRepresentable(row));
     } else {

@@ -121,6 +121,13 @@ TEST(Proxy, ARuleThatNamesASchemeWinsOverTheProxy) {
   rule.init.value = 0.5;
   rule.origin = "test:1";
   policy.rules.push_back(rule);
+  // A later rule that only tunes the gain of every tensor neither undoes the first nor replaces the proxy.
+  Rule gain;
+  ASSERT_TRUE(Pattern::Parse("*", &gain.match.name.emplace()).ok());
+  gain.match.text = "name=*";
+  gain.init.gain = 2.0;
+  gain.origin = "test:2";
+  policy.rules.push_back(gain);
   auto m = test::ParseModel(R"(<ir_version: 8, opset_import: ["" : 17]>
     g (float[2,6] X) => (float[2,4] Y) { Y = Gemm (X, W, C) })");
   test::AddInitializer(m, "W", {6, 4});

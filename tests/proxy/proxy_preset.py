@@ -183,8 +183,9 @@ def main():
         expect(ok, "%s: the report has no proxy_source" % name)
         if ok:
             ps = e["proxy_source"]
-            expect(np.allclose(ps["mean"], src_c.mean(axis=1), atol=1e-6) and np.allclose(ps["std"], src_c.std(axis=1), atol=1e-6),
-                   "%s: proxy_source is not the source's per-channel mean and std" % name)
+            same = (len(ps["mean"]) == len(ps["std"]) == src_c.shape[0] and np.allclose(ps["mean"], src_c.mean(axis=1), atol=1e-6)
+                    and np.allclose(ps["std"], src_c.std(axis=1), atol=1e-6))
+            expect(same, "%s: proxy_source is not the source's per-channel mean and std" % name)
             expect("own values" in e["reason"], "%s: the reason does not say what it was drawn from" % name)
     for name in ("bn.mean", "bn.var", "q.w"):
         expect(rows[name]["action"] == "kept" and rows[name]["proxy_source"] is None, "%s: not kept" % name)
