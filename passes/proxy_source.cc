@@ -130,11 +130,15 @@ constexpr int64_t kBlockElements = int64_t{1} << 18;
 
 ProxySource ProxyLayout(const ParamRow& row) {
   if (!row.piece.empty()) return PerTensor("a piece of a tensor");
-  if (row.shape.size() < 2) return PerTensor("");
+  int64_t n = 1;
+  for (int64_t d : row.shape) n *= d;
+  // An empty tensor has no channels to step through (and a zero stride would divide by zero).
+  if (row.shape.size() < 2 || n == 0) return PerTensor("");
   const LayerUse* use = row.primary_use();
   ProxySource p;
-  if (use != nullptr && !std::all_of(use->through.begin(), use->through.end(), KeepsLayout)) {
-    return PerTensor("its layer sees it through " + use->through.back() + ", not in the stored layout");
+  if (use != nullptr) {
+    auto changes = std::find_if_not(use->through.begin(), use->through.end(), KeepsLayout);
+    if (changes != use->through.end()) return PerTensor("its layer sees it through " + *changes + ", not in the stored layout");
   }
   if (row.role == Role::kRecurrentBias && row.shape.size() == 2 && row.gates.blocks > 0 &&
       row.shape[1] % (2 * row.gates.blocks) == 0) {
@@ -147,8 +151,6 @@ ProxySource ProxyLayout(const ParamRow& row) {
   } else {
     p = Axis(row.shape, row.shape.size() - 1, "per channel (last axis)");
   }
-  int64_t n = 1;
-  for (int64_t d : row.shape) n *= d;
   if (p.channels() == 1) return PerTensor("");
   if (p.channels() <= 0 || n / std::max<int64_t>(p.channels(), 1) < 2) {
     return PerTensor("its channels would hold fewer than two values");

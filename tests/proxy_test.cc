@@ -100,6 +100,15 @@ TEST(Proxy, AWeightReadThroughATransposeIsDrawnPerTensorAndSaysWhy) {
   EXPECT_NE(w.init.reason.find("through Transpose"), std::string::npos) << w.init.reason;
 }
 
+TEST(Proxy, AnEmptyWeightIsRewrittenAsEmpty) {
+  auto m = test::ParseModel(R"(<ir_version: 8, opset_import: ["" : 17]>
+    g (float[2,0] X) => (float[2,4] Y) { Y = MatMul (X, W) })");
+  test::AddInitializer(m, "W", {0, 4});
+  auto run = test::Rewrite(std::move(m), Proxy());
+  ASSERT_TRUE(run->status.ok()) << run->status.message();
+  EXPECT_TRUE(test::Values(*run->Row("W").tensor).empty());
+}
+
 TEST(Proxy, RunningStatisticsAreKeptAndTheReasonSaysWhy) {
   auto m = test::ParseModel(R"(<ir_version: 8, opset_import: ["" : 17]>
     g (float[1,2,3,3] X) => (float[1,2,3,3] Y) { Y = BatchNormalization (X, S, B, M, V) })");
