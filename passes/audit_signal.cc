@@ -40,10 +40,15 @@ Status StoredMoments(const PassContext& ctx, const ParamRow& row, TensorMoments*
   return Status::Ok();
 }
 
-// A re-initialized row's planned moments: its constant, or mean 0 and its target std.
+// A re-initialized row's planned moments: its constant, a proxy's source moments, or mean 0 and its
+// target std.
 TensorMoments Planned(const ParamRow& row) {
   if (row.init.scheme == Scheme::kConstant) {
     return {row.init.constant, row.init.constant * row.init.constant, true, row.init.constant};
+  }
+  if (row.init.scheme == Scheme::kProxy) {
+    const TensorStats& w = row.init.proxy->whole;
+    return {w.mean, w.std * w.std + w.mean * w.mean, true, std::nullopt};
   }
   return {0, row.init.std * row.init.std, true, std::nullopt};
 }
@@ -85,7 +90,9 @@ Status AuditSignalPass::Run(PassContext& ctx, Counters& counters) {
   SignalOptions options = ctx.signal.options;
   options.preserve = ctx.policy.preserve_signal && !ctx.signal.measured;
   options.may_scale = [](const ParamRow& row) {
-    return row.init.action == Action::kReinitialize && row.init.scheme != Scheme::kConstant && row.init.std > 0;
+    // A proxy keeps its source's statistics: preserve-signal has nothing to solve there.
+    return row.init.action == Action::kReinitialize && row.init.scheme != Scheme::kConstant &&
+           row.init.scheme != Scheme::kProxy && row.init.std > 0;
   };
   SignalAudit audit = PropagateSignal(*ctx.model, *ctx.index, *ctx.table, moments, options);
   REINIT_RETURN_IF_ERROR(failed);

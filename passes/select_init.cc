@@ -22,10 +22,15 @@
 // = sqrt(3) * std; a truncated normal is drawn from N(0, (std / 0.8796)^2) cut at two of its sigmas.
 // Quantized weights, unknown roles and shapes that do not fit are kept, bit for bit. A decision whose
 // values would not be finite in the tensor's type (a rule's huge std for a float16 tensor) is refused.
+// Preset proxy replaces step 1 and the flags: every parameter the preset would re-initialize is drawn
+// from N(mean, std^2) of its own values per output channel (passes/proxy_source.h), read here; BatchNorm
+// running statistics are kept, so each channel's normalization still fits its channel (README, sharing
+// a model without its weights). Rules that name a scheme or keep still win.
 #include "passes/passes.h"
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <map>
 #include <set>
@@ -37,6 +42,7 @@
 #include "passes/graph/fixed_constants.h"
 #include "passes/gen/schemes.h"
 #include "passes/graph/tensor_values.h"
+#include "passes/proxy_source.h"
 
 namespace reinit {
 
@@ -94,6 +100,7 @@ struct Decision {
   bool whole_kernel = false;
   std::string words;
   const Rule* rule = nullptr;  // the rules-file rule that decided it last, if any
+  bool rule_scheme = false;    // some rule that applied named a scheme (preset proxy gives way to it)
 };
 
 // What one rule of the rules file did over the table: the rows it decided (or kept), and the rows it
@@ -338,6 +345,7 @@ class Decider {
       }
       keep = nullptr;
       uses[r].applied.push_back(row.name);
+      if (init.scheme) next.rule_scheme = true;
       if (init.distribution) next.distribution = *init.distribution;
       if (init.gain) next.gain = std::isnan(*init.gain) ? TorchGain(row.act.name, row.act.family,
                                                                     row.act.param)
@@ -483,8 +491,42 @@ void ApplyScheme(ParamRow& row, const Decision& d, const Decider& decider, const
       break;
     }
     case Scheme::kNone:
+    case Scheme::kProxy:  // ApplyProxy
       break;
   }
+}
+
+// "-0.0383..0.0188": the range of a channel statistic, to three significant digits (the report has
+// every channel's numbers).
+std::string Range(const std::vector<double>& v) {
+  auto text = [](double x) {
+    char buffer[32];
+    std::snprintf(buffer, sizeof buffer, "%.3g", x);
+    return std::string(buffer);
+  };
+  const auto [lo, hi] = std::minmax_element(v.begin(), v.end());
+  return *lo == *hi ? text(*lo) : text(*lo) + ".." + text(*hi);
+}
+
+// Preset proxy: the row is drawn from its own statistics, measured now.
+Status ApplyProxy(ParamRow& row, const TensorStore* store) {
+  auto source = std::make_shared<ProxySource>(ProxyLayout(row));
+  REINIT_RETURN_IF_ERROR(MeasureProxySource(row, store, source.get()));
+  row.init.action = Action::kReinitialize;
+  row.init.scheme = Scheme::kProxy;
+  row.init.distribution = Distribution::kNormal;
+  row.init.gain = 1;
+  // The whole tensor's std is what the channels' draws add up to: sum of channel variances and the
+  // spread of channel means.
+  row.init.std = source->whole.std;
+  const int64_t channels = source->channels();
+  row.init.reason = "proxy: N(mean, std^2) of its own values, " + source->layout + ": " +
+                    (channels > 1 ? std::to_string(channels) + " channels of " + std::to_string(source->per_channel) +
+                                        " values, mean " + Range(source->mean) + ", std " + Range(source->std)
+                                  : "mean " + Range({source->whole.mean}) + ", std " + Range({source->whole.std})) +
+                    " (preset proxy)";
+  row.init.proxy = std::move(source);
+  return Status::Ok();
 }
 
 // Depth-aware scaling of the last layer of each residual branch (--residual-scaling).
@@ -531,6 +573,13 @@ double LargestDraw(const ParamRow& row) {
     case Scheme::kConstant: return std::max(std::fabs(row.init.constant), std::fabs(row.init.forget_bias));
     case Scheme::kOrthogonal: return row.init.gain;
     case Scheme::kNone: return 0;
+    case Scheme::kProxy: {
+      double largest = 0;
+      for (size_t c = 0; c < row.init.proxy->mean.size(); ++c) {
+        largest = std::max(largest, std::fabs(row.init.proxy->mean[c]) + 6.8 * row.init.proxy->std[c]);
+      }
+      return largest;
+    }
     default: break;
   }
   if (row.init.bound) return *row.init.bound;
@@ -609,6 +658,10 @@ size_t CountResidualBranches(const ParamTable& table) {
   return residual_adds.size();
 }
 
+// Under preset proxy a rule decides a row only when it names a scheme (or a std, bound or value, which
+// imply one); a rule that only tunes (gain, mode) has nothing to tune in a proxy.
+bool NamesScheme(const Decision& d) { return d.rule_scheme; }
+
 // Re-initializes a row by its decision: the scheme and its numbers, a note when the row is a fixed
 // constant, then the residual scaling of a weight that ends a residual branch. Refused when the values
 // would not fit the tensor's type.
@@ -627,7 +680,9 @@ Status ApplyDecision(ParamRow& row, const Decision& d, const Decider& decider, c
 // by the preset, the flags and the rules (which may keep it), and re-initialized. Notes which rules
 // applied in `rule_uses`.
 Status DecideRow(ParamRow& row, const Decider& decider, const Policy& policy, size_t residual_branches,
-                 std::vector<RuleUse>& rule_uses) {
+                 std::vector<RuleUse>& rule_uses, const TensorStore* store) {
+  const bool proxy = policy.preset_rules().proxy;
+  row.init.proxy.reset();
   row.init.action = Action::kKeep;
   row.init.kept = Kept::kNo;
   row.init.scheme = Scheme::kNone;
@@ -657,12 +712,38 @@ Status DecideRow(ParamRow& row, const Decider& decider, const Policy& policy, si
     } else if (fixed && d.rule == nullptr) {
       row.init.kept = Kept::kFixedConstant;
       row.init.reason = "kept: " + FixedWords(row.fixed.kind) + ", not a learned weight (seen: " + row.fixed.seen + ")";
+    } else if (proxy && !NamesScheme(d) && (row.role == Role::kNormMean || row.role == Role::kNormVar)) {
+      row.init.kept = Kept::kNoRule;
+      row.init.reason = "kept: running statistics stay with their channels (preset proxy)";
+    } else if (proxy && !NamesScheme(d) && !IsFloatType(row.dtype)) {
+      row.init.kept = Kept::kNoRule;
+      row.init.reason = "kept: " + DTypeName(row.dtype) + " is not a float type (preset proxy)";
+    } else if (proxy && !NamesScheme(d)) {
+      REINIT_RETURN_IF_ERROR(ApplyProxy(row, store));
+      REINIT_RETURN_IF_ERROR(CheckRepresentable(row));
     } else {
       REINIT_RETURN_IF_ERROR(ApplyDecision(row, d, decider, policy, residual_branches));
     }
   }
   for (const auto& conflict : row.conflicts) row.init.reason += "; conflict: " + conflict;
   return Status::Ok();
+}
+
+// Preset proxy draws every tensor from its own statistics: the flags that tune the presets' rules have
+// nothing to tune, which the user should hear rather than find out.
+void WarnUnusedUnderProxy(const Policy& policy, std::vector<std::string>* warnings) {
+  if (!policy.preset_rules().proxy) return;
+  std::string unused;
+  const std::pair<bool, const char*> flags[] = {
+      {policy.distribution.has_value(), "--distribution"}, {policy.gain.has_value(), "--gain"},
+      {policy.mode.has_value(), "--mode"}, {policy.forget_bias.has_value(), "--forget-bias"},
+      {policy.embedding_std.has_value(), "--embedding-std"},
+      {policy.residual.has_value(), "--residual-scaling"},
+      {policy.preserve_signal, "--preserve-signal"}};
+  for (const auto& [set, flag] : flags) {
+    if (set) unused += (unused.empty() ? "" : ", ") + std::string(flag);
+  }
+  if (!unused.empty()) warnings->push_back(unused + ": not used by preset proxy (each tensor keeps its own statistics)");
 }
 
 class SelectInitPass : public Pass {
@@ -675,10 +756,11 @@ Status SelectInitPass::Run(PassContext& ctx, Counters& counters) {
   std::vector<RuleUse> rule_uses(ctx.policy.rules.size());
   const size_t residual_branches = CountResidualBranches(*ctx.table);
   for (ParamRow& row : *ctx.table) {
-    REINIT_RETURN_IF_ERROR(DecideRow(row, decider, ctx.policy, residual_branches, rule_uses));
+    REINIT_RETURN_IF_ERROR(DecideRow(row, decider, ctx.policy, residual_branches, rule_uses, ctx.store));
     ++counters[row.init.action == Action::kReinitialize ? "to reinitialize" : "kept"];
   }
   FollowOriginals(*ctx.table);
+  WarnUnusedUnderProxy(ctx.policy, &ctx.warnings);
   return ReportRuleUses(ctx.policy, rule_uses, &ctx.warnings);
 }
 

@@ -250,7 +250,7 @@ INSTANTIATE_TEST_SUITE_P(
                  "embedding_std, residual_scaling, init_range, reinit_fixed, preserve_signal, only, exclude, keep, reinit_last, reinit_blocks, allow_empty, rules)"},
         BadRules{"bad_distribution", "distribution: gaussian\n",
                  "1: distribution must be uniform, normal or truncated_normal, not 'gaussian'"},
-        BadRules{"bad_preset", "preset: tensorflow\n", "1: preset must be note, pytorch, keras, jax, torch-gain, hf, bert or gpt2, not 'tensorflow'"},
+        BadRules{"bad_preset", "preset: tensorflow\n", "1: preset must be note, pytorch, keras, jax, torch-gain, hf, bert, gpt2 or proxy, not 'tensorflow'"},
         BadRules{"unknown_match_key", "rules:\n  - match: {kind: Conv}\n    keep: true\n",
                  "2: unknown key 'kind' in match (expected name, node, op, role, activation)"},
         BadRules{"rule_without_action", "rules:\n  - match: {op: Conv}\n", "2: a rule needs init or keep"},

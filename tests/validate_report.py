@@ -42,6 +42,22 @@ def table_problems(report, command):
     return problems
 
 
+def proxy_problems(report):
+    """rewrite --preset proxy: every re-initialized row says what it was drawn from, no other row does."""
+    problems = []
+    for e in report["tensors"]:
+        drawn = e["action"] == "reinitialized" and e["scheme"] == "proxy"
+        if drawn != (e["proxy_source"] is not None):
+            problems.append(e["name"] + ": proxy_source present=%s for %s/%s" % (not drawn, e["action"], e["scheme"]))
+        if e["action"] == "reinitialized" and e["scheme"] != "proxy":
+            problems.append(e["name"] + ": re-initialized by " + e["scheme"] + " under preset proxy")
+        src = e["proxy_source"]
+        if src is not None and not (len(src["mean"]) == len(src["std"]) == src["channels"]):
+            problems.append(e["name"] + ": proxy_source has %d means, %d stds for %d channels"
+                            % (len(src["mean"]), len(src["std"]), src["channels"]))
+    return problems
+
+
 def check_problems(report):
     problems = []
     summary = report["summary"]
@@ -90,7 +106,7 @@ def main():
     checked = 0
     with tempfile.TemporaryDirectory() as tmp:
         for model in sorted(glob.glob(os.path.join(models, "*.onnx"))):
-            for command in ("plan", "rewrite", "check", "audit", "export-weights"):
+            for command in ("plan", "rewrite", "check", "audit", "export-weights", "proxy"):
                 report_path = os.path.join(tmp, "report.json")
                 out_model = os.path.join(tmp, "out.onnx")
                 weights = os.path.join(tmp, "out.safetensors")
@@ -100,6 +116,9 @@ def main():
                     args += ["-o", out_model, "--export-weights", weights]
                 if command == "export-weights":
                     args += [weights, "--all"]
+                if command == "proxy":
+                    args = [tool, "rewrite", model, "-o", os.path.join(tmp, "proxy.onnx"), "--preset", "proxy",
+                            "--report", report_path]
                 subprocess.run(args, check=True, stdout=subprocess.DEVNULL)
                 with open(report_path) as f:
                     report = json.load(f)
@@ -110,6 +129,8 @@ def main():
                     problems += audit_problems(report)
                 elif command == "export-weights":
                     problems += export_problems(report, every_parameter=True)
+                elif command == "proxy":
+                    problems += table_problems(report, "rewrite") + proxy_problems(report)
                 else:
                     problems += table_problems(report, command)
                 if command == "rewrite":

@@ -10,6 +10,9 @@
 // or a measurement that is not finite is off. Constant-initialized tensors (biases, norms) are not
 // checked: trained or framework-default values of those are legitimate. A check that measures nothing
 // is not a pass: exit 2, unless --allow-empty.
+//
+// Preset proxy is refused (exit 2) before the model is read: a proxy's target for each tensor is that
+// tensor's own statistics, so every tensor would pass whatever it holds.
 #include <Eigen/Dense>
 #include <cmath>
 
@@ -123,8 +126,16 @@ void PrintTable(const Options& options, const Policy& policy, const std::vector<
 }  // namespace
 
 int RunCheck(const Options& options, std::ostream& out, std::ostream& err) {
+  Policy policy;
+  Status status = BuildPolicy(options, &policy);
+  if (!status.ok()) return Fail(status, err);
+  if (policy.preset_rules().proxy) {
+    return Fail({ExitCode::kUsage, options.input + ": check --preset proxy: a proxy's target is each tensor's own statistics, so every "
+                                   "tensor would pass; compare a rewritten proxy with its source model instead"},
+                err);
+  }
   Session s;
-  Status status = RunSession(options, PlanPipeline(), /*whole_pipeline=*/true, &s, err);
+  status = RunSession(options, PlanPipeline(), /*whole_pipeline=*/true, &s, err);
   if (!status.ok()) return Fail(status, err);
   std::vector<Verdict> verdicts;
   for (const ParamRow& row : s.run.table()) {

@@ -5,6 +5,7 @@
 #include "passes/graph/activations.h"
 #include "passes/graph/op_table.h"
 #include "passes/passes.h"
+#include "passes/policy/policy.h"
 #include "passes/policy/settings.h"
 #include "passes/report/report.h"
 
@@ -64,6 +65,12 @@ Rows SettingsTable() {
   return rows;
 }
 
+Rows PresetsTable() {
+  Rows rows = {{"preset", "what it gives"}};
+  for (const Preset& p : Presets()) rows.push_back({Code(p.name), p.description});
+  return rows;
+}
+
 struct Listing {
   const char* name;
   Rows (*rows)();
@@ -74,6 +81,7 @@ constexpr Listing kListings[] = {
     {"activations", Activations},
     {"pass-throughs", PassThroughs},
     {"settings", SettingsTable},
+    {"presets", PresetsTable},
 };
 
 }  // namespace

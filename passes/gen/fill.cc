@@ -111,11 +111,63 @@ Status CheckFinite(const ParamRow& row, const TensorStats& s) {
   return {ExitCode::kInternal, "tensor '" + row.name + "': generated values are not finite (" + row.init.reason + ")"};
 }
 
+// Preset proxy, a block of elements at a time (one thread: the bytes never depend on --threads): the
+// stored bytes of elements [first, first + n) and their stats, added to `sums`.
+constexpr size_t kProxyBlock = size_t{1} << 16;
+
+struct Sums {
+  double sum = 0, sum_sq = 0, lo = std::numeric_limits<double>::infinity(), hi = -lo;
+  uint64_t n = 0;
+  TensorStats Stats() const {
+    if (n == 0) return {};
+    const double mean = sum / n;
+    return {mean, std::sqrt(std::max(0.0, sum_sq / n - mean * mean)), lo, hi};
+  }
+};
+
+Status ProxyBlock(const ParamRow& row, uint64_t seed, uint64_t first, size_t n, std::string* bytes, Sums* sums) {
+  std::vector<double> v(n);
+  ProxyValues(row, seed, first, n, v.data());
+  onnx::TensorProto block;
+  block.set_name(row.tensor->name());
+  block.set_data_type(row.tensor->data_type());
+  block.add_dims(static_cast<int64_t>(n));
+  block.set_raw_data(std::string(n * FloatByteWidth(row.tensor->data_type()), '\0'));
+  REINIT_RETURN_IF_ERROR(WriteValues(v, &block));
+  REINIT_RETURN_IF_ERROR(ReadValues(block, &v));  // the stats of what is stored, after rounding
+  for (double x : v) {
+    sums->sum += x;
+    sums->sum_sq += x * x;
+    sums->lo = std::min(sums->lo, x);
+    sums->hi = std::max(sums->hi, x);
+  }
+  sums->n += n;
+  *bytes = std::move(*block.mutable_raw_data());
+  return Status::Ok();
+}
+
+// Every block of a proxy row, handed to `put(first element, bytes)`.
+template <typename Put>
+Status ProxyBlocks(const ParamRow& row, uint64_t seed, Put put, TensorStats* stats) {
+  int64_t count = 0;
+  REINIT_RETURN_IF_ERROR(ElementCount(*row.tensor, &count));
+  const uint64_t n = static_cast<uint64_t>(count);
+  Sums sums;
+  std::string bytes;
+  for (uint64_t first = 0; first < n; first += kProxyBlock) {
+    REINIT_RETURN_IF_ERROR(ProxyBlock(row, seed, first, static_cast<size_t>(std::min<uint64_t>(kProxyBlock, n - first)), &bytes, &sums));
+    REINIT_RETURN_IF_ERROR(put(first, bytes));
+  }
+  *stats = sums.Stats();
+  return Status::Ok();
+}
+
 }  // namespace
 
 bool FillsByChunks(const ParamRow& row) {
   const bool random = row.init.scheme == Scheme::kXavier || row.init.scheme == Scheme::kHe || row.init.scheme == Scheme::kLeCun ||
-                      row.init.scheme == Scheme::kNormal || row.init.scheme == Scheme::kUniform;
+                      row.init.scheme == Scheme::kNormal || row.init.scheme == Scheme::kUniform ||
+                      row.init.scheme == Scheme::kProxy;
   const int32_t t = row.tensor->data_type();
   // A piece of a tensor is generated with the rest of it (passes/regenerate.cc), in memory.
   // So is a tensor with copies (its values are written to them as soon as they exist).
@@ -124,6 +176,12 @@ bool FillsByChunks(const ParamRow& row) {
 
 Status FillPieces(const ParamRow& row, uint64_t seed, unsigned threads, const ByteSink& sink, TensorStats* stats) {
   if (!FillsByChunks(row)) return {ExitCode::kInternal, "tensor '" + row.name + "': cannot be generated piece by piece"};
+  if (row.init.scheme == Scheme::kProxy) {
+    REINIT_RETURN_IF_ERROR(ProxyBlocks(row, seed, [&](uint64_t, const std::string& bytes) {
+      return sink.write(bytes.data(), bytes.size());
+    }, stats));
+    return CheckFinite(row, *stats);
+  }
   int64_t count = 0;
   REINIT_RETURN_IF_ERROR(ElementCount(*row.tensor, &count));
   const uint64_t n = static_cast<uint64_t>(count);
@@ -156,7 +214,23 @@ Status FillPieces(const ParamRow& row, uint64_t seed, unsigned threads, const By
 
 Status FillTensor(const ParamRow& row, uint64_t seed, unsigned threads, TensorStats* stats) {
   onnx::TensorProto* t = row.tensor;
-  if (!FillsByChunks(row)) {
+  // A proxy in raw_data is generated a block at a time into it; in a typed field, through doubles.
+  if (row.init.scheme == Scheme::kProxy && FillsByChunks(row) && t->has_raw_data()) {
+    const size_t width = FloatByteWidth(t->data_type());
+    int64_t count = 0;
+    REINIT_RETURN_IF_ERROR(ElementCount(*t, &count));
+    if (t->raw_data().size() != static_cast<uint64_t>(count) * width) {
+      return {ExitCode::kBadModel, "tensor '" + t->name() + "': raw_data has " + std::to_string(t->raw_data().size()) +
+                                       " bytes, the shape needs " + std::to_string(count * width)};
+    }
+    char* raw = t->mutable_raw_data()->data();
+    REINIT_RETURN_IF_ERROR(ProxyBlocks(row, seed, [&](uint64_t first, const std::string& bytes) {
+      std::memcpy(raw + first * width, bytes.data(), bytes.size());
+      return Status::Ok();
+    }, stats));
+    return CheckFinite(row, *stats);
+  }
+  if (!FillsByChunks(row) || row.init.scheme == Scheme::kProxy) {
     std::vector<double> values;
     REINIT_RETURN_IF_ERROR(GenerateValues(row, seed, threads, &values));
     REINIT_RETURN_IF_ERROR(WriteValues(values, t));

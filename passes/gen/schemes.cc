@@ -50,6 +50,17 @@ void FillOrthogonal(uint64_t seed, const std::string& tensor_name, uint64_t firs
   else Eigen::Map<RowMajor>(out, rows, cols) = gain * tall;
 }
 
+void ProxyValues(const ParamRow& row, uint64_t seed, uint64_t first, size_t n, double* out) {
+  const ProxySource& source = *row.init.proxy;
+  std::vector<float> z(n);
+  GenerateF32(TensorRng(seed, row.name), Draw::kNormal, 1.0f, first, n, z.data());
+  ChannelCursor cursor(source, static_cast<int64_t>(first));
+  for (size_t j = 0; j < n; ++j, cursor.next()) {
+    const int64_t c = cursor.channel();
+    out[j] = source.mean[c] + source.std[c] * static_cast<double>(z[j]);
+  }
+}
+
 Status GenerateValues(const ParamRow& row, uint64_t seed, unsigned threads, std::vector<double>* values) {
   int64_t n = 1;
   for (int64_t d : row.shape) n *= d;
@@ -71,6 +82,10 @@ Status GenerateValues(const ParamRow& row, uint64_t seed, unsigned threads, std:
       if (row.init.bound) rng.Uniform(0, values->size(), -*row.init.bound, *row.init.bound, values->data());
       else if (row.init.distribution == Distribution::kTruncatedNormal) rng.TruncatedNormal(0, values->size(), row.init.std, values->data());
       else rng.Normal(0, values->size(), row.init.std, values->data());
+      return Status::Ok();
+    case Scheme::kProxy:
+      if (row.init.proxy == nullptr) break;
+      ProxyValues(row, seed, 0, values->size(), values->data());
       return Status::Ok();
     case Scheme::kOrthogonal: {
       // Recurrent R (or W): one orthogonal [H, cols] block per direction and gate, where the gate blocks

@@ -27,6 +27,11 @@ inline double UniformBoundForStd(double std) { return 1.7320508075688772 * std; 
 // and for orthogonal the gate-block layout) as doubles, in element order. `threads`: 0 is one per core.
 Status GenerateValues(const ParamRow& row, uint64_t seed, unsigned threads, std::vector<double>* values);
 
+// Preset proxy: elements [first, first + n) of `row` (row.init.proxy), element i = mean[c] + std[c] * z_i
+// with c its channel and z_i the tensor's standard normal stream (the float32 kernel's, as every other
+// draw), in double; the tensor's type rounds them once when they are stored.
+void ProxyValues(const ParamRow& row, uint64_t seed, uint64_t first, size_t n, double* out);
+
 // Fills `out` (rows x cols, row-major, starting at element `first` of the tensor's stream) with an
 // orthogonal matrix times gain: rows orthonormal when rows <= cols, columns orthonormal otherwise.
 // The same values for any `threads` (0: one per core).

@@ -68,7 +68,9 @@ inline bool IsLayerRole(Role role) {
 inline bool IsRecurrentWeight(Role role) { return role == Role::kRecurrentInput || role == Role::kRecurrentHidden; }
 
 // kNormal: N(0, std^2) with a given std; kUniform: U(-bound, bound) with a given bound.
-enum class Scheme { kNone, kXavier, kHe, kLeCun, kOrthogonal, kNormal, kUniform, kConstant };
+// kProxy (preset proxy): N(mean, std^2) of each output channel's own values (InitChoice::proxy); a preset's
+// choice, not one a rule may name.
+enum class Scheme { kNone, kXavier, kHe, kLeCun, kOrthogonal, kNormal, kUniform, kConstant, kProxy };
 template <>
 struct Names<Scheme> {
   static constexpr Named<Scheme> table[] = {
@@ -80,6 +82,7 @@ struct Names<Scheme> {
       {Scheme::kNormal, "normal"},
       {Scheme::kUniform, "uniform"},
       {Scheme::kConstant, "constant"},
+      {Scheme::kProxy, "proxy", /*accepted=*/false},
   };
 };
 
@@ -168,6 +171,46 @@ struct TensorStats {
   double mean = 0, std = 0, min = 0, max = 0;
 };
 
+// select-init, preset proxy: the statistics a tensor's new values are drawn from, per output channel of
+// the stored layout (or of the whole tensor, one channel). Stored element i belongs to channel
+//   ((i / outer_stride) % outer_count) * count + (i / stride) % count
+// which covers one axis (outer_count 1), the rows of a recurrent kernel, and a grouped ConvTranspose's
+// output channels (group, then axis 1).
+struct ProxySource {
+  std::string layout;  // in words: "per output channel (axis 0)", "per tensor", ...
+  int64_t stride = 1, count = 1, outer_stride = 1, outer_count = 1;
+  std::vector<double> mean, std;  // per channel, population std
+  int64_t per_channel = 0;        // elements per channel
+  TensorStats whole;              // of the whole tensor (or piece)
+
+  int64_t Channel(int64_t i) const { return ((i / outer_stride) % outer_count) * count + (i / stride) % count; }
+  int64_t channels() const { return outer_count * count; }
+};
+
+// The channels of elements first, first + 1, ... of a ProxySource without a division per element (the
+// division is most of the cost of a per-element lookup): next() steps both counters of Channel().
+class ChannelCursor {
+ public:
+  ChannelCursor(const ProxySource& s, int64_t first)
+      : s_(s), in_stride_(first % s.stride), inner_((first / s.stride) % s.count),
+        in_outer_(first % s.outer_stride), outer_((first / s.outer_stride) % s.outer_count) {}
+  int64_t channel() const { return outer_ * s_.count + inner_; }
+  void next() {
+    if (++in_stride_ == s_.stride) {
+      in_stride_ = 0;
+      if (++inner_ == s_.count) inner_ = 0;
+    }
+    if (++in_outer_ == s_.outer_stride) {
+      in_outer_ = 0;
+      if (++outer_ == s_.outer_count) outer_ = 0;
+    }
+  }
+
+ private:
+  const ProxySource& s_;
+  int64_t in_stride_, inner_, in_outer_, outer_;
+};
+
 // Mean, population std, min and max of values (all 0 for none).
 TensorStats Measure(const std::vector<double>& values);
 
@@ -228,6 +271,7 @@ struct InitChoice {
   std::optional<double> bound;  // uniform limit, when the distribution is uniform
   double constant = 0;          // value for Scheme::kConstant
   std::string reason;           // the rule that fired, in words
+  std::shared_ptr<const ProxySource> proxy;  // Scheme::kProxy: what the values are drawn from
 };
 
 // One row of the table. The facts are grouped by the pass that writes them; passes/passes.h says

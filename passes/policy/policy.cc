@@ -81,6 +81,13 @@ const std::vector<Preset>& Presets() {
      false, false, D::kNormal, FanConvention::kFramework, RecurrentRule::kPerGate,
      {Scheme::kXavier, 1, FanMode::kFanAvg, kInputDist}, 0.0,
      EmbeddingRule::kNormal, 1.0, 0.25, WeightRule::kInitRange, BiasRule::kZero, false, ResidualScaling::kGpt2},
+    {"proxy", "a stand-in for the trained weights: each parameter drawn from N(mean, std^2) of its own values, per output channel; running statistics kept",
+     {Scheme::kHe, 2, FanMode::kFanIn, kInputDist}, {Scheme::kXavier, 1, FanMode::kFanAvg, kInputDist},
+     {Scheme::kLeCun, 1, FanMode::kFanIn, kInputDist}, {Scheme::kXavier, 1, FanMode::kFanAvg, kInputDist},
+     false, true, D::kNormal, FanConvention::kLayout, RecurrentRule::kPerGate,
+     {Scheme::kXavier, 1, FanMode::kFanAvg, kInputDist}, 0.0,
+     EmbeddingRule::kNormal, 1.0, 0.25, WeightRule::kByActivation, BiasRule::kZero, false,
+     ResidualScaling::kNone, /*proxy*/ true},
   };
   // clang-format on
   return kPresets;

@@ -91,6 +91,9 @@ struct Preset {
   // [3E, E] tensor, in_proj_bias and out_proj.bias 0 (passes/graph/attention.h finds it).
   bool torch_attention = false;
   ResidualScaling residual = ResidualScaling::kNone;  // --residual-scaling's default
+  // Every parameter is drawn from N(mean, std^2) of its own values, per output channel (preset proxy:
+  // a stand-in for a model shared without its trained weights); the rules above do not apply.
+  bool proxy = false;
 };
 
 // The presets, "note" first (the default).

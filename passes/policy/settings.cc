@@ -149,7 +149,7 @@ const std::vector<Setting>& Settings() {
   constexpr unsigned kAll = kEveryCommand;
   // clang-format off
   static const std::vector<Setting> kSettings = {
-    {"preset", "--preset", "NAME", "the defaults to start from: note (default), pytorch, torch-gain, keras, jax, hf, bert or gpt2", kAll, false,
+    {"preset", "--preset", "NAME", "the defaults to start from: note (default), pytorch, torch-gain, keras, jax, hf, bert, gpt2 or proxy", kAll, false,
      [](const std::string& t, Policy& p) -> std::string {
        if (!FindPreset(t)) return "must be " + PresetList() + ", not " + Quoted(t);
        p.preset = t;

@@ -18,7 +18,21 @@ namespace {
 
 // The distribution only means something for the random, variance-scaled schemes.
 bool HasDistribution(Scheme s) {
-  return s == Scheme::kXavier || s == Scheme::kHe || s == Scheme::kLeCun || s == Scheme::kNormal || s == Scheme::kUniform;
+  return s == Scheme::kXavier || s == Scheme::kHe || s == Scheme::kLeCun || s == Scheme::kNormal || s == Scheme::kUniform ||
+         s == Scheme::kProxy;
+}
+
+// Preset proxy: the statistics a row was drawn from (null for any other row).
+json ProxySourceJson(const ParamRow& r) {
+  if (r.init.scheme != Scheme::kProxy || r.init.proxy == nullptr || r.init.action != Action::kReinitialize) return nullptr;
+  const ProxySource& p = *r.init.proxy;
+  const TensorStats& w = p.whole;
+  return {{"layout", p.layout},
+          {"channels", p.channels()},
+          {"per_channel", p.per_channel},
+          {"mean", p.mean},
+          {"std", p.std},
+          {"whole", {{"mean", w.mean}, {"std", w.std}, {"min", w.min}, {"max", w.max}}}};
 }
 
 // Why a row is kept, for the table: the reason without what it would have been or its conflicts.
@@ -66,6 +80,7 @@ json RowJson(const ParamRow& r) {
                                                    : json(nullptr)},
       {"reason", r.init.reason},
       {"stats", nullptr},
+      {"proxy_source", ProxySourceJson(r)},
   };
   if (r.stats) {
     row["stats"] = {{"mean", r.stats->mean}, {"std", r.stats->std}, {"min", r.stats->min}, {"max", r.stats->max}};
@@ -209,6 +224,7 @@ std::vector<std::vector<std::string>> TableCells(const ParamTable& table, bool a
       scheme += r.init.bound ? " U" : r.init.distribution == Distribution::kTruncatedNormal ? " TN" : " N";
     }
     std::string action = reinit ? "reinit" : r.init.action == Action::kUndecided ? "-" : KeptWords(r.init.reason);
+    if (reinit && r.init.scheme == Scheme::kProxy && r.init.proxy) action += " from its own mean/std " + r.init.proxy->layout;
     // A copy is drawn with its original: the table says whose values it gets, as the report's copy_of.
     if (reinit && !r.copy.of.empty()) {
       action += ": copy of " + r.copy.of + (r.copy.transposed ? ", transposed" : "");
