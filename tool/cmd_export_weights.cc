@@ -67,10 +67,12 @@ Status ReadRun(const TensorStore& store, const onnx::TensorProto& t, size_t widt
       all.append(reinterpret_cast<const char*>(&x), w);  // little-endian host (x86-64, aarch64)
     }
   };
-  if (t.float_data_size() > 0) append(t.float_data(), 4);
-  else if (t.double_data_size() > 0) append(t.double_data(), 8);
-  else if (t.int64_data_size() > 0) append(t.int64_data(), 8);
-  else if (t.uint64_data_size() > 0) append(t.uint64_data(), 8);
+  // Each field's values are at least as wide as the element type they hold (ONNX puts UINT32 in
+  // uint64_data and FLOAT16 bits in int32_data), so the first `width` bytes are the element.
+  if (t.float_data_size() > 0) append(t.float_data(), width);
+  else if (t.double_data_size() > 0) append(t.double_data(), width);
+  else if (t.int64_data_size() > 0) append(t.int64_data(), width);
+  else if (t.uint64_data_size() > 0) append(t.uint64_data(), width);
   else if (t.int32_data_size() > 0) append(t.int32_data(), width);
   if (all.size() < (run.start + run.count) * width) return {ExitCode::kBadModel, "tensor '" + t.name() + "': too few values"};
   *bytes = all.substr(run.start * width, run.count * width);
@@ -111,11 +113,10 @@ SafetensorsEntry Entry(const FrameworkTensor& f, const TensorStore& store) {
   return e;
 }
 
-// The safetensors __metadata__: the run recorded in the model (seed and policy), and where it came from.
-std::map<std::string, std::string> Metadata(const onnx::ModelProto& model, const std::string& source) {
-  std::map<std::string, std::string> m = {{"format", "pt"},
-                                          {"exported_by", std::string(kToolName) + " " + kToolVersion},
-                                          {"source_model", source}};
+// The safetensors __metadata__: the run recorded in the model (seed and policy) and the tool. No path:
+// the same weights give the same file wherever the model was written (the report names the files).
+std::map<std::string, std::string> Metadata(const onnx::ModelProto& model) {
+  std::map<std::string, std::string> m = {{"format", "pt"}, {"exported_by", std::string(kToolName) + " " + kToolVersion}};
   for (const auto& entry : model.metadata_props()) {
     if (entry.key() != kMetadataKey) continue;
     m[kMetadataKey] = entry.value();
@@ -139,7 +140,7 @@ json ExportJson(const std::string& path, const std::vector<FrameworkTensor>& ten
 }  // namespace
 
 Status ExportWeights(const Options& options, Session& s, const std::function<bool(const ParamRow&)>& wanted,
-                     const std::string& source, json* result, ModelWriter* writer) {
+                     json* result, ModelWriter* writer) {
   std::map<std::string, std::string> name_map;
   REINIT_RETURN_IF_ERROR(LoadNameMap(options.name_map, s.run.table(), &name_map));
   const GraphIndex index(s.run.model().mutable_graph());
@@ -157,7 +158,7 @@ Status ExportWeights(const Options& options, Session& s, const std::function<boo
   AtomicFile file(options.export_weights, false);
   REINIT_RETURN_IF_ERROR(file.Open());
   const bool existed = ::access(file.target().c_str(), F_OK) == 0;
-  REINIT_RETURN_IF_ERROR(WriteSafetensors(std::move(entries), Metadata(s.run.model(), source), &file));
+  REINIT_RETURN_IF_ERROR(WriteSafetensors(std::move(entries), Metadata(s.run.model()), &file));
   REINIT_RETURN_IF_ERROR(file.Commit());
   if (writer != nullptr && !file.streamed()) writer->Committed(file.target(), existed);
   *result = ExportJson(options.export_weights, tensors, unnamed);
@@ -188,8 +189,7 @@ Status ExportRewritten(const Options& options, const std::string& written, const
   Session s;
   REINIT_RETURN_IF_ERROR(RunSession(o, PlanPipeline(), /*whole_pipeline=*/true, &s, err));
   o.export_weights = options.export_weights;
-  return ExportWeights(o, s, [&](const ParamRow& row) { return names.count(row.name) > 0; }, options.output, result,
-                       writer);
+  return ExportWeights(o, s, [&](const ParamRow& row) { return names.count(row.name) > 0; }, result, writer);
 }
 
 // The table of what went where, and a warning per tensor left out.
@@ -221,7 +221,7 @@ int RunExportWeights(const Options& options, std::ostream& out, std::ostream& er
       [&](const ParamRow& row) {
         return options.export_all ? row.role != Role::kUnknown : row.init.action == Action::kReinitialize;
       },
-      options.input, &result, nullptr);
+      &result, nullptr);
   std::string sha256;
   if (status.ok()) status = InputSha256(s, &sha256);
   if (!status.ok()) return Fail(status, err);

@@ -78,7 +78,7 @@ int RunExportWeights(const Options& options, std::ostream& out, std::ostream& er
 // under the framework's names (passes/graph/framework_names.h); `result` gets the report's "export"
 // object. With a writer, the file is removed again if the model cannot be put in place.
 Status ExportWeights(const Options& options, Session& s, const std::function<bool(const ParamRow&)>& wanted,
-                     const std::string& source, nlohmann::ordered_json* result, ModelWriter* writer);
+                     nlohmann::ordered_json* result, ModelWriter* writer);
 // rewrite --export-weights: exports from the model file just written (`written`, not yet in place) the
 // tensors `rewritten` re-initialized (every parameter with --export-all).
 Status ExportRewritten(const Options& options, const std::string& written, const ParamTable& rewritten,

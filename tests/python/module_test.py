@@ -93,6 +93,18 @@ class Module(unittest.TestCase):
                 cli_report["output"]["path"] = "<bytes>"
                 self.assertEqual(report, cli_report)
 
+    def test_export_weights_writes_the_clis_safetensors(self):
+        path = os.path.join(MODELS, "lstm.onnx")
+        cli_weights, module_weights = (os.path.join(self.work, n) for n in ("cli.safetensors", "module.safetensors"))
+        self.cli_rewrite(path, 4, {"export_weights": cli_weights})
+        model, report = onnx_reinit.rewrite(path, seed=4, export_weights=module_weights)
+        with open(cli_weights, "rb") as c, open(module_weights, "rb") as m:
+            cli_bytes, module_bytes = c.read(), m.read()
+        self.assertGreater(len(cli_bytes), 8)
+        self.assertEqual(module_bytes, cli_bytes)
+        names = {t["name"] for t in report["export"]["tensors"]}
+        self.assertIn("rnn.weight_ih_l0", names)  # the bundled model's nn.LSTM is `rnn`
+
     def test_path_bytes_and_modelproto_give_the_same_model(self):
         name, seed, options = CASES[0]
         path = os.path.join(MODELS, name)
