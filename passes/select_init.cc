@@ -37,6 +37,7 @@
 
 #include "passes/graph/activations.h"
 #include "passes/graph/attention.h"
+#include "passes/graph/blocks.h"
 #include "passes/graph/gate_blocks.h"
 #include "passes/graph/numbers.h"
 #include "passes/graph/fixed_constants.h"
@@ -529,6 +530,67 @@ Status ApplyProxy(ParamRow& row, const TensorStore* store) {
   return Status::Ok();
 }
 
+// What --residual-scaling needs to know of the graph: how many residual branches there are and, for
+// fixup, the layers of each branch.
+struct ResidualFacts {
+  size_t branches = 0;  // the distinct residual Adds the weights' layers reach
+  // fixup: each branch layer's branch (its layers) and whether it is the branch's last layer
+  struct Place {
+    size_t layers = 0;
+    bool last = false;
+  };
+  std::map<const onnx::NodeProto*, Place> fixup;
+  std::set<const onnx::NodeProto*> fixup_adds;  // the residual Adds whose branch is known
+};
+
+ResidualFacts FindResidualFacts(const ParamTable& table, const GraphIndex& index, const Policy& policy) {
+  ResidualFacts facts;
+  std::set<const onnx::NodeProto*> adds;
+  for (const ParamRow& row : table) {
+    if (row.act.residual_add != nullptr) adds.insert(row.act.residual_add);
+  }
+  facts.branches = adds.size();
+  if (policy.residual_scaling() != ResidualScaling::kFixup) return facts;
+  std::set<const onnx::NodeProto*> last;  // layers whose output reaches their residual Add
+  for (const ParamRow& row : table) {
+    if (row.act.residual_add != nullptr && row.layer() != nullptr) last.insert(row.layer());
+  }
+  for (const auto& [add, layers] : ResidualBranchLayers(table, index, Layers(table))) {
+    facts.fixup_adds.insert(add);
+    for (const onnx::NodeProto* layer : layers) facts.fixup[layer] = {layers.size(), last.count(layer) > 0};
+  }
+  return facts;
+}
+
+// Fixup (Zhang, Dauphin and Ma 2019, "Fixup Initialization: Residual Learning Without Normalization",
+// eq. 3 and section 3): in each residual branch of m layers, the last layer starts at 0 and the other
+// m - 1 are scaled by L^(-1/(2m-2)), L the number of residual branches; the skip path is untouched.
+void Fixup(ParamRow& row, const ResidualFacts& facts) {
+  const auto it = row.layer() == nullptr ? facts.fixup.end() : facts.fixup.find(row.layer());
+  if (it == facts.fixup.end()) {
+    if (row.act.residual_add != nullptr && !facts.fixup_adds.count(row.act.residual_add)) {
+      row.init.reason += "; fixup: left as chosen (the two sides of its residual Add hold as many layers, so "
+                         "which is the branch is not known)";
+    }
+    return;
+  }
+  const size_t m = it->second.layers;
+  if (it->second.last) {
+    row.init.scheme = Scheme::kConstant;
+    row.init.constant = 0;
+    row.init.bound.reset();
+    row.init.std = 0;
+    row.init.reason += "; last of the " + std::to_string(m) + " layers of a residual branch -> 0 (--residual-scaling fixup)";
+    return;
+  }
+  const double f = std::pow(static_cast<double>(facts.branches), -1.0 / (2.0 * static_cast<double>(m) - 2.0));
+  row.init.std *= f;
+  if (row.init.bound) *row.init.bound *= f;
+  if (row.init.scheme == Scheme::kOrthogonal) row.init.gain *= f;
+  row.init.reason += "; in a residual branch of " + std::to_string(m) + " layers: scaled by " +
+                     std::to_string(facts.branches) + "^(-1/" + std::to_string(2 * m - 2) + ") (--residual-scaling fixup)";
+}
+
 // Depth-aware scaling of the last layer of each residual branch (--residual-scaling).
 void ScaleResidual(ParamRow& row, const Policy& policy, size_t branches) {
   const ResidualScaling residual = policy.residual_scaling();
@@ -649,14 +711,6 @@ Status ReportRuleUses(const Policy& policy, const std::vector<RuleUse>& uses, st
   return Status::Ok();
 }
 
-// The residual branches --residual-scaling counts: the distinct residual Adds the weights' layers reach.
-size_t CountResidualBranches(const ParamTable& table) {
-  std::set<const onnx::NodeProto*> residual_adds;
-  for (const ParamRow& row : table) {
-    if (row.act.residual_add != nullptr) residual_adds.insert(row.act.residual_add);
-  }
-  return residual_adds.size();
-}
 
 // Under preset proxy a rule decides a row only when it names a scheme (or a std, bound or value, which
 // imply one); a rule that only tunes (gain, mode) has nothing to tune in a proxy.
@@ -666,20 +720,24 @@ bool NamesScheme(const Decision& d) { return d.rule_scheme; }
 // constant, then the residual scaling of a weight that ends a residual branch. Refused when the values
 // would not fit the tensor's type.
 Status ApplyDecision(ParamRow& row, const Decision& d, const Decider& decider, const Policy& policy,
-                     size_t residual_branches) {
+                     const ResidualFacts& residual) {
   ApplyScheme(row, d, decider, policy);
   if (row.fixed.kind != Fixed::kNone) {
     row.init.reason += "; re-initialized although a " + FixedWords(row.fixed.kind) + " (" +
                   (policy.reinit_fixed ? std::string("reinit_fixed") : "rule " + d.rule->origin + " names it") + ")";
   }
-  if (row.act.residual_add != nullptr && row.role == Role::kWeight) ScaleResidual(row, policy, residual_branches);
+  if (row.role == Role::kWeight && policy.residual_scaling() == ResidualScaling::kFixup) {
+    Fixup(row, residual);
+  } else if (row.act.residual_add != nullptr && row.role == Role::kWeight) {
+    ScaleResidual(row, policy, residual.branches);
+  }
   return CheckRepresentable(row);
 }
 
 // Decides one row afresh: kept when it is no parameter, quantized, unfit or without a rule; otherwise
 // by the preset, the flags and the rules (which may keep it), and re-initialized. Notes which rules
 // applied in `rule_uses`.
-Status DecideRow(ParamRow& row, const Decider& decider, const Policy& policy, size_t residual_branches,
+Status DecideRow(ParamRow& row, const Decider& decider, const Policy& policy, const ResidualFacts& residual,
                  std::vector<RuleUse>& rule_uses, const TensorStore* store) {
   const bool proxy = policy.preset_rules().proxy;
   row.init.proxy.reset();
@@ -722,7 +780,7 @@ Status DecideRow(ParamRow& row, const Decider& decider, const Policy& policy, si
       REINIT_RETURN_IF_ERROR(ApplyProxy(row, store));
       REINIT_RETURN_IF_ERROR(CheckRepresentable(row));
     } else {
-      REINIT_RETURN_IF_ERROR(ApplyDecision(row, d, decider, policy, residual_branches));
+      REINIT_RETURN_IF_ERROR(ApplyDecision(row, d, decider, policy, residual));
     }
   }
   for (const auto& conflict : row.conflicts) row.init.reason += "; conflict: " + conflict;
@@ -754,9 +812,9 @@ class SelectInitPass : public Pass {
 Status SelectInitPass::Run(PassContext& ctx, Counters& counters) {
   const Decider decider(ctx.policy, *ctx.index, *ctx.table);
   std::vector<RuleUse> rule_uses(ctx.policy.rules.size());
-  const size_t residual_branches = CountResidualBranches(*ctx.table);
+  const ResidualFacts residual = FindResidualFacts(*ctx.table, *ctx.index, ctx.policy);
   for (ParamRow& row : *ctx.table) {
-    REINIT_RETURN_IF_ERROR(DecideRow(row, decider, ctx.policy, residual_branches, rule_uses, ctx.store));
+    REINIT_RETURN_IF_ERROR(DecideRow(row, decider, ctx.policy, residual, rule_uses, ctx.store));
     ++counters[row.init.action == Action::kReinitialize ? "to reinitialize" : "kept"];
   }
   FollowOriginals(*ctx.table);

@@ -336,6 +336,45 @@ TEST(ResidualScaling, ZeroIsFixupStyle) {
   EXPECT_EQ(run->Row("W3").init.scheme, Scheme::kHe);
 }
 
+// Fixup: each branch's last layer 0, its other m - 1 layers times L^(-1/(2m-2)), L residual branches.
+TEST(ResidualScaling, FixupZeroesEachBranchsLastLayerAndScalesTheRest) {
+  Policy p;
+  p.residual = ResidualScaling::kFixup;
+  auto plain = test::Plan(Residual());
+  auto fixup = test::Plan(Residual(), p);
+  for (const char* name : {"W2", "W4"}) {
+    EXPECT_EQ(fixup->Row(name).init.scheme, Scheme::kConstant) << name;
+    EXPECT_EQ(fixup->Row(name).init.constant, 0.0) << name;
+  }
+  for (const char* name : {"W1", "W3"}) {  // m = 2, L = 2: 2^(-1/2)
+    EXPECT_NEAR(*fixup->Row(name).init.bound, *plain->Row(name).init.bound / std::sqrt(2.0), 1e-12) << name;
+    EXPECT_NE(fixup->Row(name).init.reason.find("fixup"), std::string::npos);
+  }
+}
+
+// A bottleneck of three layers beside a projection shortcut, then an identity block of two: the
+// bottleneck's first two layers get L^(-1/4), the identity block's first L^(-1/2), the shortcut nothing.
+TEST(ResidualScaling, FixupCountsEachBranchsLayersAndLeavesTheShortcut) {
+  auto m = test::ParseModel(R"(<ir_version: 8, opset_import: ["" : 14]>
+    g (float[2,16] X) => (float[2,16] Y) {
+      a = MatMul(X, A1) ra = Relu(a) b = MatMul(ra, A2) rb = Relu(b) c = MatMul(rb, A3)
+      p = MatMul(X, P) s = Add(p, c)
+      d = MatMul(s, B1) rd = Relu(d) e = MatMul(rd, B2) Y = Add(s, e)
+    })");
+  for (const char* n : {"A1", "A2", "A3", "P", "B1", "B2"}) test::AddInitializer(m, n, {16, 16});
+  Policy p;
+  p.residual = ResidualScaling::kFixup;
+  auto plain = test::Plan(onnx::ModelProto(m));
+  auto fixup = test::Plan(std::move(m), p);
+  const double l = 2;  // residual Adds
+  EXPECT_NEAR(*fixup->Row("A1").init.bound, *plain->Row("A1").init.bound * std::pow(l, -0.25), 1e-12);
+  EXPECT_NEAR(*fixup->Row("A2").init.bound, *plain->Row("A2").init.bound * std::pow(l, -0.25), 1e-12);
+  EXPECT_NEAR(*fixup->Row("B1").init.bound, *plain->Row("B1").init.bound * std::pow(l, -0.5), 1e-12);
+  for (const char* name : {"A3", "B2"}) EXPECT_EQ(fixup->Row(name).init.scheme, Scheme::kConstant) << name;
+  EXPECT_EQ(*fixup->Row("P").init.bound, *plain->Row("P").init.bound);
+  EXPECT_EQ(fixup->Row("P").init.reason.find("fixup"), std::string::npos) << fixup->Row("P").init.reason;
+}
+
 TEST(RulesInPolicy, LaterRuleWinsAndKeepKeeps) {
   Policy p;
   Rule first, second, keep;

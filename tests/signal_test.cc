@@ -213,6 +213,34 @@ agraph (float[N, 64] x) => (float[N, 64] out) {
   EXPECT_EQ(audit.layers[1].depth, 2);
 }
 
+// Fixup zeroes each branch's last layer: that layer and, for the gradient, the branch layers before it
+// are no endpoints of the ratios (which would be 0 and 0/0); the stream itself is what is measured.
+TEST(SignalAudit, ZeroInitializedBranchEndsAreNoRatioEndpoints) {
+  onnx::ModelProto m = test::ParseModel(R"(<ir_version: 8, opset_import: ["" : 17]>
+agraph (float[N, 64] x) => (float[N, 8] out) {
+  h = Gemm <transB = 1> (x, W0, B0)
+  a1 = Gemm <transB = 1> (h, W1, B1)  r1 = Relu(a1)  b1 = Gemm <transB = 1> (r1, W2, B2)  s1 = Add(h, b1)
+  a2 = Gemm <transB = 1> (s1, W3, B3)  r2 = Relu(a2)  b2 = Gemm <transB = 1> (r2, W4, B4)  s2 = Add(s1, b2)
+  out = Gemm <transB = 1> (s2, W5, B5)
+})");
+  for (const char* w : {"W0", "W1", "W2", "W3", "W4"}) test::AddInitializer(m, w, {64, 64});
+  test::AddInitializer(m, "W5", {8, 64});
+  for (const char* b : {"B0", "B1", "B2", "B3", "B4"}) test::AddInitializer(m, b, {64});
+  test::AddInitializer(m, "B5", {8});
+  Policy p;
+  p.residual = ResidualScaling::kFixup;
+  const SignalAudit audit = PlannedAudit(std::move(m), p);
+  ASSERT_EQ(audit.layers.size(), 6u);
+  EXPECT_TRUE(audit.layers[2].zero_weights);  // W2, W4: the branch ends
+  EXPECT_TRUE(audit.layers[4].zero_weights);
+  EXPECT_EQ(audit.layers[3].backward_std, 0.0);  // W3 gets no gradient through W4 = 0
+  // The stream h -> s1 -> s2 is h itself (the branches add 0): the forward ratio is W3's input layer
+  // over W0, both reading the stream, and the gradient reaches W0 and W5 unchanged in scale.
+  EXPECT_TRUE(std::isfinite(audit.forward_ratio) && audit.forward_ratio > 0);
+  EXPECT_TRUE(std::isfinite(audit.backward_ratio) && audit.backward_ratio > 0);
+  EXPECT_EQ(audit.forward_verdict, "stable");
+}
+
 }  // namespace
 }  // namespace reinit
 

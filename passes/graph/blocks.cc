@@ -28,6 +28,45 @@ LayerSet Layers(const ParamTable& table) {
   return layers;
 }
 
+namespace {
+
+// Every node upstream of `value` (through node inputs, not into constants), at most `limit` of them.
+std::set<const onnx::NodeProto*> Upstream(const std::string& value, const GraphIndex& index, size_t limit = 100000) {
+  std::set<const onnx::NodeProto*> seen;
+  std::vector<std::string> stack = {value};
+  while (!stack.empty() && seen.size() < limit) {
+    const std::string v = std::move(stack.back());
+    stack.pop_back();
+    const onnx::NodeProto* p = index.Producer(v);
+    if (p == nullptr || !seen.insert(p).second) continue;
+    for (const auto& in : p->input()) {
+      if (!in.empty() && index.ConstantValue(in) == nullptr) stack.push_back(in);
+    }
+  }
+  return seen;
+}
+
+}  // namespace
+
+std::map<const onnx::NodeProto*, LayerSet> ResidualBranchLayers(const ParamTable& table, const GraphIndex& index,
+                                                                const LayerSet& layers) {
+  std::map<const onnx::NodeProto*, LayerSet> branches;
+  for (const ParamRow& row : table) {
+    const onnx::NodeProto* add = row.act.residual_add;
+    if (add == nullptr || branches.count(add) || add->input_size() != 2) continue;
+    const auto a = Upstream(add->input(0), index), b = Upstream(add->input(1), index);
+    LayerSet side_a, side_b;
+    for (const auto* n : a) {
+      if (layers.count(n) && !b.count(n)) side_a.insert(n);
+    }
+    for (const auto* n : b) {
+      if (layers.count(n) && !a.count(n)) side_b.insert(n);
+    }
+    if (side_a.size() != side_b.size()) branches[add] = side_a.size() > side_b.size() ? side_a : side_b;
+  }
+  return branches;
+}
+
 const onnx::NodeProto* OwnerLayer(const onnx::NodeProto* node, const LayerSet& layers, const GraphIndex& index) {
   if (node == nullptr) return nullptr;
   std::deque<std::pair<const onnx::NodeProto*, int>> queue = {{node, 0}};

@@ -34,6 +34,13 @@ LayerSet Layers(const ParamTable& table);
 // The layer whose parameters `node` reads: `node` itself if it is a layer, else the nearest upstream.
 const onnx::NodeProto* OwnerLayer(const onnx::NodeProto* node, const LayerSet& layers, const GraphIndex& index);
 
+// The layers of each residual branch, by its residual Add (the Adds rows' act.residual_add name): the
+// layers upstream of one input of the Add and not of the other, on the side that holds more of them (the
+// skip holds none, or a projection shortcut's one). An Add whose two sides hold as many is left out:
+// which is the branch would be a guess.
+std::map<const onnx::NodeProto*, LayerSet> ResidualBranchLayers(const ParamTable& table, const GraphIndex& index,
+                                                                const LayerSet& layers);
+
 // "encoder.layers.3.linear1.weight" -> {"encoder.layers.3", "encoder.layers.#"}; empty when unnumbered.
 std::pair<std::string, std::string> BlockOf(const std::string& name);
 

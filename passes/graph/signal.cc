@@ -392,16 +392,21 @@ class Propagation {
     Backward(index_.graph());
     audit.layers = layers_;
     audit.passed_through = passed_through_;
-    if (!audit.layers.empty()) {
-      // The head (the last layer, with few outputs) is left out when there are hidden layers: its
-      // output's std says more about its width than about the network's stability.
-      const size_t last_index = audit.layers.size() >= 3 ? audit.layers.size() - 2 : audit.layers.size() - 1;
-      const LayerSignal &first = audit.layers.front(), &last = audit.layers[last_index];
-      audit.forward_ratio = last.forward_std / first.forward_std;
-      audit.backward_ratio = first.backward_std / last.backward_std;
-    } else {
-      audit.forward_ratio = audit.backward_ratio = kNaN;
-    }
+    // The endpoints: layers with weights, for the gradient those it reaches. A zero-initialized branch
+    // end carries nothing forward by design, and the branch's other layers get no gradient through it.
+    // The head (the last layer, with few outputs) is left out when there are hidden layers: its
+    // output's std says more about its width than about the network's stability.
+    auto ratio = [&](auto endpoint, bool forward) {
+      std::vector<const LayerSignal*> ends;
+      for (const LayerSignal& l : audit.layers) {
+        if (endpoint(l)) ends.push_back(&l);
+      }
+      if (ends.empty()) return kNaN;
+      const LayerSignal &first = *ends.front(), &last = *ends[ends.size() >= 3 ? ends.size() - 2 : ends.size() - 1];
+      return forward ? last.forward_std / first.forward_std : first.backward_std / last.backward_std;
+    };
+    audit.forward_ratio = ratio([](const LayerSignal& l) { return !l.zero_weights; }, true);
+    audit.backward_ratio = ratio([](const LayerSignal& l) { return !l.zero_weights && !(l.backward_std == 0); }, false);
     audit.forward_verdict = SignalVerdict(audit.forward_ratio);
     audit.backward_verdict = SignalVerdict(audit.backward_ratio);
     return audit;
@@ -1156,6 +1161,7 @@ class Propagation {
     Materialize(*x);
     layer.depth = x->depth + 1;
     TensorMoments w = WeightMoments(row);
+    layer.zero_weights = w.second == 0;
     Profile out_profile;
     const double n = InputTerms(node, row, id, *x, &out_profile);
     double alpha = 1, beta = 1;

@@ -52,13 +52,17 @@ struct LayerSignal {
   double forward_std = 0, activation_std = 0, backward_std = 0;
   double gain_factor = 1;  // preserve: what the weight's std was multiplied by
   bool residual_end = false;  // the layer ends a residual branch
+  bool zero_weights = false;  // its weights are all 0 (a zero-initialized branch end): no endpoint of a ratio
 };
 
 struct SignalAudit {
   double input_std = 1;
   std::vector<LayerSignal> layers;  // in topological order
   // Last layer's forward_std over the first's, and the first's backward_std over the last's; with three
-  // layers or more the head (the last layer) is left out, its std being more about its width.
+  // layers or more the head (the last layer) is left out, its std being more about its width, and so are
+  // layers whose weights are all 0 (Fixup's and --residual-scaling zero's branch ends carry no signal by
+  // design, and the stream they add to goes on), and for the gradient the layers it does not reach (the
+  // rest of such a branch).
   double forward_ratio = 0, backward_ratio = 0;
   std::string forward_verdict, backward_verdict;  // stable | vanishing | exploding
   // Ops without a rule of their own, passed through as identity (op type -> nodes): the prediction is

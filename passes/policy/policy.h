@@ -48,13 +48,14 @@ enum class RecurrentRule {
 enum class EmbeddingRule { kNormal, kUniform, kFanInNormal };
 
 // What to do about residual branches (depth-aware initialization; off by default).
-enum class ResidualScaling { kNone, kGpt2, kZero, kDeepnorm };
+enum class ResidualScaling { kNone, kGpt2, kZero, kDeepnorm, kFixup };
 template <>
 struct Names<ResidualScaling> {
   static constexpr Named<ResidualScaling> table[] = {{ResidualScaling::kNone, "none"},
                                                       {ResidualScaling::kGpt2, "gpt2"},
                                                       {ResidualScaling::kZero, "zero"},
-                                                      {ResidualScaling::kDeepnorm, "deepnorm"}};
+                                                      {ResidualScaling::kDeepnorm, "deepnorm"},
+                                                      {ResidualScaling::kFixup, "fixup"}};
 };
 
 // How a preset draws layer weights (Conv, Gemm, MatMul).

@@ -184,7 +184,8 @@ const std::vector<Setting>& Settings() {
      [](const Policy& p) { return p.embedding_std ? json(*p.embedding_std) : json("preset"); }},
     {"residual_scaling", "--residual-scaling", "R",
      "none (default; preset gpt2: gpt2), gpt2 (last layer of each residual branch * 1/sqrt(branches)), deepnorm "
-     "(* (8 branches)^-1/4) or zero (Fixup)", kAll, false,
+     "(* (8 branches)^-1/4), fixup (last layer 0, the branch's other m-1 layers * branches^(-1/(2m-2))) or zero "
+     "(last layer 0)", kAll, false,
      [](const std::string& t, Policy& p) -> std::string {
        const auto v = ParseName<ResidualScaling>(t);
        if (!v) return "must be " + NameList<ResidualScaling>() + ", not " + Quoted(t);
