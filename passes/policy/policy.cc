@@ -17,6 +17,16 @@ namespace {
 constexpr auto kInputDist = std::nullopt;
 using D = Distribution;
 constexpr D kTrunc = D::kTruncatedNormal;
+
+// transformers' _init_weights, one entry per alias: Linear, Conv1D and embedding weights by --init-range
+// whatever the activation, biases 0; `residual` is the variant's depth scaling. The per-activation rules
+// are the note's, for the roles _init_weights does not draw (recurrent weights).
+Preset HuggingFace(const char* name, const char* description, ResidualScaling residual) {
+  const VarianceScaling xavier{Scheme::kXavier, 1, FanMode::kFanAvg, kInputDist};
+  return {name, description, xavier, xavier, {Scheme::kLeCun, 1, FanMode::kFanIn, kInputDist}, xavier,
+          false, false, D::kNormal, FanConvention::kFramework, RecurrentRule::kPerGate, xavier, 0.0,
+          EmbeddingRule::kNormal, 1.0, 0.25, WeightRule::kInitRange, BiasRule::kZero, false, residual};
+}
 }  // namespace
 
 const std::vector<Preset>& Presets() {
@@ -63,24 +73,11 @@ const std::vector<Preset>& Presets() {
     // Conv1D and nn.Embedding weights normal_(0, initializer_range), biases zero_, LayerNorm 1 and 0.
     // BERT scales nothing by depth; GPT-2 draws c_proj (attention and MLP), the projections whose
     // output is added to the residual stream, with std R/sqrt(2 n_layer): --residual-scaling gpt2.
-    {"hf", "Hugging Face _init_weights (BERT, GPT-2): Linear, Conv1D and embedding weights N(0, R^2) (R = --init-range, 0.02), biases 0, LayerNorm 1 and 0",
-     {Scheme::kXavier, 1, FanMode::kFanAvg, kInputDist}, {Scheme::kXavier, 1, FanMode::kFanAvg, kInputDist},
-     {Scheme::kLeCun, 1, FanMode::kFanIn, kInputDist}, {Scheme::kXavier, 1, FanMode::kFanAvg, kInputDist},
-     false, false, D::kNormal, FanConvention::kFramework, RecurrentRule::kPerGate,
-     {Scheme::kXavier, 1, FanMode::kFanAvg, kInputDist}, 0.0,
-     EmbeddingRule::kNormal, 1.0, 0.25, WeightRule::kInitRange},
-    {"bert", "hf (BertPreTrainedModel._init_weights: no depth scaling)",
-     {Scheme::kXavier, 1, FanMode::kFanAvg, kInputDist}, {Scheme::kXavier, 1, FanMode::kFanAvg, kInputDist},
-     {Scheme::kLeCun, 1, FanMode::kFanIn, kInputDist}, {Scheme::kXavier, 1, FanMode::kFanAvg, kInputDist},
-     false, false, D::kNormal, FanConvention::kFramework, RecurrentRule::kPerGate,
-     {Scheme::kXavier, 1, FanMode::kFanAvg, kInputDist}, 0.0,
-     EmbeddingRule::kNormal, 1.0, 0.25, WeightRule::kInitRange},
-    {"gpt2", "hf with GPT2PreTrainedModel's residual projections (c_proj) at R/sqrt(2 n_layer) (--residual-scaling gpt2)",
-     {Scheme::kXavier, 1, FanMode::kFanAvg, kInputDist}, {Scheme::kXavier, 1, FanMode::kFanAvg, kInputDist},
-     {Scheme::kLeCun, 1, FanMode::kFanIn, kInputDist}, {Scheme::kXavier, 1, FanMode::kFanAvg, kInputDist},
-     false, false, D::kNormal, FanConvention::kFramework, RecurrentRule::kPerGate,
-     {Scheme::kXavier, 1, FanMode::kFanAvg, kInputDist}, 0.0,
-     EmbeddingRule::kNormal, 1.0, 0.25, WeightRule::kInitRange, BiasRule::kZero, false, ResidualScaling::kGpt2},
+    HuggingFace("hf", "Hugging Face _init_weights (BERT, GPT-2): Linear, Conv1D and embedding weights N(0, R^2) (R = --init-range, 0.02), biases 0, LayerNorm 1 and 0",
+                ResidualScaling::kNone),
+    HuggingFace("bert", "hf (BertPreTrainedModel._init_weights: no depth scaling)", ResidualScaling::kNone),
+    HuggingFace("gpt2", "hf with GPT2PreTrainedModel's residual projections (c_proj) at R/sqrt(2 n_layer) (--residual-scaling gpt2)",
+                ResidualScaling::kGpt2),
     {"proxy", "a stand-in for the trained weights: each parameter drawn from N(mean, std^2) of its own values, per output channel; running statistics kept",
      {Scheme::kHe, 2, FanMode::kFanIn, kInputDist}, {Scheme::kXavier, 1, FanMode::kFanAvg, kInputDist},
      {Scheme::kLeCun, 1, FanMode::kFanIn, kInputDist}, {Scheme::kXavier, 1, FanMode::kFanAvg, kInputDist},
