@@ -11,6 +11,7 @@
 // is the choice there).
 #include "passes/passes.h"
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 
@@ -27,16 +28,25 @@ class AuditSignalPass : public Pass {
   Status Run(PassContext& ctx, Counters& counters) override;
 };
 
-// E[w] and E[w^2] of the values a tensor holds (every element, pieces included).
+// E[w] and E[w^2] of the values a tensor holds (every element, pieces included), read as rewrite reads
+// tensors: a tensor in a file a block at a time, never whole as doubles.
 Status StoredMoments(const PassContext& ctx, const ParamRow& row, TensorMoments* m) {
-  std::vector<double> values;
+  double sum = 0, squares = 0;
+  int64_t n = 0;
+  const TensorStore::Block add = [&](const std::vector<double>& values, int64_t) {
+    for (double x : values) sum += x, squares += x * x;
+    n += static_cast<int64_t>(values.size());
+    return Status::Ok();
+  };
   if (ctx.store != nullptr) {
-    REINIT_RETURN_IF_ERROR(ctx.store->ReadValues(*row.tensor, &values));
+    REINIT_RETURN_IF_ERROR(ctx.store->ForEachBlock(*row.tensor, int64_t{1} << 18, add));
   } else {
+    std::vector<double> values;
     REINIT_RETURN_IF_ERROR(ReadValues(*row.tensor, &values));
+    REINIT_RETURN_IF_ERROR(add(values, 0));
   }
-  const TensorStats stats = Measure(values);
-  *m = TensorMoments{stats.mean, stats.std * stats.std + stats.mean * stats.mean, false, std::nullopt};
+  const double count = static_cast<double>(std::max<int64_t>(n, 1));
+  *m = TensorMoments{sum / count, squares / count, false, std::nullopt};
   return Status::Ok();
 }
 

@@ -115,15 +115,6 @@ struct Accumulator {
 };
 
 // Elements of a block of stored bytes, as doubles (the tensor's own type decoded as ReadValues does).
-Status Decode(const onnx::TensorProto& t, std::string bytes, std::vector<double>* values) {
-  onnx::TensorProto block;
-  block.set_name(t.name());
-  block.set_data_type(t.data_type());
-  block.add_dims(static_cast<int64_t>(bytes.size() / FloatByteWidth(t.data_type())));
-  block.set_raw_data(std::move(bytes));
-  return ReadValues(block, values);
-}
-
 constexpr int64_t kBlockElements = int64_t{1} << 18;
 
 }  // namespace
@@ -169,22 +160,16 @@ Status MeasureProxySource(const ParamRow& row, const TensorStore* store, ProxySo
     for (const auto& [begin, end] : row.piece) {
       for (int64_t e = begin; e < end; ++e, cursor.next()) acc.Add(cursor.channel(), values[static_cast<size_t>(e)]);
     }
-  } else if (store == nullptr || store->Of(t) == TensorStore::Place::kMemory) {
-    REINIT_RETURN_IF_ERROR(ReadValues(t, &values));  // in memory already: any storage field
+  } else if (store == nullptr) {
+    REINIT_RETURN_IF_ERROR(ReadValues(t, &values));  // in memory: any storage field
     ChannelCursor cursor(*source, 0);
     for (size_t i = 0; i < values.size(); ++i, cursor.next()) acc.Add(cursor.channel(), values[i]);
   } else {
-    int64_t n = 0;
-    REINIT_RETURN_IF_ERROR(ElementCount(t, &n));
-    const uint64_t width = FloatByteWidth(t.data_type());
-    std::string bytes;
-    for (int64_t first = 0; first < n; first += kBlockElements) {
-      const int64_t len = std::min(kBlockElements, n - first);
-      REINIT_RETURN_IF_ERROR(store->ReadBytes(t, first * width, 0, 1, len * width, &bytes));
-      REINIT_RETURN_IF_ERROR(Decode(t, std::move(bytes), &values));
+    REINIT_RETURN_IF_ERROR(store->ForEachBlock(t, kBlockElements, [&](const std::vector<double>& block, int64_t first) {
       ChannelCursor cursor(*source, first);
-      for (int64_t i = 0; i < len; ++i, cursor.next()) acc.Add(cursor.channel(), values[static_cast<size_t>(i)]);
-    }
+      for (size_t i = 0; i < block.size(); ++i, cursor.next()) acc.Add(cursor.channel(), block[i]);
+      return Status::Ok();
+    }));
   }
   acc.Into(source);
   for (size_t c = 0; c < source->mean.size(); ++c) {

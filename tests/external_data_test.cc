@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "passes/io/model_io.h"
+#include "passes/io/tensor_store.h"
 #include "tests/test_util.h"
 #include "tool/options.h"
 
@@ -206,6 +207,49 @@ TEST_F(ExternalData, ExternalDataFileMustBeAPlainName) {
   EXPECT_EQ(r.code, 2);
   EXPECT_EQ(r.err, "onnx-reinit: error: --external-data-file ../x.bin: must be a file name (it goes beside the output)\n");
   EXPECT_FALSE(fs::exists(dir_ + "/o.onnx"));
+}
+
+}  // namespace
+}  // namespace reinit
+
+namespace reinit {
+namespace {
+
+// TensorStore::ForEachBlock: a tensor in a data file comes in blocks of at most the size asked for, in
+// order, each with the index of its first value; the values are the tensor's (fp16 decoded).
+TEST(TensorStoreBlocks, AFileTensorComesInOrderedBlocks) {
+  const std::string dir = test::TempDir("store_blocks");
+  const std::vector<float> values = {0.5f, -1.f, 2.f, 3.5f, -4.f, 5.f, 6.25f, -7.f, 8.f, 9.5f};
+  {
+    std::ofstream data(dir + "/w.bin", std::ios::binary);
+    data.write("padding!", 8);  // the tensor starts at offset 8
+    data.write(reinterpret_cast<const char*>(values.data()), static_cast<std::streamsize>(values.size() * 4));
+  }
+  onnx::TensorProto t;
+  t.set_name("w");
+  t.set_data_type(onnx::TensorProto::FLOAT);
+  t.add_dims(10);
+  TensorStore store;
+  store.AddExternal(&t, ExternalSource{std::filesystem::canonical(dir + "/w.bin").string(), 8, 40});
+  std::vector<double> seen;
+  std::vector<int64_t> firsts;
+  ASSERT_TRUE(store.ForEachBlock(t, 4, [&](const std::vector<double>& block, int64_t first) {
+                     EXPECT_LE(block.size(), 4u);
+                     firsts.push_back(first);
+                     seen.insert(seen.end(), block.begin(), block.end());
+                     return Status::Ok();
+                   }).ok());
+  EXPECT_EQ(firsts, (std::vector<int64_t>{0, 4, 8}));
+  ASSERT_EQ(seen.size(), values.size());
+  for (size_t i = 0; i < values.size(); ++i) EXPECT_EQ(seen[i], values[i]) << i;
+  // A failing callback stops the walk and its status comes back.
+  int calls = 0;
+  const Status stopped = store.ForEachBlock(t, 4, [&](const std::vector<double>&, int64_t) {
+    ++calls;
+    return Status{ExitCode::kBadModel, "stop"};
+  });
+  EXPECT_EQ(stopped.code(), ExitCode::kBadModel);
+  EXPECT_EQ(calls, 1);
 }
 
 }  // namespace

@@ -65,6 +65,30 @@ Status TensorStore::ReadValues(const onnx::TensorProto& t, std::vector<double>* 
   return reinit::ReadValues(loaded, values);
 }
 
+Status TensorStore::ForEachBlock(const onnx::TensorProto& t, int64_t block, const Block& f) const {
+  std::vector<double> values;
+  auto it = entries_.find(&t);
+  if (it == entries_.end() || it->second.place == Place::kMemory) {
+    REINIT_RETURN_IF_ERROR(reinit::ReadValues(t, &values));  // any storage field
+    return f(values, 0);
+  }
+  int64_t n = 0;
+  REINIT_RETURN_IF_ERROR(ElementCount(t, &n));
+  const uint64_t width = FloatByteWidth(t.data_type());
+  onnx::TensorProto piece;  // one block of the tensor, decoded as the tensor would be
+  piece.set_name(t.name());
+  piece.set_data_type(t.data_type());
+  for (int64_t first = 0; first < n; first += block) {
+    const int64_t len = std::min(block, n - first);
+    piece.clear_dims();
+    piece.add_dims(len);
+    REINIT_RETURN_IF_ERROR(ReadPieces(it->second.source, first * width, 0, 1, len * width, piece.mutable_raw_data()));
+    REINIT_RETURN_IF_ERROR(reinit::ReadValues(piece, &values));
+    REINIT_RETURN_IF_ERROR(f(values, first));
+  }
+  return Status::Ok();
+}
+
 void TensorStore::NowInMemory(onnx::TensorProto* t) {
   t->clear_external_data();
   // Cleared, not set to DEFAULT: a streamed tensor had no data_location in the input (the splitter

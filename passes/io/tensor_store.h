@@ -56,6 +56,10 @@ class TensorStore {
                    std::string* bytes) const;
   // All of a tensor's values, wherever its bytes are.
   Status ReadValues(const onnx::TensorProto& t, std::vector<double>* values) const;
+  // A float tensor's values in order, at most `block` at a time for a tensor in a file (never held whole
+  // as doubles; one call for a tensor in memory): f(values, index of the first of them).
+  using Block = std::function<Status(const std::vector<double>& values, int64_t first)>;
+  Status ForEachBlock(const onnx::TensorProto& t, int64_t block, const Block& f) const;
 
   // The tensor's new bytes are in memory now (generated into raw_data): its old place is forgotten.
   void NowInMemory(onnx::TensorProto* t);
