@@ -17,12 +17,11 @@ PACKAGES=(
   libonnx-testdata                                # pytorch-converted models for the zoo tests
   python3 python3-onnx python3-numpy python3-jsonschema  # report-schema check, model scripts
   python3-dev pybind11-dev                        # the Python module (-DREINIT_PYTHON=ON)
+  python3-torch                                   # the tests against PyTorch (torch_presets, export_weights)
 )
 
-# --models: also what models/make_models.py needs to re-export the bundled models.
-if [ "${1:-}" = "--models" ]; then
-  PACKAGES+=(python3-torch)
-fi
+# --models (what models/make_models.py needs to re-export the bundled models) needs nothing more now
+# that the tests build PyTorch models too; the flag is still accepted.
 
 missing=()
 for p in "${PACKAGES[@]}"; do
