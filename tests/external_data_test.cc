@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -250,6 +251,32 @@ TEST(TensorStoreBlocks, AFileTensorComesInOrderedBlocks) {
   });
   EXPECT_EQ(stopped.code(), ExitCode::kBadModel);
   EXPECT_EQ(calls, 1);
+}
+
+// ReadBytes of a tensor in memory that keeps its values in a typed field: the bytes raw_data would hold.
+TEST(TensorStoreBlocks, ATypedFieldIsReadAsRawBytes) {
+  onnx::TensorProto f;
+  f.set_name("f");
+  f.set_data_type(onnx::TensorProto::FLOAT);
+  f.add_dims(3);
+  for (float v : {1.5f, -2.f, 4.25f}) f.add_float_data(v);
+  onnx::TensorProto h;  // fp16 bit patterns, one per int32
+  h.set_name("h");
+  h.set_data_type(onnx::TensorProto::FLOAT16);
+  h.add_dims(2);
+  h.add_int32_data(0x3c00);  // 1.0
+  h.add_int32_data(0xc000);  // -2.0
+  TensorStore store;
+  std::string bytes;
+  ASSERT_TRUE(store.ReadBytes(f, 4, 0, 1, 8, &bytes).ok());  // elements 1 and 2
+  float two[2];
+  ASSERT_EQ(bytes.size(), sizeof two);
+  std::memcpy(two, bytes.data(), sizeof two);
+  EXPECT_EQ(two[0], -2.f);
+  EXPECT_EQ(two[1], 4.25f);
+  ASSERT_TRUE(store.ReadBytes(h, 0, 0, 1, 4, &bytes).ok());
+  EXPECT_EQ(bytes, std::string("\x00\x3c\x00\xc0", 4));
+  EXPECT_EQ(store.ReadBytes(f, 8, 0, 1, 8, &bytes).code(), ExitCode::kInternal);  // past its bytes
 }
 
 }  // namespace

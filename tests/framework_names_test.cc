@@ -42,7 +42,7 @@ TEST(Safetensors, HeaderThenAlignedBytesWidestFirst) {
   const std::vector<float> f = {1.5f, -2.0f, 3.25f};
   const std::vector<double> d = {0.5, 7.0};
   auto bytes_of = [](const void* p, size_t n) {
-    return [p, n](const std::function<Status(const char*, size_t)>& write) { return write(static_cast<const char*>(p), n); };
+    return [p, n](const ByteSink& sink) { return sink.write(static_cast<const char*>(p), n); };
   };
   std::vector<SafetensorsEntry> entries = {
       {"b.weight", onnx::TensorProto::FLOAT, {3}, bytes_of(f.data(), 12)},
@@ -74,8 +74,8 @@ TEST(Safetensors, WrongLengthAndUnknownDtypeFail) {
   const std::string path = test::TempDir("safetensors_bad") + "/bad.safetensors";
   const float one = 1;
   std::vector<SafetensorsEntry> short_bytes = {{"x", onnx::TensorProto::FLOAT, {2},
-                                                [&](const std::function<Status(const char*, size_t)>& write) {
-                                                  return write(reinterpret_cast<const char*>(&one), 4);
+                                                [&](const ByteSink& sink) {
+                                                  return sink.write(reinterpret_cast<const char*>(&one), 4);
                                                 }}};
   AtomicFile file(path, false);
   ASSERT_TRUE(file.Open().ok());

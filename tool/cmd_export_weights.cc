@@ -52,61 +52,37 @@ Status LoadNameMap(const std::string& path, const ParamTable& table, std::map<st
   return Status::Ok();
 }
 
-// A tensor's bytes as stored, little-endian: raw_data, the typed field of a small in-memory tensor, or
-// the file the store reads it from.
-Status ReadRun(const TensorStore& store, const onnx::TensorProto& t, size_t width, const ElementRun& run,
-               std::string* bytes) {
-  if (store.Of(t) != TensorStore::Place::kMemory || t.has_raw_data()) {
-    return store.ReadBytes(t, run.start * width, 0, 1, run.count * width, bytes);
-  }
-  // Typed fields (small tensors): float_data, double_data, int64_data, or int32_data holding narrower types.
-  std::string all;
-  auto append = [&all](const auto& field, size_t w) {
-    for (const auto& v : field) {
-      const auto x = v;
-      all.append(reinterpret_cast<const char*>(&x), w);  // little-endian host (x86-64, aarch64)
-    }
-  };
-  // Each field's values are at least as wide as the element type they hold (ONNX puts UINT32 in
-  // uint64_data and FLOAT16 bits in int32_data), so the first `width` bytes are the element.
-  if (t.float_data_size() > 0) append(t.float_data(), width);
-  else if (t.double_data_size() > 0) append(t.double_data(), width);
-  else if (t.int64_data_size() > 0) append(t.int64_data(), width);
-  else if (t.uint64_data_size() > 0) append(t.uint64_data(), width);
-  else if (t.int32_data_size() > 0) append(t.int32_data(), width);
-  if (all.size() < (run.start + run.count) * width) return {ExitCode::kBadModel, "tensor '" + t.name() + "': too few values"};
-  *bytes = all.substr(run.start * width, run.count * width);
-  return Status::Ok();
-}
-
 SafetensorsEntry Entry(const FrameworkTensor& f, const TensorStore& store) {
   SafetensorsEntry e;
   e.name = f.key;
   e.onnx_dtype = f.row->dtype;
   e.shape = f.shape;
-  e.bytes = [f, &store](const std::function<Status(const char*, size_t)>& write) -> Status {
-    size_t width = 0;
-    SafetensorsDtype(f.row->dtype, &width);
+  e.bytes = [f, &store](const ByteSink& sink) -> Status {
+    // Wherever the tensor's bytes are (passes/io/tensor_store.h): a run of `count` elements from `start`.
+    const uint64_t width = FloatByteWidth(f.row->dtype);
+    auto read = [&](int64_t start, int64_t count, std::string* bytes) {
+      return store.ReadBytes(*f.row->tensor, start * width, 0, 1, count * width, bytes);
+    };
     constexpr int64_t kPiece = int64_t{16} << 20;  // bytes per read of an untransposed run
     if (!f.transpose) {
+      const int64_t step = std::max<int64_t>(1, kPiece / static_cast<int64_t>(width));
       for (const ElementRun& run : f.runs) {
-        const int64_t step = std::max<int64_t>(1, kPiece / static_cast<int64_t>(width));
         for (int64_t at = 0; at < run.count; at += step) {
           std::string bytes;
-          REINIT_RETURN_IF_ERROR(ReadRun(store, *f.row->tensor, width, {run.start + at, std::min(step, run.count - at)}, &bytes));
-          REINIT_RETURN_IF_ERROR(write(bytes.data(), bytes.size()));
+          REINIT_RETURN_IF_ERROR(read(run.start + at, std::min(step, run.count - at), &bytes));
+          REINIT_RETURN_IF_ERROR(sink.write(bytes.data(), bytes.size()));
         }
       }
       return Status::Ok();
     }
     // Transposed: the stored [cols, rows] matrix read whole, written [rows, cols] a row at a time.
     std::string stored;
-    REINIT_RETURN_IF_ERROR(ReadRun(store, *f.row->tensor, width, f.runs[0], &stored));
+    REINIT_RETURN_IF_ERROR(read(f.runs[0].start, f.runs[0].count, &stored));
     const int64_t rows = f.shape[0], cols = f.shape[1];
     std::string line(static_cast<size_t>(cols) * width, '\0');
     for (int64_t r = 0; r < rows; ++r) {
       for (int64_t c = 0; c < cols; ++c) std::memcpy(&line[c * width], &stored[(c * rows + r) * width], width);
-      REINIT_RETURN_IF_ERROR(write(line.data(), line.size()));
+      REINIT_RETURN_IF_ERROR(sink.write(line.data(), line.size()));
     }
     return Status::Ok();
   };
@@ -124,6 +100,11 @@ std::map<std::string, std::string> Metadata(const onnx::ModelProto& model) {
     if (run.is_object() && run.contains("seed")) m["seed"] = run["seed"].dump();
   }
   return m;
+}
+
+// What is exported: the re-initialized tensors, or with --all / --export-all every parameter.
+bool Selected(const Options& options, const ParamRow& row) {
+  return options.export_all ? row.role != Role::kUnknown : row.init.action == Action::kReinitialize;
 }
 
 json ExportJson(const std::string& path, const std::vector<FrameworkTensor>& tensors,
@@ -172,7 +153,7 @@ Status ExportRewritten(const Options& options, const std::string& written, const
   }
   std::set<std::string> names;
   for (const ParamRow& row : rewritten) {
-    if (options.export_all ? row.role != Role::kUnknown : row.init.action == Action::kReinitialize) names.insert(row.name);
+    if (Selected(options, row)) names.insert(row.name);
   }
   // The written model, read like any input: no report, no listing, no second untie.
   Options o = options;
@@ -192,6 +173,16 @@ Status ExportRewritten(const Options& options, const std::string& written, const
   return ExportWeights(o, s, [&](const ParamRow& row) { return names.count(row.name) > 0; }, result, writer);
 }
 
+void WarnNotExported(const Options& options, const json& result, std::ostream& err) {
+  if (options.verbosity == 0) return;
+  for (const auto& u : result["unnamed"]) {
+    err << kToolName << ": warning: not exported: '" << u["tensor"].get<std::string>() << "': "
+        << u["reason"].get<std::string>() << "\n";
+  }
+}
+
+namespace {
+
 // The table of what went where, and a warning per tensor left out.
 void PrintExport(const Options& options, const json& result, std::ostream& out, std::ostream& err) {
   if (options.verbosity == 0) return;
@@ -205,11 +196,10 @@ void PrintExport(const Options& options, const json& result, std::ostream& out, 
   } else if (options.format == OutputFormat::kText) {
     out << FormatColumns(rows);
   }
-  for (const auto& u : result["unnamed"]) {
-    err << kToolName << ": warning: not exported: '" << u["tensor"].get<std::string>() << "': "
-        << u["reason"].get<std::string>() << "\n";
-  }
+  WarnNotExported(options, result, err);
 }
+
+}  // namespace
 
 int RunExportWeights(const Options& options, std::ostream& out, std::ostream& err) {
   Session s;
@@ -218,10 +208,7 @@ int RunExportWeights(const Options& options, std::ostream& out, std::ostream& er
   json result;
   status = ExportWeights(
       options, s,
-      [&](const ParamRow& row) {
-        return options.export_all ? row.role != Role::kUnknown : row.init.action == Action::kReinitialize;
-      },
-      &result, nullptr);
+      [&](const ParamRow& row) { return Selected(options, row); }, &result, nullptr);
   std::string sha256;
   if (status.ok()) status = InputSha256(s, &sha256);
   if (!status.ok()) return Fail(status, err);

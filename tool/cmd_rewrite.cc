@@ -90,10 +90,7 @@ int RunRewrite(const Options& options, std::ostream& out, std::ostream& err) {
   PrintResults(options, s.run.table(), report, Results(options, out, err), audit);
   PrintNotes(options, s.run.table(), err);
   if (!exported.is_null() && options.verbosity > 0) {
-    for (const auto& u : exported["unnamed"]) {
-      err << kToolName << ": warning: not exported: '" << u["tensor"].get<std::string>() << "': "
-          << u["reason"].get<std::string>() << "\n";
-    }
+    WarnNotExported(options, exported, err);
     err << kToolName << ": wrote " << options.export_weights << ": " << exported["tensors"].size()
         << " tensors under the framework's names\n";
   }

@@ -83,7 +83,7 @@ Status ExportWeights(const Options& options, Session& s, const std::function<boo
 // tensors `rewritten` re-initialized (every parameter with --export-all).
 Status ExportRewritten(const Options& options, const std::string& written, const ParamTable& rewritten,
                        nlohmann::ordered_json* result, ModelWriter* writer, std::ostream& err);
-// The table of exported names and a warning per tensor left out (nothing with -q).
-void PrintExport(const Options& options, const nlohmann::ordered_json& result, std::ostream& out, std::ostream& err);
+// A warning per tensor the export left out (nothing with -q).
+void WarnNotExported(const Options& options, const nlohmann::ordered_json& result, std::ostream& err);
 
 }  // namespace reinit

@@ -160,6 +160,37 @@ Status ReadValues(const TensorProto& t, std::vector<double>* values) {
   return Status::Ok();
 }
 
+Status RawBytes(const TensorProto& t, std::string* bytes) {
+  int64_t n = 0;
+  REINIT_RETURN_IF_ERROR(CheckStorage(t, &n));
+  if (t.has_raw_data()) {
+    *bytes = t.raw_data();
+    return Status::Ok();
+  }
+  const size_t width = FloatTypeSize(t.data_type());
+  bytes->resize(static_cast<size_t>(n) * width);
+  for (int64_t i = 0; i < n; ++i) {
+    char* at = &(*bytes)[static_cast<size_t>(i) * width];
+    switch (t.data_type()) {
+      case TensorProto::FLOAT: {
+        const float f = t.float_data(i);
+        std::memcpy(at, &f, 4);
+        break;
+      }
+      case TensorProto::DOUBLE: {
+        const double d = t.double_data(i);
+        std::memcpy(at, &d, 8);
+        break;
+      }
+      default: {  // fp16, bf16: one 16-bit pattern per int32
+        const uint16_t bits = static_cast<uint16_t>(t.int32_data(i));
+        std::memcpy(at, &bits, 2);
+      }
+    }
+  }
+  return Status::Ok();
+}
+
 Status WriteValues(const std::vector<double>& values, TensorProto* t) {
   int64_t n = 0;
   REINIT_RETURN_IF_ERROR(CheckStorage(*t, &n));

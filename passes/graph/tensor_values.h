@@ -34,6 +34,9 @@ Status ValidateStorage(const onnx::TensorProto& tensor);
 // Reads every element as double. The tensor must be a float type with in-file data.
 Status ReadValues(const onnx::TensorProto& tensor, std::vector<double>* values);
 
+// A float tensor's elements as raw_data holds them (little-endian), from raw_data or its typed field.
+Status RawBytes(const onnx::TensorProto& tensor, std::string* bytes);
+
 // Replaces every element, rounding to the tensor's type, in the field the data was stored in.
 Status WriteValues(const std::vector<double>& values, onnx::TensorProto* tensor);
 

@@ -72,10 +72,12 @@ Status WriteSafetensors(std::vector<SafetensorsEntry> entries, const std::map<st
   REINIT_RETURN_IF_ERROR(file->Write(text.data(), text.size()));
   for (size_t i = 0; i < entries.size(); ++i) {
     uint64_t written = 0;
-    REINIT_RETURN_IF_ERROR(entries[i].bytes([&](const char* data, size_t n) {
+    ByteSink sink;
+    sink.write = [&](const char* data, size_t n) {
       written += n;
       return file->Write(data, n);
-    }));
+    };
+    REINIT_RETURN_IF_ERROR(entries[i].bytes(sink));
     if (written != lengths[i]) {
       return {ExitCode::kInternal, "tensor '" + entries[i].name + "': " + std::to_string(written) + " bytes for " +
                                        std::to_string(lengths[i])};

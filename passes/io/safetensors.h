@@ -14,6 +14,7 @@
 
 #include "passes/graph/status.h"
 #include "passes/io/atomic_file.h"
+#include "passes/io/byte_sink.h"
 
 namespace reinit {
 
@@ -21,8 +22,9 @@ struct SafetensorsEntry {
   std::string name;
   int32_t onnx_dtype = 0;
   std::vector<int64_t> shape;
-  // Appends the tensor's bytes (little-endian, row-major) to the file through `write`, in pieces.
-  std::function<Status(const std::function<Status(const char*, size_t)>& write)> bytes;
+  // Writes the tensor's bytes (little-endian, row-major) to the sink, in pieces, like the tensor store's
+  // producers.
+  std::function<Status(const ByteSink& sink)> bytes;
 };
 
 // The safetensors dtype of an ONNX element type ("F32", "BF16", ...) and its width; "" when it has none.

@@ -43,12 +43,14 @@ Status TensorStore::ReadBytes(const onnx::TensorProto& t, uint64_t offset, uint6
   auto it = entries_.find(&t);
   if (it == entries_.end() || it->second.place == Place::kMemory) {
     bytes->clear();
-    if (!t.has_raw_data()) return {ExitCode::kInternal, "tensor '" + t.name() + "': no raw bytes to read"};
+    std::string typed;  // a typed field's elements as raw bytes (small tensors)
+    if (!t.has_raw_data()) REINIT_RETURN_IF_ERROR(RawBytes(t, &typed));
+    const std::string& raw = t.has_raw_data() ? t.raw_data() : typed;
     for (uint64_t i = 0; i < count; ++i) {
-      if (offset + i * stride + width > t.raw_data().size()) {
+      if (offset + i * stride + width > raw.size()) {
         return {ExitCode::kInternal, "tensor '" + t.name() + "': a read past its bytes"};
       }
-      bytes->append(t.raw_data(), offset + i * stride, width);
+      bytes->append(raw, offset + i * stride, width);
     }
     return Status::Ok();
   }

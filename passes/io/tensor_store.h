@@ -51,7 +51,7 @@ class TensorStore {
   const std::set<std::string>& input_files() const { return input_files_; }
 
   // Bytes of a tensor wherever they are: `count` pieces of `width` bytes, piece i at offset + i * stride
-  // within the tensor's bytes. Reads from memory only for a tensor in memory with raw_data.
+  // within the tensor's bytes. A float tensor in memory without raw_data is read from its typed field.
   Status ReadBytes(const onnx::TensorProto& t, uint64_t offset, uint64_t stride, uint64_t count, uint64_t width,
                    std::string* bytes) const;
   // All of a tensor's values, wherever its bytes are.
