@@ -562,6 +562,24 @@ ResidualFacts FindResidualFacts(const ParamTable& table, const GraphIndex& index
   return facts;
 }
 
+// A residual scaling's zero start: the row becomes the constant 0.
+void ZeroDraw(ParamRow& row, const std::string& why) {
+  row.init.scheme = Scheme::kConstant;
+  row.init.constant = 0;
+  row.init.bound.reset();
+  row.init.std = 0;
+  row.init.reason += why;
+}
+
+// A residual scaling's factor on the draw: its std and bound, and for an orthogonal weight the gain its
+// blocks are scaled by (the std alone does not reach orthogonal values).
+void ScaleDraw(ParamRow& row, double f, const std::string& why) {
+  row.init.std *= f;
+  if (row.init.bound) *row.init.bound *= f;
+  if (row.init.scheme == Scheme::kOrthogonal) row.init.gain *= f;
+  row.init.reason += why;
+}
+
 // Fixup (Zhang, Dauphin and Ma 2019, "Fixup Initialization: Residual Learning Without Normalization",
 // eq. 3 and section 3): in each residual branch of m layers, the last layer starts at 0 and the other
 // m - 1 are scaled by L^(-1/(2m-2)), L the number of residual branches; the skip path is untouched.
@@ -576,44 +594,29 @@ void Fixup(ParamRow& row, const ResidualFacts& facts) {
   }
   const size_t m = it->second.layers;
   if (it->second.last) {
-    row.init.scheme = Scheme::kConstant;
-    row.init.constant = 0;
-    row.init.bound.reset();
-    row.init.std = 0;
-    row.init.reason += "; last of the " + std::to_string(m) + " layers of a residual branch -> 0 (--residual-scaling fixup)";
-    return;
+    return ZeroDraw(row, "; last of the " + std::to_string(m) + " layers of a residual branch -> 0 (--residual-scaling fixup)");
   }
   const double f = std::pow(static_cast<double>(facts.branches), -1.0 / (2.0 * static_cast<double>(m) - 2.0));
-  row.init.std *= f;
-  if (row.init.bound) *row.init.bound *= f;
-  if (row.init.scheme == Scheme::kOrthogonal) row.init.gain *= f;
-  row.init.reason += "; in a residual branch of " + std::to_string(m) + " layers: scaled by " +
-                     std::to_string(facts.branches) + "^(-1/" + std::to_string(2 * m - 2) + ") (--residual-scaling fixup)";
+  ScaleDraw(row, f, "; in a residual branch of " + std::to_string(m) + " layers: scaled by " +
+                        std::to_string(facts.branches) + "^(-1/" + std::to_string(2 * m - 2) + ") (--residual-scaling fixup)");
 }
 
 // Depth-aware scaling of the last layer of each residual branch (--residual-scaling).
 void ScaleResidual(ParamRow& row, const Policy& policy, size_t branches) {
   const ResidualScaling residual = policy.residual_scaling();
   if (residual == ResidualScaling::kZero) {
-    row.init.scheme = Scheme::kConstant;
-    row.init.constant = 0;
-    row.init.bound.reset();
-    row.init.std = 0;
-    row.init.reason += "; last layer of a residual branch -> 0 (--residual-scaling zero, Fixup)";
+    ZeroDraw(row, "; last layer of a residual branch -> 0 (--residual-scaling zero, Fixup)");
   } else if (residual == ResidualScaling::kDeepnorm) {
     // DeepNet (Wang et al. 2022): the branch weights times beta = (8N)^(-1/4), N the residual branches.
-    const double f = std::pow(8.0 * static_cast<double>(branches), -0.25);
-    row.init.std *= f;
-    if (row.init.bound) *row.init.bound *= f;
-    row.init.reason += "; last layer of a residual branch: scaled by (8*" + std::to_string(branches) +
-                       ")^-1/4 (--residual-scaling deepnorm)";
+    ScaleDraw(row, std::pow(8.0 * static_cast<double>(branches), -0.25),
+              "; last layer of a residual branch: scaled by (8*" + std::to_string(branches) +
+                  ")^-1/4 (--residual-scaling deepnorm)");
   } else if (residual == ResidualScaling::kGpt2) {
-    const double f = 1.0 / std::sqrt(static_cast<double>(branches));
-    row.init.std *= f;
-    if (row.init.bound) *row.init.bound *= f;
-    row.init.reason += "; last layer of a residual branch: scaled by 1/sqrt(" + std::to_string(branches) +
-                  " residual branches) (" + (policy.residual ? std::string("--residual-scaling gpt2")
-                                                             : "preset " + policy.preset + ": GPT2PreTrainedModel's c_proj") + ")";
+    ScaleDraw(row, 1.0 / std::sqrt(static_cast<double>(branches)),
+              "; last layer of a residual branch: scaled by 1/sqrt(" + std::to_string(branches) +
+                  " residual branches) (" +
+                  (policy.residual ? std::string("--residual-scaling gpt2")
+                                   : "preset " + policy.preset + ": GPT2PreTrainedModel's c_proj") + ")");
   }
 }
 

@@ -375,6 +375,24 @@ TEST(ResidualScaling, FixupCountsEachBranchsLayersAndLeavesTheShortcut) {
   EXPECT_EQ(fixup->Row("P").init.reason.find("fixup"), std::string::npos) << fixup->Row("P").init.reason;
 }
 
+// An orthogonal branch end is drawn through its gain, so the scaling reaches the gain too (the std alone
+// would leave the values as they were).
+TEST(ResidualScaling, AnOrthogonalBranchEndIsScaledThroughItsGain) {
+  Policy p;
+  Rule orthogonal;
+  ASSERT_TRUE(ParseSelector("W2", &orthogonal.match).ok());
+  orthogonal.init.scheme = Scheme::kOrthogonal;
+  orthogonal.origin = "test:1";
+  p.rules.push_back(orthogonal);
+  Policy scaled = p;
+  scaled.residual = ResidualScaling::kGpt2;
+  auto plain = test::Plan(Residual(), p), gpt2 = test::Plan(Residual(), scaled);
+  ASSERT_EQ(gpt2->Row("W2").init.scheme, Scheme::kOrthogonal);
+  EXPECT_NEAR(gpt2->Row("W2").init.gain, plain->Row("W2").init.gain / std::sqrt(2.0), 1e-12);
+  EXPECT_NEAR(gpt2->Row("W2").init.std, plain->Row("W2").init.std / std::sqrt(2.0), 1e-12);
+  EXPECT_EQ(gpt2->Row("W1").init.gain, plain->Row("W1").init.gain);
+}
+
 TEST(RulesInPolicy, LaterRuleWinsAndKeepKeeps) {
   Policy p;
   Rule first, second, keep;
