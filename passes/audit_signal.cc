@@ -38,13 +38,8 @@ Status StoredMoments(const PassContext& ctx, const ParamRow& row, TensorMoments*
     n += static_cast<int64_t>(values.size());
     return Status::Ok();
   };
-  if (ctx.store != nullptr) {
-    REINIT_RETURN_IF_ERROR(ctx.store->ForEachBlock(*row.tensor, int64_t{1} << 18, add));
-  } else {
-    std::vector<double> values;
-    REINIT_RETURN_IF_ERROR(ReadValues(*row.tensor, &values));
-    REINIT_RETURN_IF_ERROR(add(values, 0));
-  }
+  static const TensorStore kInMemory;  // no store: every tensor is in memory
+  REINIT_RETURN_IF_ERROR((ctx.store != nullptr ? *ctx.store : kInMemory).ForEachBlock(*row.tensor, int64_t{1} << 18, add));
   const double count = static_cast<double>(std::max<int64_t>(n, 1));
   *m = TensorMoments{sum / count, squares / count, false, std::nullopt};
   return Status::Ok();

@@ -152,20 +152,18 @@ ProxySource ProxyLayout(const ParamRow& row) {
 Status MeasureProxySource(const ParamRow& row, const TensorStore* store, ProxySource* source) {
   const onnx::TensorProto& t = *row.tensor;
   Accumulator acc(source->channels());
-  std::vector<double> values;
+  static const TensorStore kInMemory;  // no store: every tensor is in memory
+  const TensorStore& from = store != nullptr ? *store : kInMemory;
   if (!row.piece.empty()) {
     // A piece is generated with its tensor in memory (passes/regenerate.cc): its values are read whole.
-    REINIT_RETURN_IF_ERROR(store != nullptr ? store->ReadValues(t, &values) : ReadValues(t, &values));
+    std::vector<double> values;
+    REINIT_RETURN_IF_ERROR(from.ReadValues(t, &values));
     ChannelCursor cursor(*source, 0);
     for (const auto& [begin, end] : row.piece) {
       for (int64_t e = begin; e < end; ++e, cursor.next()) acc.Add(cursor.channel(), values[static_cast<size_t>(e)]);
     }
-  } else if (store == nullptr) {
-    REINIT_RETURN_IF_ERROR(ReadValues(t, &values));  // in memory: any storage field
-    ChannelCursor cursor(*source, 0);
-    for (size_t i = 0; i < values.size(); ++i, cursor.next()) acc.Add(cursor.channel(), values[i]);
   } else {
-    REINIT_RETURN_IF_ERROR(store->ForEachBlock(t, kBlockElements, [&](const std::vector<double>& block, int64_t first) {
+    REINIT_RETURN_IF_ERROR(from.ForEachBlock(t, kBlockElements, [&](const std::vector<double>& block, int64_t first) {
       ChannelCursor cursor(*source, first);
       for (size_t i = 0; i < block.size(); ++i, cursor.next()) acc.Add(cursor.channel(), block[i]);
       return Status::Ok();
