@@ -1,10 +1,10 @@
-// How fast can this machine's disk take 500 MB of random bytes from user space, by write mode? The
-// floor for rewrite's inline writer (issue: "keep several writes in flight"), measured without the
-// tool: O_DIRECT or buffered, chunk size, and how many pwrite calls are in flight at once (threads
-// writing disjoint chunks), each run ending with fsync.
+// How fast can this machine's disk take 500 MB of random bytes from user space, by write mode? What
+// chose how rewrite's writer issues its writes, measured without the tool: O_DIRECT or buffered, the
+// size of each write(2), and how many pwrite calls are in flight at once (threads writing disjoint
+// chunks), each run ending with fsync.
 //
 //   g++ -O2 -pthread bench/write_modes.cc -o write_modes
-//   ./write_modes DIR MODE CHUNK_MIB THREADS      # MODE: direct | buffered
+//   ./write_modes DIR MODE CHUNK_KIB THREADS      # MODE: direct | buffered
 //
 // Compare with `cp` + `sync` of a 500 MB file and with `onnx-reinit rewrite` of one, alternating runs
 // in one session (docs/performance.md).
@@ -22,12 +22,12 @@
 
 int main(int argc, char** argv) {
   if (argc != 5) {
-    std::fprintf(stderr, "usage: write_modes DIR direct|buffered CHUNK_MIB THREADS\n");
+    std::fprintf(stderr, "usage: write_modes DIR direct|buffered CHUNK_KIB THREADS\n");
     return 2;
   }
   const std::string path = std::string(argv[1]) + "/write_modes.bin";
   const bool direct = std::string(argv[2]) == "direct";
-  const size_t total = size_t{500} << 20, chunk = static_cast<size_t>(std::atol(argv[3])) << 20;
+  const size_t total = size_t{500} << 20, chunk = static_cast<size_t>(std::atol(argv[3])) << 10;
   const int threads = std::atoi(argv[4]);
   std::vector<char*> buffers(threads);
   std::mt19937_64 random(1);
@@ -50,7 +50,7 @@ int main(int argc, char** argv) {
   for (auto& w : writers) w.join();
   ::fsync(fd);
   ::close(fd);
-  std::printf("%s %zu MiB x %d in flight: %.3f s\n", argv[2], chunk >> 20, threads,
+  std::printf("%s %zu KiB x %d in flight: %.3f s\n", argv[2], chunk >> 10, threads,
               std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   ::unlink(path.c_str());
   for (char* b : buffers) std::free(b);

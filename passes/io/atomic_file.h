@@ -59,9 +59,9 @@ class AtomicFile {
   const std::string& sha256() const { return sha256_; }
 
  private:
-  // Writes go through two aligned stages: a full stage is written (with O_DIRECT, see WriteStage) by a
-  // writer thread while the other one fills, so producing bytes and the disk overlap.
-  static constexpr size_t kAlign = 4096, kStage = size_t{8} << 20;
+  // Writes go through two stages: a full stage is written (in pieces, see WriteStage) by a writer
+  // thread while the other one fills, so producing bytes and writing them overlap.
+  static constexpr size_t kAlign = 4096, kStage = size_t{8} << 20, kPiece = size_t{256} << 10;
   Status FlushStage();
   Status WaitWriter();
   void StopWriter();
@@ -85,10 +85,9 @@ class AtomicFile {
   std::condition_variable changed_;
   const char* job_ = nullptr;  // the stage the writer is writing
   size_t job_size_ = 0;
+  uint64_t written_ = 0;  // bytes handed to write(2) so far (by the writer thread, then by Close)
   bool stop_ = false;
   Status writer_status_;
-  bool direct_ = false, direct_refused_ = false;
-  int write_errno_ = 0;
   bool closed_ = false;
   bool committed_ = false;
 };
