@@ -43,7 +43,7 @@ FunctionMoments GaussianMoments(const ScalarFunction& f, double mean, double var
   if (s == 0) {
     const double y = f(mean), h = 1e-6 * std::max(1.0, std::fabs(mean));
     const double d = (f(mean + h) - f(mean - h)) / (2 * h);
-    return {y, y * y, d * d};
+    return {y, y * y, d * d, y * y * y * y};
   }
   // The step of the central difference: small against the spread, never below float noise.
   const double h = 1e-5 * s;
@@ -59,6 +59,7 @@ FunctionMoments GaussianMoments(const ScalarFunction& f, double mean, double var
     m.mean += w[i] * y;
     m.second += w[i] * y * y;
     m.slope_second += w[i] * d * d;
+    m.fourth += w[i] * y * y * y * y;
   }
   return m;
 }
@@ -67,7 +68,7 @@ FunctionMoments LeakyReluMoments(double slope, double mean, double var) {
   const double s = std::sqrt(std::max(var, 0.0));
   if (s == 0) {
     const double y = mean >= 0 ? mean : slope * mean, d = mean >= 0 ? 1 : slope;
-    return {y, y * y, d * d};
+    return {y, y * y, d * d, y * y * y * y};
   }
   // For z ~ N(m, s^2) and a = m / s: E[z; z>0] = m Phi(a) + s phi(a), E[z^2; z>0] = (m^2 + s^2) Phi(a) +
   // m s phi(a); the negative side is the rest of E[z] = m and E[z^2] = m^2 + s^2.

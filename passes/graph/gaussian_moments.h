@@ -12,6 +12,7 @@ struct FunctionMoments {
   double mean = 0;         // E[f(z)]
   double second = 0;       // E[f(z)^2]
   double slope_second = 0;  // E[f'(z)^2], f' by central differences
+  double fourth = 0;        // E[f(z)^4]
 };
 
 // The moments of f(z), z ~ N(mean, var) (var >= 0; var 0 is f at the mean), by composite Gauss-Legendre

@@ -26,6 +26,8 @@ namespace reinit {
 struct SignalOptions {
   double input_std = 1;        // std of every float input's elements (mean 0)
   bool bn_inference = false;   // BatchNormalization with its running statistics, not batch statistics
+  // Finite-width correction (signal.cc, ScaleMixture): off, every rule is the infinite-width mean field.
+  bool finite_width = true;
   // Solve each plain layer's weight scale so its predicted pre-activation second moment equals that of
   // the signal entering the chain (data-free LSUV); layers that end a residual branch keep theirs.
   bool preserve = false;

@@ -13,7 +13,7 @@ moments (predicted and measured alike) are averaged over the seeds first.
 
 Checks (each failure prints a line; the last line says the first one, and the exit status is 1):
 - stats: every hidden layer's (the head is excluded) forward_std within 10% of the measured one,
-  backward_std within 15%. Nets whose realizations stray from the expectation (ReLU family, sigmoid)
+  backward_std within 15% (forward_stats: the forward half only). Nets whose realizations stray from the expectation (ReLU family, sigmoid)
   average over 8 seeds; tanh and SELU are checked per realization. Where even the 8-seed average is
   uncertain (standard error from the seeds' spread; deep ReLU layers) a layer's tolerance is widened
   to 3 standard errors, marked * in the table; the gain check keeps the test sensitive there.
@@ -83,8 +83,10 @@ CASES = [
     # over 256 units one realization's layer is ~5% (1 s.d.) off.
     Case("mlp_sigmoid_20x256", "Xavier/sigmoid", SEEDS, 256, 64, [], {"stats", "gain", "ratio", "verdict"}),
     # At width 256 GELU's realized signal strays far from mean field (its q-map is convex: seeds
-    # that drift up keep their signal); only the forward verdict is promised, the table records the gap.
-    Case("mlp_gelu_20x256", "He/GELU (erf)", SEEDS, 256, 64, [], {"forward_verdict"}),
+    # that drift up keep their signal). The audit's finite-width correction follows it: the forward
+    # stats and the per-layer gain are checked (mean field alone is 15% off per layer, 74% at depth
+    # 19); the backward, whose finite-width drift is not modelled, is recorded in the table.
+    Case("mlp_gelu_20x256", "He/GELU (erf)", SEEDS, 256, 64, [], {"forward_verdict", "forward_stats", "gain"}),
     # The backward ratio sets the gradient at the 3-channel image (each pixel feeds 256x9 weights)
     # against the one at the input of the Flatten head (fan-in 16384): it reads 6 for a healthy He
     # net, so its verdict says more about the ratio's definition than about the audit: not checked.
@@ -301,7 +303,7 @@ def evaluate(case, names, runs):
                 "head" if i == head else "%.0f%%" % (100 * tol), "*" if tol > target and i != head else " "))
             if err is not None and i != head:
                 worst[label] = max(worst[label], abs(err))
-                if "stats" in case.checks and abs(err) > tol:
+                if ({"stats", label + "_stats"} & case.checks) and abs(err) > tol:
                     failures.append("%s %s: %s std predicted %.4g, measured %.4g (%+.1f%%, tolerance %.0f%%)"
                                     % (case.model, name, label, p, meas, 100 * err, 100 * tol))
         act = fmt(math.sqrt(pred[i, 1]) if pred is not None else None)

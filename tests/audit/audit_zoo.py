@@ -100,7 +100,9 @@ QUIET_OPS = {"Relu", "BatchNormalization", "Identity", "Constant", "Flatten", "R
 #   leave the keys axis unknown; MatMul(P, V) is passed through (ViT out_proj +130..+260%).
 # - ReLU6 (Clip) after a depthwise conv: fan-in 9 makes per-channel variances heavy-tailed
 #   (kurtosis ~11); the clip at 6 removes ~20% of q where a Gaussian of the same q loses <1%
-#   (mobilenet_v2 +20..+55% downstream). SiLU at small scale errs the other way (efficientnet).
+#   (mobilenet_v2 +20..+55% downstream under mean field; within tolerance, 23.6% at most, since the
+#   audit's finite-width correction averages the clip over the spread of each position's variance).
+#   SiLU at small scale errs the other way (efficientnet).
 # - squeeze-excitation backward: the gate's gradient sums over the H*W positions it is broadcast to
 #   (Mul of two computed values: g_gate = q_x g_y is missing the factor H*W, -90..-97%).
 # - Concat then an elementwise op: the parts are lifted to one Gaussian of their pooled moments, so
@@ -109,7 +111,8 @@ NOTES = {
     "MaxPool": "MaxPool passed as identity: the max of K taps raises q (K=9: x2.6 for N(0, v))",
     "GlobalAveragePool": "GlobalAveragePool passed as identity: keeps m^2 + position-shared variance only",
     "Softmax": "attention: keys axis unknown without data propagation, or position-shared part of V",
-    "Clip": "ReLU6 after a depthwise conv: heavy-tailed channel variances, the clip at 6 cuts more",
+    "Clip": "ReLU6 after a depthwise conv: heavy-tailed channel variances, the clip at 6 cuts more "
+            "(the finite-width correction's log-normal spread may be too light)",
 }
 
 Prepared = namedtuple("Prepared", "names ops via preacts fwd_pred bwd_pred bwd_meas exposed cross")
