@@ -203,6 +203,44 @@ agraph (float[N, 32] x) => (float[N, 32] out) {
   EXPECT_NEAR(silu.layers[1].forward_std, std::sqrt(SecondByTrapezoid(Silu, 0, q0)), 1e-5);
 }
 
+// A channel Concat of a positive part (a ReLU's output) and a centred one (a layer's), then ReLU: each part
+// goes through the ReLU on its own, as a Gaussian of its own moments, not as one Gaussian of their
+// pooled moments (whose positive mean would cut the centred part less than half).
+TEST(SignalAudit, ConcatPartsGoThroughAnActivationApart) {
+  onnx::ModelProto m = test::ParseModel(R"(<ir_version: 8, opset_import: ["" : 17]>
+agraph (float[N, 64] x) => (float[N, 64] out) {
+  y0 = Gemm <transB = 1> (x, W0, B0)
+  a0 = Relu(y0)
+  y1 = Gemm <transB = 1> (x, W1, B1)
+  c = Concat <axis = 1> (a0, y1)
+  r = Relu(c)
+  out = Gemm <transB = 1> (r, W2, B2)
+})");
+  for (const char* w : {"W0", "W1"}) test::AddInitializer(m, w, {64, 64});
+  test::AddInitializer(m, "W2", {64, 128});
+  for (const char* b : {"B0", "B1", "B2"}) test::AddInitializer(m, b, {64});
+  PipelineRun run(std::move(m), Policy{});
+  run.ctx().signal.requested = true;
+  run.ctx().signal.options.finite_width = false;
+  ASSERT_TRUE(run.Run(PlanPipeline()).ok());
+  const SignalAudit& audit = *run.ctx().signal.audit;
+  ASSERT_EQ(audit.layers.size(), 3u);
+  double w2 = 0;
+  for (const ParamRow& row : run.table()) {
+    if (row.name == "W2") w2 = row.init.std * row.init.std;
+  }
+  ASSERT_GT(w2, 0);
+  const double q0 = std::pow(audit.layers[0].forward_std, 2), q1 = std::pow(audit.layers[1].forward_std, 2);
+  // Part a0: mean sqrt(q0 / 2 pi), second moment q0 / 2, through ReLU as N(mean, var); part y1: N(0, q1),
+  // halved. The last layer sums 128 of the average.
+  const double m_a = std::sqrt(q0 / (2 * M_PI)), s_a = q0 / 2;
+  const double relu_a = LeakyReluMoments(0, m_a, s_a - m_a * m_a).second, relu_b = q1 / 2;
+  EXPECT_NEAR(std::pow(audit.layers[2].forward_std, 2), 128 * w2 * (relu_a + relu_b) / 2, 1e-6 * q0);
+  // The pooled Gaussian the parts replace says something else (the test tells them apart).
+  const double m_pooled = m_a / 2, q_pooled = (s_a + q1) / 2;
+  EXPECT_GT(std::fabs(LeakyReluMoments(0, m_pooled, q_pooled - m_pooled * m_pooled).second - (relu_a + relu_b) / 2), 0.05);
+}
+
 // Two independent branches meeting in a residual Add: second moments add.
 TEST(SignalAudit, ResidualAddAddsTheBranches) {
   onnx::ModelProto m = test::ParseModel(R"(<ir_version: 8, opset_import: ["" : 17]>

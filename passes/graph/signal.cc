@@ -14,7 +14,8 @@
 //   Add/Mul of a per-channel constant c         Gaussian again: m + E[c], var + var(c) / m E[c], q E[c^2]
 //   Add of two computed values (residual)       independent: m1 + m2, q1 + q2 + 2 m1 m2; g to both
 //   Mul of two computed values (gating)         independent: m1 m2, q1 q2;  g_1 = q_2 g
-//   Concat                                      size-weighted mean of the inputs' moments; g to each
+//   Concat                                      size-weighted mean of the inputs' moments; g to each;
+//                                               along the channels the inputs stay apart (Part)
 //   BatchNormalization (batch statistics)       N(E[B], E[s^2] + var(B));   g_x = E[s^2] / var_x g
 //     with --bn inference                       y = a x + b per channel, a = s / sqrt(v + eps)
 //   Layer/Instance/GroupNormalization,          as batch statistics (decomposed: unit output)
@@ -168,6 +169,15 @@ Profile Blend(const Profile& a, double qa, const Profile& b, double qb) {
 
 // A Gaussian that values are elementwise functions of: a layer's output (after its bias), a
 // normalization's output, or an opaque value lifted to a Gaussian when an elementwise op meets it.
+// One input of a channel Concat, kept apart through the elementwise ops and per-channel affine maps that
+// follow (DenseNet's BN-ReLU after each concatenation): `weight` channels of a Gaussian of their own.
+// Lifted to one Gaussian of the pooled moments, a positive part (a MaxPool's output) and a centred one
+// (a convolution's) would both be cut by ReLU as if centred a little above 0: 8% high in std per
+// concatenation on DenseNet.
+struct Part {
+  double weight = 1, mean = 0, var = 0, shared = -1, spread = 0;
+};
+
 struct Source {
   double mean = 0, var = 0;
   double grad = 0;  // backward: gradient second moment gathered at this Gaussian
@@ -179,6 +189,9 @@ struct Source {
   // Finite width: var is var * S for a scale S that differs from sample to sample (E[S] = 1, relative
   // variance `spread`); see ScaleMixture.
   double spread = 0;
+  // A Concat's inputs (empty: one Gaussian): mean, var, shared and spread above are their pooled values.
+  std::vector<Part> parts;
+  std::vector<double> part_grad;  // backward: the gradient gathered at each part (grad is their mean)
 };
 
 // What is known of one value.
@@ -212,6 +225,9 @@ struct State {
   // over the scale, over q^2 (-1: not known; a Gaussian's is used).
   double spread = 0, fourth_excess = -1;
   double slope_second = -1;  // E[f'(z)^2] over the source, filled by Materialize (-1: not yet)
+  std::vector<Part> parts;   // a channel Concat's inputs, for the Gaussian it is lifted to (see Part)
+  bool parts_in_order = true;  // the parts still hold contiguous channel ranges, in order
+  std::vector<double> part_slopes;  // E[f'(z)^2] per part of the source, filled by Materialize
 };
 
 // Finite width (the 1/width terms of the kernel recursion; Yaida 2019, "Non-Gaussian processes and neural
@@ -228,15 +244,16 @@ struct State {
 struct ScaleNode {
   double scale, weight;
 };
-std::vector<ScaleNode> ScaleMixture(double spread) {
-  if (!(spread > 1e-9)) return {{1.0, 1.0}};
+// `all`: the five nodes even for no spread (scales 1), so that parts of one source line up node by node.
+std::vector<ScaleNode> ScaleMixture(double spread, bool all = false) {
+  if (!(spread > 1e-9) && !all) return {{1.0, 1.0}};
   // Gauss-Hermite (probabilists') nodes and weights, 5 points, for log S ~ N(-s2/2, s2): on the measured
   // 20 x 256 GELU MLP (tests/audit/audit_measured.py) the deepest layer is 27.4% off with 5 points, 26.9%
   // with 8 and 46% with 3; 5 keep the audit of a 500-layer MLP near half a second.
   static const double kX[] = {-2.85697001387281, -1.35562617997427, 0, 1.35562617997427, 2.85697001387281};
   static const double kW[] = {0.0112574113277207, 0.222075922005613, 0.533333333333333, 0.222075922005613,
                               0.0112574113277207};
-  const double s2 = std::log1p(std::min(spread, 4.0)), sd = std::sqrt(s2);
+  const double s2 = std::log1p(std::clamp(spread, 0.0, 4.0)), sd = std::sqrt(s2);
   std::vector<ScaleNode> nodes;
   double mean = 0;
   for (int i = 0; i < 5; ++i) {
@@ -507,14 +524,31 @@ class Propagation {
       s.fourth_excess = q2 > 0 ? (4 * mean2 * v + 2 * v * v * (1 + src.spread)) / q2 : -1;
       s.slope_second = s.a * s.a;
     } else {
+      // Node by node of the scale mixture, the moments averaged over the source's parts (the parts'
+      // scales taken as moving together).
       double mean = 0, second = 0, second2 = 0, within = 0, slope = 0;
-      for (const ScaleNode& k : ScaleMixture(src.spread)) {
-        const FunctionMoments m = GaussianMoments(s.f, src.mean, src.var * k.scale);
-        mean += k.weight * m.mean;
-        second += k.weight * m.second;
-        second2 += k.weight * m.second * m.second;
-        within += k.weight * std::max(m.fourth - m.second * m.second, 0.0);
-        slope += k.weight * m.slope_second;
+      const std::vector<Part> parts = PartsOf(src);
+      bool spread = false;
+      for (const Part& part : parts) spread = spread || part.spread > 1e-9;
+      std::vector<std::vector<ScaleNode>> mixtures;
+      for (const Part& part : parts) mixtures.push_back(ScaleMixture(part.spread, spread));
+      s.part_slopes.assign(src.parts.empty() ? 0 : parts.size(), 0.0);
+      for (size_t k = 0; k < mixtures[0].size(); ++k) {
+        FunctionMoments at;
+        for (size_t i = 0; i < parts.size(); ++i) {
+          const FunctionMoments m = GaussianMoments(s.f, parts[i].mean, parts[i].var * mixtures[i][k].scale);
+          if (!s.part_slopes.empty()) s.part_slopes[i] += mixtures[0][k].weight * m.slope_second;
+          at.mean += parts[i].weight * m.mean;
+          at.second += parts[i].weight * m.second;
+          at.fourth += parts[i].weight * m.fourth;
+          at.slope_second += parts[i].weight * m.slope_second;
+        }
+        const double w = mixtures[0][k].weight;
+        mean += w * at.mean;
+        second += w * at.second;
+        second2 += w * at.second * at.second;
+        within += w * std::max(at.fourth - at.second * at.second, 0.0);
+        slope += w * at.slope_second;
       }
       s.mean = mean, s.second = second, s.slope_second = slope;
       s.spread = second > 0 ? std::max(second2 / (second * second) - 1, 0.0) : 0;
@@ -526,20 +560,47 @@ class Propagation {
 
   // The shared part of f(z) for z = c + e, c ~ N(m, shared) a channel's offset and e ~ N(0, var - shared)
   // the rest: the variance over c of g(c) = E_e f(c + e).
+  // With parts, the variance over all channels: each part's own, plus how far its mean is from the rest.
   double SharedOfFunction(const State& s, const Source& src) {
     if (src.shared < 0 || src.shared >= src.var) return -1;
-    if (src.shared == 0) return 0;
+    if (src.shared == 0 && src.parts.empty()) return 0;
     if (!s.f) return s.a * s.a * src.shared;
+    double mean = 0, second = 0;
+    for (const Part& part : PartsOf(src)) {
+      const auto [g1, g_var] = ChannelMeans(s.f, part);
+      mean += part.weight * g1;
+      second += part.weight * (g_var + g1 * g1);
+    }
+    return std::max(second - mean * mean, 0.0);
+  }
+
+  // The mean and the variance over channels of g(c) = E_e f(c + e), c ~ N(m, shared) a channel's offset
+  // and e ~ N(0, var - shared) the rest. (Not averaged over the finite-width scale: in a convolution
+  // most of that spread is from position to position, not shared by a channel's positions; taken as
+  // shared, it helped squeeze-excite layers and put MobileNetV2's head 27% high.)
+  static std::pair<double, double> ChannelMeans(const ScalarFunction& f, const Part& part) {
+    const double shared = std::clamp(part.shared, 0.0, part.var);
+    if (shared == 0) return {GaussianMoments(f, part.mean, part.var).mean, 0.0};
     constexpr int kOuter = 24;  // the inner average smooths g: a coarse outer rule suffices
-    const double sd = std::sqrt(src.shared), rest = src.var - src.shared;
+    const double sd = std::sqrt(shared), rest = part.var - shared;
     double w_sum = 0, g1 = 0, g2 = 0;
     for (int i = 0; i < kOuter; ++i) {
       const double t = -5 + 10.0 * (i + 0.5) / kOuter, w = std::exp(-0.5 * t * t);
-      const double g = GaussianMoments(s.f, src.mean + sd * t, rest).mean;
+      const double g = GaussianMoments(f, part.mean + sd * t, rest).mean;
       w_sum += w, g1 += w * g, g2 += w * g * g;
     }
     g1 /= w_sum, g2 /= w_sum;
-    return std::max(g2 - g1 * g1, 0.0);
+    return {g1, std::max(g2 - g1 * g1, 0.0)};
+  }
+
+  // A source's parts, weights summing to 1: its Concat inputs, or itself.
+  static std::vector<Part> PartsOf(const Source& src) {
+    if (src.parts.empty()) return {Part{1.0, src.mean, src.var, src.shared, src.spread}};
+    std::vector<Part> parts = src.parts;
+    double total = 0;
+    for (const Part& p : parts) total += p.weight;
+    for (Part& p : parts) p.weight /= total;
+    return parts;
   }
 
   // The shared part of a state's variance, -1 read as all of it.
@@ -597,6 +658,7 @@ class Propagation {
     if (s.source < 0) {
       Materialize(s);
       s.source = NewSource(s.mean, Var(s), -1, s.shared, ScaleSpread(s));
+      sources_[s.source].parts = s.parts;
       s.f = nullptr;
       s.a = 1, s.b = 0;
       s.grad_scale = 1;  // the lifted Gaussian is the value itself: its gradient goes back node by node
@@ -673,6 +735,14 @@ class Propagation {
     // pool's share. An opaque value's gradient comes back node by node (Backward applies it here).
     if (out.source >= 0) out.grad_scale *= PoolGradientScale(node);
     out.profile = CarriedProfile(node, out.profile);
+    // A Concat's parts survive ops that keep every element (in channel order, or reordered: a channel
+    // shuffle); a slice, gather or pool of them is no longer made of them in those proportions.
+    static const std::set<std::string> kKeepOrder = {"Identity", "Dropout", "Cast", "CastLike", "Pad", "Resize",
+                                                     "Upsample"};
+    static const std::set<std::string> kReorder = {"Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze",
+                                                   "DepthToSpace", "SpaceToDepth"};
+    if (kReorder.count(node.op_type())) out.parts_in_order = false;
+    else if (!kKeepOrder.count(node.op_type())) out.parts.clear();
     for (int o = 0; o < node.output_size(); ++o) Set(node, o, out);
   }
 
@@ -1071,6 +1141,7 @@ class Propagation {
     double total = 0, mean = 0, second = 0, shared = 0, deviation = 0;
     bool positions = false;
     Profile profile;
+    std::vector<Part> parts;
     bool channels = true;  // joined along the channels: the maps' profiles blend
     for (int i = 0; i < node.input_size(); ++i) {
       State* s = in[i];
@@ -1091,6 +1162,7 @@ class Propagation {
       second += w * s->second;
       shared += w * Shared(*s);
       deviation += w * s->second * std::sqrt(ScaleSpread(*s));
+      parts.push_back(Part{w, s->mean, Var(*s), s->shared < 0 ? -1 : Shared(*s), ScaleSpread(*s)});
     }
     if (total == 0) return;
     State y;
@@ -1098,9 +1170,13 @@ class Propagation {
     y.depth = depth;
     y.mean = mean / total;
     y.second = second / total;
-    y.shared = positions ? shared / total : -1;
+    // Along the channels, each input's mean is a per-channel offset too: it adds to the shared part.
+    double between = 0;
+    for (const Part& p : parts) between += p.weight * (p.mean - y.mean) * (p.mean - y.mean);
+    y.shared = positions ? (shared + (channels ? between : 0)) / total : -1;
     y.spread = second > 0 ? std::pow(deviation / second, 2) : 0;  // the scales taken as moving together, as in Add
     if (channels) y.profile = profile;
+    if (channels && parts.size() > 1) y.parts = std::move(parts);
     Set(node, 0, y);
   }
 
@@ -1130,6 +1206,38 @@ class Propagation {
       const double shared = x.shared < 0 ? -1 : a2 * (x.mean * x.mean + Shared(x)) + 2 * ac * x.mean + c2 - mean * mean;
       State y = Gaussian(mean, second - mean * mean, depth, -1, std::max(shared, x.shared < 0 ? -1.0 : 0.0),
                          ScaleSpread(x));
+      // A Concat's parts stay apart, each through its own channels' a and c.
+      double channels = 0;
+      for (const Part& p : x.parts) channels += p.weight;
+      if (!x.parts.empty() && (channels == static_cast<double>(n) || !x.parts_in_order)) {
+        std::vector<Part> parts;
+        size_t from = 0;
+        for (const Part& p : x.parts) {
+          size_t to = from + static_cast<size_t>(p.weight);
+          double pa1 = 0, pa2 = 0, pac = 0, pc1 = 0, pc2 = 0;
+          if (!x.parts_in_order) from = 0, to = n;  // shuffled: every part meets every channel's a and c
+          for (size_t i = from; i < to; ++i) {
+            const double a = s->values[i] / std::sqrt(in[4]->values[i] + eps), c = b->values[i] - a * in[3]->values[i];
+            pa1 += a, pa2 += a * a, pac += a * c, pc1 += c, pc2 += c * c;
+          }
+          const double k = static_cast<double>(to - from);
+          if (k <= 0) {
+            parts.push_back(p);
+            continue;
+          }
+          pa1 /= k, pa2 /= k, pac /= k, pc1 /= k, pc2 /= k;
+          Part q = p;
+          q.mean = pa1 * p.mean + pc1;
+          const double q2 = pa2 * (p.var + p.mean * p.mean) + 2 * pac * p.mean + pc2;
+          q.var = std::max(q2 - q.mean * q.mean, 0.0);
+          if (p.shared >= 0) {
+            q.shared = std::clamp(pa2 * (p.mean * p.mean + p.shared) + 2 * pac * p.mean + pc2 - q.mean * q.mean, 0.0, q.var);
+          }
+          parts.push_back(q);
+          from = to;
+        }
+        sources_[y.source].parts = std::move(parts);
+      }
       y.level = y.second;
       y.profile = x.profile;
       source_of_node_[&node] = y.source;
@@ -1402,6 +1510,15 @@ class Propagation {
       const double share = g * s.grad_scale * SlopeSecond(s);
       AddProfile(source.grad_profile, source.grad, share, gp);
       source.grad += share;
+      if (!source.parts.empty()) {
+        // Each part through its own slope (a positive part passes ReLU's gradient whole, a centred
+        // one half of it), for the Concat to hand back input by input.
+        source.part_grad.resize(source.parts.size(), 0.0);
+        for (size_t i = 0; i < source.parts.size(); ++i) {
+          const double slope = s.part_slopes.size() == source.parts.size() ? s.part_slopes[i] : s.a * s.a;
+          source.part_grad[i] += g * s.grad_scale * slope;
+        }
+      }
       Materialized(name);
     } else {
       AddProfile(grad_profiles_[name], grads_[name], g, gp);
@@ -1483,6 +1600,43 @@ class Propagation {
     return g;
   }
 
+  // Per part of a Concat's output, the gradient each part's source share gathered (the Gaussian it was
+  // lifted to, and what a normalization handed back); empty when the parts were not followed.
+  void DeliverParts(const std::string& name, const std::vector<double>& g, double factor) {
+    if (g.empty()) return;
+    std::vector<double>& sum = part_grads_[name];
+    sum.resize(g.size(), 0.0);
+    for (size_t i = 0; i < g.size(); ++i) sum[i] += g[i] * factor;
+  }
+  std::vector<double> PartGrads(const std::string& name) {
+    std::vector<double> sum;
+    if (auto it = part_grads_.find(name); it != part_grads_.end()) sum = it->second;
+    if (auto it = lifted_.find(name); it != lifted_.end() && !sources_[it->second].part_grad.empty()) {
+      const std::vector<double>& lifted = sources_[it->second].part_grad;
+      sum.resize(lifted.size(), 0.0);
+      if (sum.size() == lifted.size()) {
+        for (size_t i = 0; i < lifted.size(); ++i) sum[i] += lifted[i];
+      }
+    }
+    // What reached the value itself (not through a part's slope) goes to every part alike.
+    if (auto it = grads_.find(name); it != grads_.end() && !sum.empty()) {
+      const double whole = it->second - PooledPartGrad(name);
+      for (double& v : sum) v += std::max(whole, 0.0);
+    }
+    return sum;
+  }
+  double PooledPartGrad(const std::string& name) {
+    auto it = part_grads_.find(name);
+    auto st = states_.find(name);
+    if (it == part_grads_.end() || st == states_.end() || st->second.parts.size() != it->second.size()) return 0;
+    double total = 0, sum = 0;
+    for (size_t i = 0; i < it->second.size(); ++i) {
+      total += st->second.parts[i].weight;
+      sum += st->second.parts[i].weight * it->second[i];
+    }
+    return total > 0 ? sum / total : 0;
+  }
+
   void Backward(const onnx::GraphProto& graph) {
     for (int i = graph.node_size() - 1; i >= 0; --i) BackwardNode(graph.node(i));
   }
@@ -1514,7 +1668,9 @@ class Propagation {
       double factor = 1;
       if (auto n = norm_gain_.find(&node); n != norm_gain_.end()) factor = n->second;
       else if (node.op_type() == "Mul" || node.op_type() == "Div") factor = ConstantSecond(node);
-      Deliver(ComputedInput(node), g * factor, Normalized(sources_[it->second].grad_profile));
+      const std::string input = ComputedInput(node);
+      Deliver(input, g * factor, Normalized(sources_[it->second].grad_profile));
+      DeliverParts(input, sources_[it->second].part_grad, factor);
       return;
     }
     if (absorbed_.count(&node)) {
@@ -1530,7 +1686,10 @@ class Propagation {
     const double g = OutputGrad(node);
     if (g == 0) return;
     const Profile gp = OutputGradProfile(node);
-    if (op == "Add" || op == "Sub" || op == "Concat") {
+    if (op == "Concat" && PartGrads(node.output(0)).size() == static_cast<size_t>(node.input_size())) {
+      const std::vector<double> parts = PartGrads(node.output(0));
+      for (int i = 0; i < node.input_size(); ++i) Deliver(node.input(i), parts[i], gp);
+    } else if (op == "Add" || op == "Sub" || op == "Concat") {
       for (const auto& name : node.input()) Deliver(name, g, gp);
     } else if (op == "Mul" && node.input_size() == 2) {
       State* a = Find(node.input(0));
@@ -1694,6 +1853,7 @@ class Propagation {
   std::unordered_map<const onnx::NodeProto*, LayerRef> layer_of_;
   std::unordered_map<std::string, State> states_;
   std::unordered_map<std::string, double> grads_;
+  std::unordered_map<std::string, std::vector<double>> part_grads_;  // per Concat part (PartGrads)
   std::unordered_map<std::string, Profile> grad_profiles_;  // how grads_ vary over positions (sums)
   std::vector<Source> sources_;
   std::vector<LayerSignal> layers_;

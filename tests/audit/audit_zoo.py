@@ -64,12 +64,15 @@ GRADIENT_CHECK_TOL = 1e-4
 
 # model: zoo name; family: what the issue calls it; seeds: rewrites averaged; batch: ORT batch (the
 # exported batch is 1; symbolic: made a free dimension, else the graph's Reshape targets pin it and
-# the batch stays 1); np_batch: numpy backward pass batch (None: forward only).
+# the batch stays 1); np_batch: numpy backward pass batch (None: forward only). Seeds: enough that the
+# seed average's noise is below the tolerance where the models are narrowest (ResNet's 4-channel
+# bottleneck, DenseNet's and ShuffleNet's heads): with 24, 12 and 6 seeds those three failed on noise
+# alone (ResNet's head +29% with 24 seeds, +11% with 72).
 Case = namedtuple("Case", "model family seeds batch symbolic np_batch")
 CASES = [
-    Case("resnet_tiny", "ResNet", 24, 8, True, 8),
+    Case("resnet_tiny", "ResNet", 72, 8, True, 8),
     Case("resnet_tiny_bn_folded", "ResNet", 24, 8, True, 8),
-    Case("densenet_tiny", "DenseNet", 12, 8, True, 8),
+    Case("densenet_tiny", "DenseNet", 36, 8, True, 8),
     Case("mobilenet_v2_tiny", "MobileNet", 16, 8, True, 8),
     Case("mobilenet_v3_tiny", "MobileNet", 12, 8, True, 8),
     Case("vit_tiny", "ViT", 12, 1, False, None),
@@ -77,7 +80,7 @@ CASES = [
     Case("efficientnet_tiny", "other", 8, 8, True, 8),
     Case("regnet_tiny", "other", 8, 8, True, 8),
     Case("vgg_bn_tiny", "other", 6, 8, True, 8),
-    Case("shufflenet_tiny", "other", 6, 1, False, None),
+    Case("shufflenet_tiny", "other", 18, 1, False, None),
 ]
 # Backward is checked where the rules hold today (the others: see the notes below and the table).
 BACKWARD_CHECKED = {"resnet_tiny", "resnet_tiny_bn_folded", "mobilenet_v2_tiny", "regnet_tiny"}
@@ -105,8 +108,10 @@ QUIET_OPS = {"Relu", "BatchNormalization", "Identity", "Constant", "Flatten", "R
 #   SiLU at small scale errs the other way (efficientnet).
 # - squeeze-excitation backward: the gate's gradient sums over the H*W positions it is broadcast to
 #   (Mul of two computed values: g_gate = q_x g_y is missing the factor H*W, -90..-97%).
-# - Concat then an elementwise op: the parts are lifted to one Gaussian of their pooled moments, so
-#   ReLU' of a positive part (a MaxPool output) counts as <1 (densenet backward +20..+30%).
+# - Concat then an elementwise op: the parts were lifted to one Gaussian of their pooled moments, so
+#   ReLU cut a positive part (a MaxPool output) and a centred one alike (densenet forward +8% per
+#   concatenation, backward +20..+30%). Now each part goes through on its own (signal.cc, Part), as a
+#   Gaussian of its own moments: densenet within 13% forward, 4% backward after conv0.
 NOTES = {
     "MaxPool": "MaxPool passed as identity: the max of K taps raises q (K=9: x2.6 for N(0, v))",
     "GlobalAveragePool": "GlobalAveragePool passed as identity: keeps m^2 + position-shared variance only",
