@@ -16,7 +16,7 @@ struct FunctionMoments {
 };
 
 // The moments of f(z), z ~ N(mean, var) (var >= 0; var 0 is f at the mean), by composite Gauss-Legendre
-// over +-12 standard deviations with a panel boundary at z = 0 (gaussian_moments.cc says why): within
+// over +-10 standard deviations with a panel boundary at z = 0 (gaussian_moments.cc says why): within
 // 1e-6 of direct integration for smooth activations and those with a kink at 0.
 FunctionMoments GaussianMoments(const ScalarFunction& f, double mean, double var);
 
