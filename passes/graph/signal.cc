@@ -41,6 +41,7 @@
 #include "passes/graph/signal.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 #include <memory>
@@ -169,6 +170,104 @@ Profile Blend(const Profile& a, double qa, const Profile& b, double qb) {
 
 // A Gaussian that values are elementwise functions of: a layer's output (after its bias), a
 // normalization's output, or an opaque value lifted to a Gaussian when an elementwise op meets it.
+// Finite width (the 1/width terms of the kernel recursion; Yaida 2019, "Non-Gaussian processes and neural
+// networks at finite widths"; Roberts, Yaida & Hanin 2022). A layer's output for one sample is Gaussian
+// over its weights with variance sigma_w^2 times the sample's mean square over the n inputs it sums, and
+// that mean square is not the same for every sample: it is an average of n terms (relative variance
+// kappa / n, kappa the fourth-moment excess of one term) of values whose own scale already varied. Mean
+// field takes it as its expectation; a nonlinearity that is convex or concave in the variance (GELU under
+// He: E[gelu(z)^2] goes from q/4 at small q to q/2 at large q) then drifts from it layer after layer: at
+// width 256 and depth 20, a GELU MLP keeps 3x the std mean field says. So each source carries the
+// relative variance of its scale S, taken as log-normal with mean 1, and moments of f(z) are averaged
+// over S (with S = 1 every rule is mean field again). ReLU, leaky ReLU and linear maps are linear in
+// the variance: for them the average changes nothing.
+struct ScaleNode {
+  double scale, weight;
+};
+constexpr double kNodeX[] = {-2.85697001387281, -1.35562617997427, 0, 1.35562617997427, 2.85697001387281};
+constexpr double kNodeW[] = {0.0112574113277207, 0.222075922005613, 0.533333333333333, 0.222075922005613,
+                             0.0112574113277207};
+// `all`: the five nodes even for no spread (scales 1), so that parts of one source line up node by node.
+std::vector<ScaleNode> ScaleMixture(double spread, bool all = false) {
+  if (!(spread > 1e-9) && !all) return {{1.0, 1.0}};
+  // Gauss-Hermite (probabilists') nodes and weights, 5 points, for log S ~ N(-s2/2, s2): on the measured
+  // 20 x 256 GELU MLP (tests/audit/audit_measured.py) the deepest layer is 27.4% off with 5 points, 26.9%
+  // with 8 and 46% with 3; 5 keep the audit of a 500-layer MLP near half a second.
+  const double s2 = std::log1p(std::clamp(spread, 0.0, 4.0)), sd = std::sqrt(s2);
+  std::vector<ScaleNode> nodes;
+  double mean = 0;
+  for (int i = 0; i < 5; ++i) {
+    nodes.push_back({std::exp(-0.5 * s2 + sd * kNodeX[i]), kNodeW[i]});
+    mean += kNodeW[i] * nodes.back().scale;
+  }
+  // E[S] = 1 exactly, so that whatever is linear in the variance (ReLU, affine maps) is left as it was.
+  for (ScaleNode& k : nodes) k.scale /= mean;
+  return nodes;
+}
+
+// Backward under finite width: the gradient's second moment for a sample whose scale is at node k of the
+// mixture, taken at the same node (quantile) at every layer. A sample whose forward signal stayed strong
+// keeps steep slopes all the way back, so the expectation of the product of slopes is not the product
+// of their expectations: on a 20 x 256 GELU MLP under He, sampled, the independent product says 0.31 of
+// the first layer's gradient std and the per-node one 1.04. Total() is the expectation over samples.
+constexpr int kNodes = 5;
+using NodeValues = std::array<double, kNodes>;
+double NodeWeight(int k) { return kNodeW[k]; }
+NodeValues Uniform(double v) {
+  NodeValues n;
+  n.fill(v);
+  return n;
+}
+
+struct Grad {
+  NodeValues k{};
+  static Grad Of(double g) { return Grad{Uniform(g)}; }
+  double Total() const {
+    double t = 0;
+    for (int i = 0; i < kNodes; ++i) t += NodeWeight(i) * k[i];
+    return t;
+  }
+  bool Finite() const {
+    for (double v : k) {
+      if (!std::isfinite(v)) return false;
+    }
+    return true;
+  }
+  Grad& operator+=(const Grad& o) {
+    for (int i = 0; i < kNodes; ++i) k[i] += o.k[i];
+    return *this;
+  }
+  Grad operator*(double f) const {
+    Grad r = *this;
+    for (double& v : r.k) v *= f;
+    return r;
+  }
+  Grad Times(const NodeValues& slopes) const {
+    Grad r = *this;
+    for (int i = 0; i < kNodes; ++i) r.k[i] *= slopes[i];
+    return r;
+  }
+  // Back through a layer whose output's log-scale is rho times its input's plus an independent part
+  // (the inherited share of the output's spread, rho^2): node j of the input sees the output's nodes
+  // with the weights of N(rho x_j, 1 - rho^2) on the nodes (Tauchen's discretization). rho = 1: node to
+  // node; rho = 0: every input node sees the output's expectation.
+  Grad Through(double rho) const {
+    if (!(rho < 0.999)) return *this;
+    rho = std::max(rho, 0.0);
+    Grad r;
+    for (int j = 0; j < kNodes; ++j) {
+      double total = 0, sum = 0;
+      for (int i = 0; i < kNodes; ++i) {
+        const double d = kNodeX[i] - rho * kNodeX[j];
+        const double p = kNodeW[i] * std::exp(-0.5 * d * d / (1 - rho * rho) + 0.5 * kNodeX[i] * kNodeX[i]);
+        total += p, sum += p * k[i];
+      }
+      r.k[j] = sum / total;
+    }
+    return r;
+  }
+};
+
 // One input of a channel Concat, kept apart through the elementwise ops and per-channel affine maps that
 // follow (DenseNet's BN-ReLU after each concatenation): `weight` channels of a Gaussian of their own.
 // Lifted to one Gaussian of the pooled moments, a positive part (a MaxPool's output) and a centred one
@@ -180,7 +279,7 @@ struct Part {
 
 struct Source {
   double mean = 0, var = 0;
-  double grad = 0;  // backward: gradient second moment gathered at this Gaussian
+  Grad grad;  // backward: gradient second moment gathered at this Gaussian
   Profile grad_profile;  // ... and how it varies over positions (sums weighted by each share's grad)
   int layer = -1;   // the layer (index into layers) whose pre-activation this is, or -1
   // The part of var that every position of a channel shares (a channel's offset); -1: the value has no
@@ -191,7 +290,7 @@ struct Source {
   double spread = 0;
   // A Concat's inputs (empty: one Gaussian): mean, var, shared and spread above are their pooled values.
   std::vector<Part> parts;
-  std::vector<double> part_grad;  // backward: the gradient gathered at each part (grad is their mean)
+  std::vector<Grad> part_grad;  // backward: the gradient gathered at each part (grad is their mean)
 };
 
 // What is known of one value.
@@ -224,46 +323,13 @@ struct State {
   // value filled by Materialize from its source's spread), and E[x^4 | scale] - E[x^2 | scale]^2 averaged
   // over the scale, over q^2 (-1: not known; a Gaussian's is used).
   double spread = 0, fourth_excess = -1;
-  double slope_second = -1;  // E[f'(z)^2] over the source, filled by Materialize (-1: not yet)
   std::vector<Part> parts;   // a channel Concat's inputs, for the Gaussian it is lifted to (see Part)
   bool parts_in_order = true;  // the parts still hold contiguous channel ranges, in order
-  std::vector<double> part_slopes;  // E[f'(z)^2] per part of the source, filled by Materialize
+  NodeValues node_slopes = Uniform(-1);  // E[f'(z)^2] at each node of the scale mixture (Grad)
+  std::vector<NodeValues> part_slopes;   // ... per part of the source, filled by Materialize
 };
 
-// Finite width (the 1/width terms of the kernel recursion; Yaida 2019, "Non-Gaussian processes and neural
-// networks at finite widths"; Roberts, Yaida & Hanin 2022). A layer's output for one sample is Gaussian
-// over its weights with variance sigma_w^2 times the sample's mean square over the n inputs it sums, and
-// that mean square is not the same for every sample: it is an average of n terms (relative variance
-// kappa / n, kappa the fourth-moment excess of one term) of values whose own scale already varied. Mean
-// field takes it as its expectation; a nonlinearity that is convex or concave in the variance (GELU under
-// He: E[gelu(z)^2] goes from q/4 at small q to q/2 at large q) then drifts from it layer after layer: at
-// width 256 and depth 20, a GELU MLP keeps 3x the std mean field says. So each source carries the
-// relative variance of its scale S, taken as log-normal with mean 1, and moments of f(z) are averaged
-// over S (with S = 1 every rule is mean field again). ReLU, leaky ReLU and linear maps are linear in
-// the variance: for them the average changes nothing.
-struct ScaleNode {
-  double scale, weight;
-};
-// `all`: the five nodes even for no spread (scales 1), so that parts of one source line up node by node.
-std::vector<ScaleNode> ScaleMixture(double spread, bool all = false) {
-  if (!(spread > 1e-9) && !all) return {{1.0, 1.0}};
-  // Gauss-Hermite (probabilists') nodes and weights, 5 points, for log S ~ N(-s2/2, s2): on the measured
-  // 20 x 256 GELU MLP (tests/audit/audit_measured.py) the deepest layer is 27.4% off with 5 points, 26.9%
-  // with 8 and 46% with 3; 5 keep the audit of a 500-layer MLP near half a second.
-  static const double kX[] = {-2.85697001387281, -1.35562617997427, 0, 1.35562617997427, 2.85697001387281};
-  static const double kW[] = {0.0112574113277207, 0.222075922005613, 0.533333333333333, 0.222075922005613,
-                              0.0112574113277207};
-  const double s2 = std::log1p(std::clamp(spread, 0.0, 4.0)), sd = std::sqrt(s2);
-  std::vector<ScaleNode> nodes;
-  double mean = 0;
-  for (int i = 0; i < 5; ++i) {
-    nodes.push_back({std::exp(-0.5 * s2 + sd * kX[i]), kW[i]});
-    mean += kW[i] * nodes.back().scale;
-  }
-  // E[S] = 1 exactly, so that whatever is linear in the variance (ReLU, affine maps) is left as it was.
-  for (ScaleNode& k : nodes) k.scale /= mean;
-  return nodes;
-}
+
 
 // One op's elementwise function, from its attributes (and constant inputs).
 using MakeFunction = std::function<std::optional<ScalarFunction>(const onnx::NodeProto&)>;
@@ -450,7 +516,7 @@ class Propagation {
     }
     Forward(index_.graph());
     // Backward: a unit gradient at every float output of the model.
-    for (const auto& output : index_.graph().output()) Deliver(output.name(), 1.0);
+    for (const auto& output : index_.graph().output()) Deliver(output.name(), Grad::Of(1.0));
     Backward(index_.graph());
     audit.layers = layers_;
     audit.passed_through = passed_through_;
@@ -522,35 +588,41 @@ class Propagation {
       const double v = s.a * s.a * src.var, mean2 = s.mean * s.mean, q2 = s.second * s.second;
       s.spread = q2 > 0 ? v * v * src.spread / q2 : 0;
       s.fourth_excess = q2 > 0 ? (4 * mean2 * v + 2 * v * v * (1 + src.spread)) / q2 : -1;
-      s.slope_second = s.a * s.a;
+      s.node_slopes = Uniform(s.a * s.a);
     } else {
       // Node by node of the scale mixture, the moments averaged over the source's parts (the parts'
       // scales taken as moving together).
-      double mean = 0, second = 0, second2 = 0, within = 0, slope = 0;
+      double mean = 0, second = 0, second2 = 0, within = 0;
       const std::vector<Part> parts = PartsOf(src);
       bool spread = false;
       for (const Part& part : parts) spread = spread || part.spread > 1e-9;
       std::vector<std::vector<ScaleNode>> mixtures;
       for (const Part& part : parts) mixtures.push_back(ScaleMixture(part.spread, spread));
-      s.part_slopes.assign(src.parts.empty() ? 0 : parts.size(), 0.0);
+      // One node (no spread): every node of a gradient sees the same slopes.
+      const bool nodes = mixtures[0].size() == static_cast<size_t>(kNodes);
+      s.part_slopes.assign(src.parts.empty() ? 0 : parts.size(), Uniform(0));
       for (size_t k = 0; k < mixtures[0].size(); ++k) {
         FunctionMoments at;
         for (size_t i = 0; i < parts.size(); ++i) {
           const FunctionMoments m = GaussianMoments(s.f, parts[i].mean, parts[i].var * mixtures[i][k].scale);
-          if (!s.part_slopes.empty()) s.part_slopes[i] += mixtures[0][k].weight * m.slope_second;
+          if (!s.part_slopes.empty()) {
+            if (nodes) s.part_slopes[i][k] = m.slope_second;
+            else s.part_slopes[i] = Uniform(m.slope_second);
+          }
           at.mean += parts[i].weight * m.mean;
           at.second += parts[i].weight * m.second;
           at.fourth += parts[i].weight * m.fourth;
           at.slope_second += parts[i].weight * m.slope_second;
         }
         const double w = mixtures[0][k].weight;
+        if (nodes) s.node_slopes[k] = at.slope_second;
+        else s.node_slopes = Uniform(at.slope_second);
         mean += w * at.mean;
         second += w * at.second;
         second2 += w * at.second * at.second;
         within += w * std::max(at.fourth - at.second * at.second, 0.0);
-        slope += w * at.slope_second;
       }
-      s.mean = mean, s.second = second, s.slope_second = slope;
+      s.mean = mean, s.second = second;
       s.spread = second > 0 ? std::max(second2 / (second * second) - 1, 0.0) : 0;
       s.fourth_excess = second > 0 ? within / (second * second) : -1;
     }
@@ -608,13 +680,14 @@ class Propagation {
 
   static double Var(const State& s) { return std::max(s.second - s.mean * s.mean, 0.0); }
 
-  // E[f'(z)^2] of a source-derived value.
-  double SlopeSecond(const State& s) {
-    if (!s.f) return s.a * s.a;
-    if (s.materialized && s.slope_second >= 0) return s.slope_second;
+  // E[f'(z)^2] of a source-derived value, at each node of its source's scale mixture.
+  NodeValues NodeSlopes(const State& s) {
+    if (!s.f) return Uniform(s.a * s.a);
+    if (s.materialized && s.node_slopes[0] >= 0) return s.node_slopes;
     State copy = s;
+    copy.materialized = false;
     Materialize(copy);
-    return copy.slope_second;
+    return copy.node_slopes;
   }
 
   // Finite width: the relative variance over samples of a value's mean square (see Materialize).
@@ -1000,7 +1073,8 @@ class Propagation {
       y.shared = positions ? Shared(*x) + Shared(*c) : -1;
       // Finite width: the two scales taken as moving together (a residual branch's scale follows its
       // input's), so their relative deviations add in proportion to each side's mean square.
-      y.spread = y.second > 0 ? std::pow((x->second * std::sqrt(ScaleSpread(*x)) + c->second * std::sqrt(ScaleSpread(*c))) / y.second, 2) : 0;
+      const double deviation = x->second * std::sqrt(ScaleSpread(*x)) + c->second * std::sqrt(ScaleSpread(*c));
+      y.spread = y.second > 0 ? std::pow(deviation / y.second, 2) : 0;
     } else if (op == "Mul") {
       y.mean = x->mean * c->mean;
       y.second = x->second * c->second;
@@ -1231,7 +1305,8 @@ class Propagation {
           const double q2 = pa2 * (p.var + p.mean * p.mean) + 2 * pac * p.mean + pc2;
           q.var = std::max(q2 - q.mean * q.mean, 0.0);
           if (p.shared >= 0) {
-            q.shared = std::clamp(pa2 * (p.mean * p.mean + p.shared) + 2 * pac * p.mean + pc2 - q.mean * q.mean, 0.0, q.var);
+            const double offsets = pa2 * (p.mean * p.mean + p.shared) + 2 * pac * p.mean + pc2 - q.mean * q.mean;
+            q.shared = std::clamp(offsets, 0.0, q.var);
           }
           parts.push_back(q);
           from = to;
@@ -1399,7 +1474,11 @@ class Propagation {
     // Finite width: the output's variance scales with the input's mean square over the n terms summed,
     // which varies from sample to sample; the bias's share does not.
     const double from_weights = var - (b2 - b1 * b1);
-    const double spread = options_.finite_width && var > 0 ? MeanSquareSpread(*x, n) * std::pow(std::clamp(from_weights / var, 0.0, 1.0), 2) : 0;
+    const double weights_share = var > 0 ? std::clamp(from_weights / var, 0.0, 1.0) : 0.0;
+    const double spread = options_.finite_width ? MeanSquareSpread(*x, n) * weights_share * weights_share : 0.0;
+    // How much of that spread the input's own scale carries: the correlation of the two scales.
+    const double inherited = options_.finite_width ? ScaleSpread(*x) * weights_share * weights_share : 0.0;
+    layer_rho_[id] = spread > 1e-12 ? std::sqrt(std::clamp(inherited / spread, 0.0, 1.0)) : 1.0;
     State y = Gaussian(mean, var, layer.depth, id, shared, spread);
     y.level = y.second;
     y.profile = std::move(out_profile);
@@ -1501,27 +1580,27 @@ class Propagation {
   // Adds gradient `g` (second moment) at value `name`: to its Gaussian through E[f'^2] when it is an
   // elementwise function of one, else to the value.
   // `gp` is how the gradient varies over the value's positions (empty: uniform).
-  void Deliver(const std::string& name, double g, const Profile& gp = {}) {
+  void Deliver(const std::string& name, const Grad& g, const Profile& gp = {}) {
     auto it = states_.find(name);
-    if (it == states_.end() || !it->second.known || it->second.constant || !std::isfinite(g)) return;
+    if (it == states_.end() || !it->second.known || it->second.constant || !g.Finite()) return;
     const State& s = it->second;
     if (s.source >= 0) {
       Source& source = sources_[s.source];
-      const double share = g * s.grad_scale * SlopeSecond(s);
-      AddProfile(source.grad_profile, source.grad, share, gp);
+      const Grad share = g.Times(NodeSlopes(s)) * s.grad_scale;
+      AddProfile(source.grad_profile, source.grad.Total(), share.Total(), gp);
       source.grad += share;
       if (!source.parts.empty()) {
         // Each part through its own slope (a positive part passes ReLU's gradient whole, a centred
         // one half of it), for the Concat to hand back input by input.
-        source.part_grad.resize(source.parts.size(), 0.0);
+        source.part_grad.resize(source.parts.size());
         for (size_t i = 0; i < source.parts.size(); ++i) {
-          const double slope = s.part_slopes.size() == source.parts.size() ? s.part_slopes[i] : s.a * s.a;
-          source.part_grad[i] += g * s.grad_scale * slope;
+          const NodeValues slope = s.part_slopes.size() == source.parts.size() ? s.part_slopes[i] : Uniform(s.a * s.a);
+          source.part_grad[i] += g.Times(slope) * s.grad_scale;
         }
       }
       Materialized(name);
     } else {
-      AddProfile(grad_profiles_[name], grads_[name], g, gp);
+      AddProfile(grad_profiles_[name], grads_[name].Total(), g.Total(), gp);
       grads_[name] += g;
     }
   }
@@ -1572,11 +1651,11 @@ class Propagation {
     double before = 0;
     if (auto it = grads_.find(node.output(o)); it != grads_.end()) {
       sum = grad_profiles_[node.output(o)];
-      before = it->second;
+      before = it->second.Total();
     }
     if (auto it = lifted_.find(node.output(o)); it != lifted_.end()) {
       const Source& src = sources_[it->second];
-      AddProfile(sum, before, src.grad, Normalized(src.grad_profile));
+      AddProfile(sum, before, src.grad.Total(), Normalized(src.grad_profile));
     }
     return Normalized(sum);
   }
@@ -1592,9 +1671,9 @@ class Propagation {
   }
 
   // The gradient at output `o`: what reached the value, and what reached the Gaussian it was lifted to.
-  double OutputGrad(const onnx::NodeProto& node, int o = 0) {
-    if (o >= node.output_size()) return 0;
-    double g = 0;
+  Grad OutputGrad(const onnx::NodeProto& node, int o = 0) {
+    if (o >= node.output_size()) return Grad{};
+    Grad g;
     if (auto it = grads_.find(node.output(o)); it != grads_.end()) g += it->second;
     if (auto it = lifted_.find(node.output(o)); it != lifted_.end()) g += sources_[it->second].grad;
     return g;
@@ -1602,39 +1681,42 @@ class Propagation {
 
   // Per part of a Concat's output, the gradient each part's source share gathered (the Gaussian it was
   // lifted to, and what a normalization handed back); empty when the parts were not followed.
-  void DeliverParts(const std::string& name, const std::vector<double>& g, double factor) {
+  void DeliverParts(const std::string& name, const std::vector<Grad>& g, double factor) {
     if (g.empty()) return;
-    std::vector<double>& sum = part_grads_[name];
-    sum.resize(g.size(), 0.0);
+    std::vector<Grad>& sum = part_grads_[name];
+    sum.resize(g.size());
     for (size_t i = 0; i < g.size(); ++i) sum[i] += g[i] * factor;
   }
-  std::vector<double> PartGrads(const std::string& name) {
-    std::vector<double> sum;
+  std::vector<Grad> PartGrads(const std::string& name) {
+    std::vector<Grad> sum;
     if (auto it = part_grads_.find(name); it != part_grads_.end()) sum = it->second;
     if (auto it = lifted_.find(name); it != lifted_.end() && !sources_[it->second].part_grad.empty()) {
-      const std::vector<double>& lifted = sources_[it->second].part_grad;
-      sum.resize(lifted.size(), 0.0);
+      const std::vector<Grad>& lifted = sources_[it->second].part_grad;
+      sum.resize(lifted.size());
       if (sum.size() == lifted.size()) {
         for (size_t i = 0; i < lifted.size(); ++i) sum[i] += lifted[i];
       }
     }
     // What reached the value itself (not through a part's slope) goes to every part alike.
     if (auto it = grads_.find(name); it != grads_.end() && !sum.empty()) {
-      const double whole = it->second - PooledPartGrad(name);
-      for (double& v : sum) v += std::max(whole, 0.0);
+      const Grad pooled = PooledPartGrad(name);
+      Grad whole;
+      for (int k = 0; k < kNodes; ++k) whole.k[k] = std::max(it->second.k[k] - pooled.k[k], 0.0);
+      for (Grad& v : sum) v += whole;
     }
     return sum;
   }
-  double PooledPartGrad(const std::string& name) {
+  Grad PooledPartGrad(const std::string& name) {
     auto it = part_grads_.find(name);
     auto st = states_.find(name);
-    if (it == part_grads_.end() || st == states_.end() || st->second.parts.size() != it->second.size()) return 0;
-    double total = 0, sum = 0;
+    if (it == part_grads_.end() || st == states_.end() || st->second.parts.size() != it->second.size()) return Grad{};
+    double total = 0;
+    Grad sum;
     for (size_t i = 0; i < it->second.size(); ++i) {
       total += st->second.parts[i].weight;
-      sum += st->second.parts[i].weight * it->second[i];
+      sum += it->second[i] * st->second.parts[i].weight;
     }
-    return total > 0 ? sum / total : 0;
+    return total > 0 ? sum * (1 / total) : Grad{};
   }
 
   void Backward(const onnx::GraphProto& graph) {
@@ -1650,8 +1732,9 @@ class Propagation {
       // maximum: 1/stride of the inputs get it.
       const Source& to = sources_[it->second.second];
       Source& from = sources_[it->second.first];
-      const double share = to.grad * PoolGradientScale(node);
-      AddProfile(from.grad_profile, from.grad, share, CarriedBack(node, node.input(0), Normalized(to.grad_profile)));
+      const Grad share = to.grad * PoolGradientScale(node);
+      AddProfile(from.grad_profile, from.grad.Total(), share.Total(),
+                 CarriedBack(node, node.input(0), Normalized(to.grad_profile)));
       from.grad += share;
       return;
     }
@@ -1664,7 +1747,7 @@ class Propagation {
     }
     if (auto it = source_of_node_.find(&node); it != source_of_node_.end()) {
       // A per-channel shift or scale, or a normalization: from the Gaussian it made back to its input.
-      const double g = sources_[it->second].grad;
+      const Grad g = sources_[it->second].grad;
       double factor = 1;
       if (auto n = norm_gain_.find(&node); n != norm_gain_.end()) factor = n->second;
       else if (node.op_type() == "Mul" || node.op_type() == "Div") factor = ConstantSecond(node);
@@ -1676,18 +1759,18 @@ class Propagation {
     if (absorbed_.count(&node)) {
       // Elementwise ops and data movement on a Gaussian's function: the gradient went to the Gaussian
       // directly. A pass-through of an opaque value hands its gradient on.
-      double g = 0;
+      Grad g;
       for (int o = 0; o < node.output_size(); ++o) g += OutputGrad(node, o);
       const std::string input = ComputedInput(node);
-      if (g > 0) Deliver(input, g * PoolGradientScale(node), CarriedBack(node, input, OutputGradProfile(node)));
+      if (g.Total() > 0) Deliver(input, g * PoolGradientScale(node), CarriedBack(node, input, OutputGradProfile(node)));
       return;
     }
     if (op == "If" || op == "Loop" || op == "Scan") return BodiesBackward(node);
-    const double g = OutputGrad(node);
-    if (g == 0) return;
+    const Grad g = OutputGrad(node);
+    if (g.Total() == 0) return;
     const Profile gp = OutputGradProfile(node);
     if (op == "Concat" && PartGrads(node.output(0)).size() == static_cast<size_t>(node.input_size())) {
-      const std::vector<double> parts = PartGrads(node.output(0));
+      const std::vector<Grad> parts = PartGrads(node.output(0));
       for (int i = 0; i < node.input_size(); ++i) Deliver(node.input(i), parts[i], gp);
     } else if (op == "Add" || op == "Sub" || op == "Concat") {
       for (const auto& name : node.input()) Deliver(name, g, gp);
@@ -1700,8 +1783,8 @@ class Propagation {
         // A broadcast operand (a squeeze-excite gate [N, C, 1, 1]) sums the gradient over the B
         // positions it was spread to.
         const double b0 = Broadcast(node, 0), b1 = Broadcast(node, 1);
-        Deliver(node.input(0), g * b->second * b0, b0 == 1 ? gp : Profile{});
-        Deliver(node.input(1), g * a->second * b1, b1 == 1 ? gp : Profile{});
+        Deliver(node.input(0), g * (b->second * b0), b0 == 1 ? gp : Profile{});
+        Deliver(node.input(1), g * (a->second * b1), b1 == 1 ? gp : Profile{});
       }
     } else if (op == "MatMul" && node.input_size() == 2) {
       State* a = Find(node.input(0));
@@ -1711,11 +1794,11 @@ class Propagation {
         Materialize(*b);
         if (a->attention > 0) {
           Deliver(node.input(1), g * a->attention);
-          Deliver(node.input(0), g * Var(*b) * std::max<int64_t>(a->keys, 1));
+          Deliver(node.input(0), g * (Var(*b) * static_cast<double>(std::max<int64_t>(a->keys, 1))));
         } else {
           const int64_t n = Dim(node.input(1), 1), m = Dim(node.input(0), 2);
-          Deliver(node.input(0), g * std::max<int64_t>(n, 1) * b->second);
-          Deliver(node.input(1), g * std::max<int64_t>(m, 1) * a->second);
+          Deliver(node.input(0), g * (static_cast<double>(std::max<int64_t>(n, 1)) * b->second));
+          Deliver(node.input(1), g * (static_cast<double>(std::max<int64_t>(m, 1)) * a->second));
         }
       }
     } else if (op == "Softmax" || op == "LogSoftmax") {
@@ -1803,7 +1886,7 @@ class Propagation {
     LayerSignal& layer = layers_[id];
     const Source& pre = sources_[layer_pre_[id]];
     // The gradient at the layer's own output (a bias Add after it handed its gradient back to it).
-    double g = sources_[layer_out_[id]].grad;
+    Grad g = sources_[layer_out_[id]].grad;
     for (int o = 0; o < node.output_size(); ++o) g += OutputGrad(node, o);
     layer.forward_std = std::sqrt(pre.var);
     if (auto it = activation_value_.find(id); it != activation_value_.end()) {
@@ -1815,23 +1898,24 @@ class Propagation {
     }
     const ParamRow& row = *ref.row;
     if (row.role == Role::kEmbedding) {
-      layer.backward_std = std::sqrt(g);
+      layer.backward_std = std::sqrt(g.Total());
       return;
     }
     const std::string& op = node.op_type();
     int x_input = 0;
     if ((op == "Gemm" || op == "MatMul" || op == "FusedMatMul") && ref.input == 0) x_input = 1;
-    double g_x = 0;
+    Grad g_x;
     Profile in_profile;
     if (auto rec = recurrent_.find(id); rec != recurrent_.end()) {
       // Every gate's pre-activation feeds back through W: n_out = gates * H outputs per input.
       const auto& r = rec->second;
-      g_x = static_cast<double>(r.outputs) * r.weight_second * r.per_gate * g * static_cast<double>(row.gates.directions);
+      g_x = g * (static_cast<double>(r.outputs) * r.weight_second * r.per_gate * static_cast<double>(row.gates.directions));
     } else {
       const double w2 = layer_weight_second_.count(id) ? layer_weight_second_[id] : WeightMoments(row).second;
-      g_x = OutputTerms(row, id, Normalized(sources_[layer_out_[id]].grad_profile), &in_profile) * w2 * g;
+      const double rho = layer_rho_.count(id) ? layer_rho_[id] : 1.0;
+      g_x = g.Through(rho) * (OutputTerms(row, id, Normalized(sources_[layer_out_[id]].grad_profile), &in_profile) * w2);
     }
-    layer.backward_std = std::sqrt(g_x);
+    layer.backward_std = std::sqrt(g_x.Total());
     Deliver(node.input(x_input), g_x, in_profile);
   }
 
@@ -1852,8 +1936,9 @@ class Propagation {
   std::unordered_map<std::string, const ParamRow*> by_name_;
   std::unordered_map<const onnx::NodeProto*, LayerRef> layer_of_;
   std::unordered_map<std::string, State> states_;
-  std::unordered_map<std::string, double> grads_;
-  std::unordered_map<std::string, std::vector<double>> part_grads_;  // per Concat part (PartGrads)
+  std::unordered_map<std::string, Grad> grads_;
+  std::unordered_map<int, double> layer_rho_;  // per layer: correlation of its output's scale with its input's
+  std::unordered_map<std::string, std::vector<Grad>> part_grads_;  // per Concat part (PartGrads)
   std::unordered_map<std::string, Profile> grad_profiles_;  // how grads_ vary over positions (sums)
   std::vector<Source> sources_;
   std::vector<LayerSignal> layers_;

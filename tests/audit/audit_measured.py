@@ -27,6 +27,8 @@ Checks (each failure prints a line; the last line says the first one, and the ex
   is clear (see VERDICT_BANDS).
 - preserve: a tanh MLP rewritten with --preserve-signal keeps the measured last/first hidden forward
   std in [0.8, 1.25].
+- backward limit (BACKWARD_LIMIT): where the backward stats are not promised, the worst hidden layer's
+  backward error stays under a bound that the finite-width backward meets and mean field does not.
 With --reference the tool only rewrites and mean_field.py (padding-aware) stands in for `audit`: this
 checks the measuring side and the reference (the --preserve-signal case is skipped).
 """
@@ -61,6 +63,10 @@ BACKWARD_TOL = 0.15
 NOISE_SIGMAS = 3.0
 GAIN_TOL = 0.03
 PRESERVE_RANGE = (0.8, 1.25)
+# Backward bounds where the stats are not promised: GELU at width 256 is 85% low under mean field and
+# 84% with the finite-width forward alone (slopes averaged independently layer by layer); gradients kept
+# per sample scale and carried along its correlation bring it to 62%.
+BACKWARD_LIMIT = {"mlp_gelu_20x256": 0.70}
 # A measured ratio below 1/4 is clearly vanishing, in [1/2, 2] clearly ok, above 4 clearly
 # exploding; in between the class depends on the audit's exact thresholds and is not checked.
 VERDICT_BANDS = (0.25, 0.5, 2.0, 4.0)
@@ -340,6 +346,11 @@ def evaluate(case, names, runs):
     if "preserve" in case.checks and not PRESERVE_RANGE[0] <= hidden_ratio <= PRESERVE_RANGE[1]:
         failures.append("%s --preserve-signal: measured last/first hidden forward std %.3f outside "
                         "[%.2f, %.2f]" % (case.model, hidden_ratio, PRESERVE_RANGE[0], PRESERVE_RANGE[1]))
+
+    limit = BACKWARD_LIMIT.get(case.model)
+    if limit is not None and pred is not None and worst["backward"] > limit:
+        failures.append("%s: backward std off by %.1f%% at worst, limit %.0f%%" % (
+            case.model, 100 * worst["backward"], 100 * limit))
 
     gain = None
     if len(runs) > 1 and predicted is not None:
