@@ -168,8 +168,6 @@ Profile Blend(const Profile& a, double qa, const Profile& b, double qb) {
   return out;
 }
 
-// A Gaussian that values are elementwise functions of: a layer's output (after its bias), a
-// normalization's output, or an opaque value lifted to a Gaussian when an elementwise op meets it.
 // Finite width (the 1/width terms of the kernel recursion; Yaida 2019, "Non-Gaussian processes and neural
 // networks at finite widths"; Roberts, Yaida & Hanin 2022). A layer's output for one sample is Gaussian
 // over its weights with variance sigma_w^2 times the sample's mean square over the n inputs it sums, and
@@ -184,19 +182,20 @@ Profile Blend(const Profile& a, double qa, const Profile& b, double qb) {
 struct ScaleNode {
   double scale, weight;
 };
+constexpr int kNodes = 5;
 constexpr double kNodeX[] = {-2.85697001387281, -1.35562617997427, 0, 1.35562617997427, 2.85697001387281};
 constexpr double kNodeW[] = {0.0112574113277207, 0.222075922005613, 0.533333333333333, 0.222075922005613,
                              0.0112574113277207};
 // `all`: the five nodes even for no spread (scales 1), so that parts of one source line up node by node.
 std::vector<ScaleNode> ScaleMixture(double spread, bool all = false) {
   if (!(spread > 1e-9) && !all) return {{1.0, 1.0}};
-  // Gauss-Hermite (probabilists') nodes and weights, 5 points, for log S ~ N(-s2/2, s2): on the measured
-  // 20 x 256 GELU MLP (tests/audit/audit_measured.py) the deepest layer is 27.4% off with 5 points, 26.9%
-  // with 8 and 46% with 3; 5 keep the audit of a 500-layer MLP near half a second.
+  // Gauss-Hermite (probabilists') nodes and weights (kNodeX, kNodeW), 5 points, for log S ~ N(-s2/2, s2):
+  // on the measured 20 x 256 GELU MLP (tests/audit/audit_measured.py) the deepest layer is 27.4% off with
+  // 5 points, 26.9% with 8 and 46% with 3; 5 keep the audit of a 500-layer MLP near a third of a second.
   const double s2 = std::log1p(std::clamp(spread, 0.0, 4.0)), sd = std::sqrt(s2);
   std::vector<ScaleNode> nodes;
   double mean = 0;
-  for (int i = 0; i < 5; ++i) {
+  for (int i = 0; i < kNodes; ++i) {
     nodes.push_back({std::exp(-0.5 * s2 + sd * kNodeX[i]), kNodeW[i]});
     mean += kNodeW[i] * nodes.back().scale;
   }
@@ -210,7 +209,6 @@ std::vector<ScaleNode> ScaleMixture(double spread, bool all = false) {
 // keeps steep slopes all the way back, so the expectation of the product of slopes is not the product
 // of their expectations: on a 20 x 256 GELU MLP under He, sampled, the independent product says 0.31 of
 // the first layer's gradient std and the per-node one 1.04. Total() is the expectation over samples.
-constexpr int kNodes = 5;
 using NodeValues = std::array<double, kNodes>;
 double NodeWeight(int k) { return kNodeW[k]; }
 NodeValues Uniform(double v) {
@@ -277,6 +275,8 @@ struct Part {
   double weight = 1, mean = 0, var = 0, shared = -1, spread = 0;
 };
 
+// A Gaussian that values are elementwise functions of: a layer's output (after its bias), a
+// normalization's output, or an opaque value lifted to a Gaussian when an elementwise op meets it.
 struct Source {
   double mean = 0, var = 0;
   Grad grad;  // backward: gradient second moment gathered at this Gaussian
