@@ -266,6 +266,20 @@ struct Grad {
   }
 };
 
+// E[x^4] - E[x^2]^2 of a Gaussian x of mean^2 `mean2` and variance `var` whose variance is scaled by a
+// factor of relative variance `spread` (finite width), over samples.
+double GaussianFourthExcess(double mean2, double var, double spread) {
+  return 4 * mean2 * var + 2 * var * var * (1 + spread);
+}
+
+// The moments of a per-channel affine map y = a x + c over a range of channels, and what it does to the
+// mean and second moment of x (a and c taken independent of x).
+struct ChannelAffine {
+  double a1 = 0, a2 = 0, ac = 0, c1 = 0, c2 = 0;
+  double Mean(double m) const { return a1 * m + c1; }
+  double Second(double q, double m) const { return a2 * q + 2 * ac * m + c2; }
+};
+
 // One input of a channel Concat, kept apart through the elementwise ops and per-channel affine maps that
 // follow (DenseNet's BN-ReLU after each concatenation): `weight` channels of a Gaussian of their own.
 // Lifted to one Gaussian of the pooled moments, a positive part (a MaxPool's output) and a centred one
@@ -328,8 +342,6 @@ struct State {
   NodeValues node_slopes = Uniform(-1);  // E[f'(z)^2] at each node of the scale mixture (Grad)
   std::vector<NodeValues> part_slopes;   // ... per part of the source, filled by Materialize
 };
-
-
 
 // One op's elementwise function, from its attributes (and constant inputs).
 using MakeFunction = std::function<std::optional<ScalarFunction>(const onnx::NodeProto&)>;
@@ -587,7 +599,7 @@ class Propagation {
       // Linear in the variance: the mixture changes no moment; its spread and fourth moment in closed form.
       const double v = s.a * s.a * src.var, mean2 = s.mean * s.mean, q2 = s.second * s.second;
       s.spread = q2 > 0 ? v * v * src.spread / q2 : 0;
-      s.fourth_excess = q2 > 0 ? (4 * mean2 * v + 2 * v * v * (1 + src.spread)) / q2 : -1;
+      s.fourth_excess = q2 > 0 ? GaussianFourthExcess(mean2, v, src.spread) / q2 : -1;
       s.node_slopes = Uniform(s.a * s.a);
     } else {
       // Node by node of the scale mixture, the moments averaged over the source's parts (the parts'
@@ -690,19 +702,13 @@ class Propagation {
     return copy.node_slopes;
   }
 
-  // Finite width: the relative variance over samples of a value's mean square (see Materialize).
-  static double ScaleSpread(const State& s) { return s.spread; }
-
   // Finite width: the relative variance over samples of the mean square of n elements of a value (what a
   // layer summing n of them scales its output's variance by): the value's own spread plus that of an
   // average of n terms, (E[x^4] - E[x^2]^2) / E[x^2]^2 over n (a Gaussian's when not known).
   static double MeanSquareSpread(const State& s, double n) {
     if (n <= 0 || !(s.second > 0)) return s.spread;
     double excess = s.fourth_excess;
-    if (excess < 0) {
-      const double var = Var(s), mean2 = s.mean * s.mean;
-      excess = (4 * mean2 * var + 2 * var * var * (1 + s.spread)) / (s.second * s.second);
-    }
+    if (excess < 0) excess = GaussianFourthExcess(s.mean * s.mean, Var(s), s.spread) / (s.second * s.second);
     return s.spread + excess / n;
   }
 
@@ -730,7 +736,7 @@ class Propagation {
     State& s = states_[name];
     if (s.source < 0) {
       Materialize(s);
-      s.source = NewSource(s.mean, Var(s), -1, s.shared, ScaleSpread(s));
+      s.source = NewSource(s.mean, Var(s), -1, s.shared, s.spread);
       sources_[s.source].parts = s.parts;
       s.f = nullptr;
       s.a = 1, s.b = 0;
@@ -930,7 +936,7 @@ class Propagation {
     y.mean = x->mean;
     y.second = x->mean * x->mean + shared + (global ? 0.0 : (Var(*x) - shared) / k);
     y.shared = global ? -1 : shared;
-    y.spread = ScaleSpread(*x);  // an average over one sample's positions keeps that sample's scale
+    y.spread = x->spread;  // an average over one sample's positions keeps that sample's scale
     y.depth = x->depth;
     y.level = x->level;
     if (!global) y.profile = CarriedProfile(node, x->profile);
@@ -1073,13 +1079,13 @@ class Propagation {
       y.shared = positions ? Shared(*x) + Shared(*c) : -1;
       // Finite width: the two scales taken as moving together (a residual branch's scale follows its
       // input's), so their relative deviations add in proportion to each side's mean square.
-      const double deviation = x->second * std::sqrt(ScaleSpread(*x)) + c->second * std::sqrt(ScaleSpread(*c));
+      const double deviation = x->second * std::sqrt(x->spread) + c->second * std::sqrt(c->spread);
       y.spread = y.second > 0 ? std::pow(deviation / y.second, 2) : 0;
     } else if (op == "Mul") {
       y.mean = x->mean * c->mean;
       y.second = x->second * c->second;
       y.shared = positions ? (x->mean * x->mean + Shared(*x)) * (c->mean * c->mean + Shared(*c)) - y.mean * y.mean : -1;
-      y.spread = (1 + ScaleSpread(*x)) * (1 + ScaleSpread(*c)) - 1;
+      y.spread = (1 + x->spread) * (1 + c->spread) - 1;
     } else {  // Div of two computed values: no rule
       ++passed_through_[op];
       y = *x;
@@ -1235,8 +1241,8 @@ class Propagation {
       mean += w * s->mean;
       second += w * s->second;
       shared += w * Shared(*s);
-      deviation += w * s->second * std::sqrt(ScaleSpread(*s));
-      parts.push_back(Part{w, s->mean, Var(*s), s->shared < 0 ? -1 : Shared(*s), ScaleSpread(*s)});
+      deviation += w * s->second * std::sqrt(s->spread);
+      parts.push_back(Part{w, s->mean, Var(*s), s->shared < 0 ? -1 : Shared(*s), s->spread});
     }
     if (total == 0) return;
     State y;
@@ -1266,20 +1272,26 @@ class Propagation {
     if (op == "BatchNormalization" && options_.bn_inference && in.size() >= 5 && in[3] && in[4] && s && b &&
         !s->values.empty() && s->values.size() == b->values.size() && s->values.size() == in[3]->values.size() &&
         s->values.size() == in[4]->values.size()) {
-      // y = a x + c per channel, a = s / sqrt(v + eps), c = B - a mean.
+      // y = a x + c per channel, a = s / sqrt(v + eps), c = B - a mean: the moments of a and c over a
+      // range of channels (all of them, or a Concat part's).
       const double eps = Attr(node, "epsilon", 1e-5);
-      double a2 = 0, ac = 0, c1 = 0, c2 = 0, a1 = 0;
       const size_t n = s->values.size();
-      for (size_t i = 0; i < n; ++i) {
-        const double a = s->values[i] / std::sqrt(in[4]->values[i] + eps), c = b->values[i] - a * in[3]->values[i];
-        a1 += a, a2 += a * a, ac += a * c, c1 += c, c2 += c * c;
-      }
-      a1 /= n, a2 /= n, ac /= n, c1 /= n, c2 /= n;
-      const double mean = a1 * x.mean + c1, second = a2 * x.second + 2 * ac * x.mean + c2;
-      norm_gain_[&node] = a2;
-      const double shared = x.shared < 0 ? -1 : a2 * (x.mean * x.mean + Shared(x)) + 2 * ac * x.mean + c2 - mean * mean;
+      auto affine = [&](size_t from, size_t to) {
+        ChannelAffine m;
+        for (size_t i = from; i < to; ++i) {
+          const double a = s->values[i] / std::sqrt(in[4]->values[i] + eps), c = b->values[i] - a * in[3]->values[i];
+          m.a1 += a, m.a2 += a * a, m.ac += a * c, m.c1 += c, m.c2 += c * c;
+        }
+        const double k = static_cast<double>(to - from);
+        m.a1 /= k, m.a2 /= k, m.ac /= k, m.c1 /= k, m.c2 /= k;
+        return m;
+      };
+      const ChannelAffine all = affine(0, n);
+      const double mean = all.Mean(x.mean), second = all.Second(x.second, x.mean);
+      norm_gain_[&node] = all.a2;
+      const double shared = x.shared < 0 ? -1 : all.Second(x.mean * x.mean + Shared(x), x.mean) - mean * mean;
       State y = Gaussian(mean, second - mean * mean, depth, -1, std::max(shared, x.shared < 0 ? -1.0 : 0.0),
-                         ScaleSpread(x));
+                         x.spread);
       // A Concat's parts stay apart, each through its own channels' a and c.
       double channels = 0;
       for (const Part& p : x.parts) channels += p.weight;
@@ -1287,26 +1299,14 @@ class Propagation {
         std::vector<Part> parts;
         size_t from = 0;
         for (const Part& p : x.parts) {
-          size_t to = from + static_cast<size_t>(p.weight);
-          double pa1 = 0, pa2 = 0, pac = 0, pc1 = 0, pc2 = 0;
-          if (!x.parts_in_order) from = 0, to = n;  // shuffled: every part meets every channel's a and c
-          for (size_t i = from; i < to; ++i) {
-            const double a = s->values[i] / std::sqrt(in[4]->values[i] + eps), c = b->values[i] - a * in[3]->values[i];
-            pa1 += a, pa2 += a * a, pac += a * c, pc1 += c, pc2 += c * c;
-          }
-          const double k = static_cast<double>(to - from);
-          if (k <= 0) {
-            parts.push_back(p);
-            continue;
-          }
-          pa1 /= k, pa2 /= k, pac /= k, pc1 /= k, pc2 /= k;
+          const size_t to = from + static_cast<size_t>(p.weight);
           Part q = p;
-          q.mean = pa1 * p.mean + pc1;
-          const double q2 = pa2 * (p.var + p.mean * p.mean) + 2 * pac * p.mean + pc2;
-          q.var = std::max(q2 - q.mean * q.mean, 0.0);
-          if (p.shared >= 0) {
-            const double offsets = pa2 * (p.mean * p.mean + p.shared) + 2 * pac * p.mean + pc2 - q.mean * q.mean;
-            q.shared = std::clamp(offsets, 0.0, q.var);
+          if (to > from) {
+            // Shuffled (a channel shuffle after the Concat): every part meets every channel's a and c.
+            const ChannelAffine m = x.parts_in_order ? affine(from, to) : all;
+            q.mean = m.Mean(p.mean);
+            q.var = std::max(m.Second(p.var + p.mean * p.mean, p.mean) - q.mean * q.mean, 0.0);
+            if (p.shared >= 0) q.shared = std::clamp(m.Second(p.mean * p.mean + p.shared, p.mean) - q.mean * q.mean, 0.0, q.var);
           }
           parts.push_back(q);
           from = to;
@@ -1327,7 +1327,7 @@ class Propagation {
                                         : s2 * Shared(x) / std::max(Var(x), 1e-30) + b2 - b1 * b1;
     // Finite width: a batch norm divides by statistics over the batch, so each sample's scale stays; the
     // others normalize each sample by its own statistics and take it out.
-    State y = Gaussian(b1, s2 + b2 - b1 * b1, depth, -1, shared, op == "BatchNormalization" ? ScaleSpread(x) : 0.0);
+    State y = Gaussian(b1, s2 + b2 - b1 * b1, depth, -1, shared, op == "BatchNormalization" ? x.spread : 0.0);
     y.level = y.second;
     y.profile = x.profile;  // normalized per channel: the border stays weaker than the middle
     source_of_node_[&node] = y.source;
@@ -1477,7 +1477,7 @@ class Propagation {
     const double weights_share = var > 0 ? std::clamp(from_weights / var, 0.0, 1.0) : 0.0;
     const double spread = options_.finite_width ? MeanSquareSpread(*x, n) * weights_share * weights_share : 0.0;
     // How much of that spread the input's own scale carries: the correlation of the two scales.
-    const double inherited = options_.finite_width ? ScaleSpread(*x) * weights_share * weights_share : 0.0;
+    const double inherited = options_.finite_width ? x->spread * weights_share * weights_share : 0.0;
     layer_rho_[id] = spread > 1e-12 ? std::sqrt(std::clamp(inherited / spread, 0.0, 1.0)) : 1.0;
     State y = Gaussian(mean, var, layer.depth, id, shared, spread);
     y.level = y.second;
@@ -1769,8 +1769,8 @@ class Propagation {
     const Grad g = OutputGrad(node);
     if (g.Total() == 0) return;
     const Profile gp = OutputGradProfile(node);
-    if (op == "Concat" && PartGrads(node.output(0)).size() == static_cast<size_t>(node.input_size())) {
-      const std::vector<Grad> parts = PartGrads(node.output(0));
+    const std::vector<Grad> parts = op == "Concat" ? PartGrads(node.output(0)) : std::vector<Grad>{};
+    if (parts.size() == static_cast<size_t>(node.input_size()) && !parts.empty()) {
       for (int i = 0; i < node.input_size(); ++i) Deliver(node.input(i), parts[i], gp);
     } else if (op == "Add" || op == "Sub" || op == "Concat") {
       for (const auto& name : node.input()) Deliver(name, g, gp);
