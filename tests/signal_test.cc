@@ -225,10 +225,15 @@ agraph (float[N, 64] x) => (float[N, 64] out) {
   ASSERT_TRUE(run.Run(PlanPipeline()).ok());
   const SignalAudit& audit = *run.ctx().signal.audit;
   ASSERT_EQ(audit.layers.size(), 3u);
-  double w2 = 0;
+  double w0 = 0, w1 = 0, w2 = 0;
   for (const ParamRow& row : run.table()) {
-    if (row.name == "W2") w2 = row.init.std * row.init.std;
+    const double second = row.init.std * row.init.std;
+    if (row.name == "W0") w0 = second;
+    if (row.name == "W1") w1 = second;
+    if (row.name == "W2") w2 = second;
   }
+  ASSERT_GT(w0, 0);
+  ASSERT_GT(w1, 0);
   ASSERT_GT(w2, 0);
   const double q0 = std::pow(audit.layers[0].forward_std, 2), q1 = std::pow(audit.layers[1].forward_std, 2);
   // Part a0: mean sqrt(q0 / 2 pi), second moment q0 / 2, through ReLU as N(mean, var); part y1: N(0, q1),
@@ -239,6 +244,10 @@ agraph (float[N, 64] x) => (float[N, 64] out) {
   // The pooled Gaussian the parts replace says something else (the test tells them apart).
   const double m_pooled = m_a / 2, q_pooled = (s_a + q1) / 2;
   EXPECT_GT(std::fabs(LeakyReluMoments(0, m_pooled, q_pooled - m_pooled * m_pooled).second - (relu_a + relu_b) / 2), 0.05);
+  // Backward, each part through its own slope: the ReLU passes part a0 P(N(m, var) > 0) of its gradient
+  // (then a0's own ReLU halves it), part y1 half. Through one pooled slope both would get the same.
+  const double slope_a = LeakyReluMoments(0, m_a, s_a - m_a * m_a).slope_second;
+  EXPECT_NEAR(std::pow(audit.layers[0].backward_std / audit.layers[1].backward_std, 2), slope_a * w0 / w1, 1e-6);
 }
 
 // Two independent branches meeting in a residual Add: second moments add.
